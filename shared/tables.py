@@ -1,0 +1,107 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations in ``shared/migrations`` create it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+
+metadata = MetaData()
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # accepted, not yet picked up by the channel's sender
+    SENDING = "sending"  # claimed by a sender that is calling the provider now
+    SENT = "sent"
+    FAILED = "failed"
+
+
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("phone_number", String(16)),
+    Column("email", String(320)),
+    Column("slack_id", String(32)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "phone_number IS NOT NULL OR email IS NOT NULL OR slack_id IS NOT NULL", name="recipients_has_contact"
+    ),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    # The recipient's name and contact data as they were when the notification was accepted.
+    Column("recipient", String(128), nullable=False),
+    Column("phone_number", String(16)),
+    Column("email", String(320)),
+    Column("slack_id", String(32)),
+    Column("message", Text, nullable=False),
+    Column("subject", Text),
+    Column("channels", ARRAY(Text), nullable=False),
+    # Who sent it: the verified client certificate's subject CN and serial number.
+    Column("client", Text, nullable=False),
+    Column("client_serial", Text, nullable=False),
+    Column("idempotency_key", Text),
+    Column("request_hash", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index(
+        "notifications_client_idempotency_key",
+        "client",
+        "idempotency_key",
+        unique=True,
+        postgresql_where=text("idempotency_key IS NOT NULL"),
+    ),
+    Index("notifications_created_at", "created_at"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("notification_id", UUID(as_uuid=True), ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", Text, primary_key=True),
+    Column("status", Text, nullable=False, server_default=DeliveryStatus.PENDING.value),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("provider_message_id", Text),
+    # The sender replica working on it, and until when its claim holds (see shared/deliveries.py).
+    Column("claimed_by", Text),
+    Column("claimed_until", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("sent_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="deliveries_status"),
+    CheckConstraint("channel IN ('sms', 'email', 'slack')", name="deliveries_channel"),
+)
+
+# Notifications accepted but not yet confirmed published to SNS. A row is deleted once SNS has
+# the message; the gateway's relay re-publishes whatever stays here (see gateway/outbox.py).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column(
+        "notification_id", UUID(as_uuid=True), ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("outbox_next_attempt_at", "next_attempt_at"),
+)
