@@ -58,3 +58,13 @@ def to_asyncpg_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix):]
     raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got {url!r}")
+
+
+def environment_names(settings_cls: type[BaseSettings]) -> set[str]:
+    """The environment variables a settings class reads (upper-case), for docs and compose checks."""
+    prefix = settings_cls.model_config.get("env_prefix", "") or ""
+    names: set[str] = set()
+    for name, field in settings_cls.model_fields.items():
+        alias = field.validation_alias
+        names.add(alias.upper() if isinstance(alias, str) else f"{prefix}{name}".upper())
+    return names
