@@ -1,0 +1,104 @@
+"""The gateway's FastAPI application and its lifespan (database, SNS, publisher, relay, ops port)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from gateway.errors import install_error_handlers
+from gateway.middleware import GatewayMiddleware
+from gateway.notifications.endpoints import router as notifications_router
+from gateway.publisher import NotificationPublisher, OutboxRelay, SnsPublisher
+from gateway.recipients.endpoints import router as recipients_router
+from gateway.settings import GatewaySettings
+from gateway.tls import CrlReloader
+from shared.aws import aws_clients
+from shared.database import check_database, create_engine
+from shared.logging import get_logger
+from shared.ops_server import OpsServer
+from shared.topology import topic_arn
+
+log = get_logger(__name__)
+
+
+def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Notifications gateway",
+        version="1.0.0",
+        summary="Register recipients and send them notifications by SMS, email and Slack.",
+        description="Every call needs a client certificate issued by our CA; its OU values are its roles "
+        "(`recipients`, `notifications`). Errors are JSON objects with a human `message`.",
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings
+    app.state.ssl_context = ssl_context
+    app.include_router(recipients_router)
+    app.include_router(notifications_router)
+    install_error_handlers(app)
+    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: GatewaySettings = app.state.settings
+    engine = create_engine(settings).execution_options(isolation_level="AUTOCOMMIT")
+    app.state.engine = engine
+    async with aws_clients(settings, "sns") as sns:
+        sns_publisher = SnsPublisher(sns, settings.topic_arn or await topic_arn(sns))
+        app.state.publisher = NotificationPublisher(sns=sns_publisher, engine=engine)
+        relay = OutboxRelay(
+            sns=sns_publisher,
+            engine=engine,
+            poll_interval=settings.outbox_poll_interval_seconds,
+            batch_size=settings.outbox_batch_size,
+            max_backoff=settings.outbox_max_backoff_seconds,
+        )
+        background = [asyncio.create_task(relay.run(), name="outbox-relay")]
+        if settings.tls_crl is not None and app.state.ssl_context is not None:
+            reloader = CrlReloader(app.state.ssl_context, settings.tls_crl, settings.crl_reload_interval_seconds)
+            background.append(asyncio.create_task(reloader.run(), name="crl-reloader"))
+
+        async def sns_reachable() -> None:
+            await sns.get_topic_attributes(TopicArn=sns_publisher.topic_arn)
+
+        ops = OpsServer(
+            host=settings.ops_host,
+            port=settings.ops_port,
+            readiness_checks={"database": lambda: check_database(engine), "sns": sns_reachable},
+        )
+        await ops.start()
+        log.info("gateway_started", port=settings.port, ops_port=settings.ops_port, topic=sns_publisher.topic_arn)
+        try:
+            yield
+        finally:
+            ops.draining = True
+            await app.state.publisher.close()
+            for task in background:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*background, return_exceptions=True)
+            await ops.stop()
+            await engine.dispose()
+            log.info("gateway_stopped")
+
+
+def _openapi(app: FastAPI) -> dict:
+    """The OpenAPI document, saying what the API really answers: 400 (not 422) for bad input."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes)
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            operation.get("responses", {}).pop("422", None)
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema.get("components", {}).get("schemas", {}).pop(name, None)
+    app.openapi_schema = schema
+    return schema

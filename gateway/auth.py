@@ -1,0 +1,72 @@
+"""Who is calling: the verified client certificate, and the roles it grants.
+
+TLS has already verified the certificate (CA, validity, revocation) before any request arrives;
+here we only read it. Roles are the certificate subject's OU values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from fastapi import Depends, Request
+
+from gateway.errors import ForbiddenError, UnauthenticatedError
+
+
+class Role(StrEnum):
+    RECIPIENTS = "recipients"  # may manage recipients
+    NOTIFICATIONS = "notifications"  # may send notifications and read their status
+
+
+@dataclass(frozen=True, slots=True)
+class ClientIdentity:
+    common_name: str
+    roles: frozenset[str]
+    serial: str  # lowercase hex
+    fingerprint: str  # SHA-256 of the DER certificate, lowercase hex
+
+
+@lru_cache(maxsize=4096)
+def identity_from_der(der: bytes) -> ClientIdentity:
+    certificate = x509.load_der_x509_certificate(der)
+    subject = certificate.subject
+    common_names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    roles = frozenset(str(attribute.value) for attribute in subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME))
+    return ClientIdentity(
+        common_name=str(common_names[0].value) if common_names else "",
+        roles=roles,
+        serial=format(certificate.serial_number, "x"),
+        fingerprint=hashlib.sha256(der).hexdigest(),
+    )
+
+
+async def client_identity(request: Request) -> ClientIdentity:
+    # async on purpose: a sync dependency runs in the thread pool, which halved throughput.
+    tls = request.scope.get("extensions", {}).get("tls")
+    der = tls.get("client_cert_der") if tls else None
+    if not der:
+        # Only reachable when the app is served without mutual TLS (misconfiguration).
+        raise UnauthenticatedError("a client certificate is required")
+    return identity_from_der(der)
+
+
+def require_role(role: Role):  # noqa: ANN201 - returns a FastAPI dependency
+    async def dependency(identity: Annotated[ClientIdentity, Depends(client_identity)]) -> ClientIdentity:
+        if role.value not in identity.roles:
+            raise ForbiddenError(
+                f"the client certificate {identity.common_name!r} lacks the role {role.value!r} "
+                f"(it has: {', '.join(sorted(identity.roles)) or 'none'})"
+            )
+        return identity
+
+    return dependency
+
+
+RecipientsClient = Annotated[ClientIdentity, Depends(require_role(Role.RECIPIENTS))]
+NotificationsClient = Annotated[ClientIdentity, Depends(require_role(Role.NOTIFICATIONS))]

@@ -1,0 +1,84 @@
+"""One pure-ASGI middleware for every request: metrics, a body size limit, and the last line of
+defence that turns an unexpected error into a JSON 500 (or 503 when the database is down)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import error_response
+from shared.database import is_database_unavailable
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+REQUESTS = Counter("gateway_requests_total", "HTTP requests by route and status.", ["method", "route", "status"])
+LATENCY = Histogram(
+    "gateway_request_duration_seconds",
+    "HTTP request latency by route.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class GatewayMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app, self.max_body_bytes = app, max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+        received = 0
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status, response_started = message["status"], True
+            await send(message)
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            for name, value in scope["headers"]:
+                if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
+                    raise _BodyTooLarge
+            await self.app(scope, receive_limited, send_and_record)
+        except Exception as exc:  # noqa: BLE001 - nothing may escape as a bare 500 page
+            if response_started:
+                log.exception("error_after_response_started")
+            else:
+                response = self._response_for(exc)
+                await response(scope, receive, send_and_record)
+        finally:
+            route = scope.get("route")
+            route_name = getattr(route, "path", "unmatched")
+            REQUESTS.labels(scope["method"], route_name, str(status)).inc()
+            LATENCY.labels(scope["method"], route_name).observe(time.perf_counter() - started)
+
+    def _response_for(self, exc: Exception):  # noqa: ANN202
+        if isinstance(exc, _BodyTooLarge):
+            return error_response(413, f"the request body is larger than {self.max_body_bytes} bytes")
+        if is_database_unavailable(exc):
+            log.warning("database_unavailable", error=f"{type(exc).__name__}: {exc}")
+            return error_response(
+                503, "the database is unavailable; nothing was stored, try again shortly", headers={"Retry-After": "2"}
+            )
+        log.exception("unhandled_error")
+        return error_response(500, "internal error; it has been logged")

@@ -1,0 +1,71 @@
+"""Notifications in and out of the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from shared.tables import DeliveryStatus
+from shared.topology import Channel
+
+MAX_MESSAGE_CHARACTERS = 10_000
+MAX_SUBJECT_CHARACTERS = 200
+
+
+def _required(field: str):  # noqa: ANN202 - returns a validator
+    def check(value: object) -> object:
+        # The original gateway answered "missing X" for absent and empty values alike.
+        if value is None or (isinstance(value, str) and value.strip() == ""):
+            raise ValueError(f"missing {field}")
+        return value
+
+    return check
+
+
+def _distinct(channels: list[Channel] | None) -> list[Channel] | None:
+    if channels is not None and len(set(channels)) != len(channels):
+        raise ValueError("channels lists a channel more than once")
+    return channels
+
+
+class NotificationCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"recipient": "jane", "message": "Your order has shipped", "subject": "Order update"}]}
+    )
+
+    recipient: Annotated[str, BeforeValidator(_required("recipient")), Field(max_length=128)]
+    message: Annotated[str, BeforeValidator(_required("message")), Field(max_length=MAX_MESSAGE_CHARACTERS)]
+    subject: Annotated[str | None, Field(max_length=MAX_SUBJECT_CHARACTERS, description="Email subject; default 'Notification'.")] = None
+    channels: Annotated[
+        list[Channel] | None,
+        Field(min_length=1, description="Deliver only on these of the recipient's channels; default: all it has."),
+        AfterValidator(_distinct),
+    ] = None
+
+
+class NotificationAccepted(BaseModel):
+    id: UUID
+    recipient: str
+    message: str
+    subject: str | None = None
+    channels: list[Channel]
+    created_at: datetime
+
+
+class DeliveryPublic(BaseModel):
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None = None
+    provider_message_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None = None
+
+
+class NotificationPublic(NotificationAccepted):
+    client: str
+    published: bool = Field(description="Whether SNS has confirmed the message (false while it waits in the outbox).")
+    deliveries: dict[Channel, DeliveryPublic]

@@ -1,0 +1,52 @@
+"""Recipient management."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.errors import BadRequestError, NotFoundError
+from gateway.recipients.repository import RecipientRepository
+from gateway.recipients.schemas import NO_CONTACT_MESSAGE, RecipientContacts, RecipientPage, RecipientPublic
+
+
+class RecipientService:
+    def __init__(self, repository: RecipientRepository | None = None) -> None:
+        self._repository = repository or RecipientRepository()
+
+    async def put(self, connection: AsyncConnection, *, name: str, contacts: RecipientContacts) -> None:
+        if not contacts.has_contact:
+            raise BadRequestError(NO_CONTACT_MESSAGE)
+        await self._repository.upsert(connection, name=name, contacts=contacts)
+
+    async def get(self, connection: AsyncConnection, *, name: str) -> RecipientPublic:
+        recipient = await self._repository.get(connection, name=name)
+        if recipient is None:
+            raise NotFoundError(f"no recipient named {name!r}")
+        return recipient
+
+    async def delete(self, connection: AsyncConnection, *, name: str) -> None:
+        await self._repository.delete(connection, name=name)
+
+    async def list_page(self, connection: AsyncConnection, *, cursor: str | None, limit: int) -> RecipientPage:
+        after = decode_cursor(cursor) if cursor else None
+        # One extra row tells whether there is a next page without a count query.
+        rows = await self._repository.list_after(connection, after=after, limit=limit + 1)
+        page, more = rows[:limit], len(rows) > limit
+        return RecipientPage(items=page, next_cursor=encode_cursor(page[-1].name) if more else None)
+
+
+def encode_cursor(last_name: str) -> str:
+    return base64.urlsafe_b64encode(last_name.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadRequestError("cursor is not one this API returned", field="cursor") from None
+
+
+recipient_service = RecipientService()

@@ -1,0 +1,43 @@
+"""Gateway settings. Every field is documented in the README's settings table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+MTLS_DIR = Path(__file__).resolve().parent.parent / "mtls"
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore", populate_by_name=True)
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8443, ge=1, le=65535)
+    tls_cert: Path = MTLS_DIR / "server.crt.pem"
+    tls_key: Path = MTLS_DIR / "server.key.pem"
+    tls_ca: Path = MTLS_DIR / "ca.crt.pem"
+    # A CRL turns on revocation checking for every client certificate; the file is re-read when
+    # it changes, so revoking needs no restart.
+    tls_crl: Path | None = None
+    crl_reload_interval_seconds: float = Field(default=5.0, gt=0)
+
+    # Unset: resolved at start-up with CreateTopic (fine locally; in AWS give the ARN, since the
+    # task role may only publish).
+    topic_arn: str | None = None
+
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(default=9000, ge=0, le=65535)
+
+    # The relay republishes outbox rows the immediate publish did not confirm; a fresh row
+    # waits this long first so the two do not race for it.
+    outbox_grace_seconds: float = Field(default=5.0, ge=0)
+    outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    outbox_batch_size: int = Field(default=100, ge=1, le=1000)
+    outbox_max_backoff_seconds: float = Field(default=60.0, gt=0)
+
+    max_body_bytes: int = Field(default=65_536, ge=1024)
+    recipients_page_size: int = Field(default=50, ge=1, le=1000)
