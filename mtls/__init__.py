@@ -1,0 +1,46 @@
+"""Certificate tooling for the gateway's mutual TLS: our CA, server and client certificates, CRL.
+
+The library lives in ``mtls.pki``; ``python -m mtls`` (or ``mtls/generate.sh``) is its CLI.
+"""
+
+from mtls.pki import (
+    ROLE_OID,
+    ROLES,
+    CertificateInfo,
+    FileExistsPkiError,
+    InvalidRequestError,
+    MissingCaError,
+    PkiError,
+    PkiPaths,
+    create_ca,
+    init_pki,
+    issue_client_certificate,
+    issue_server_certificate,
+    list_certificates,
+    load_crl,
+    resolve_directory,
+    revoke_certificate,
+    roles_of,
+    write_crl,
+)
+
+__all__ = [
+    "ROLES",
+    "ROLE_OID",
+    "CertificateInfo",
+    "FileExistsPkiError",
+    "InvalidRequestError",
+    "MissingCaError",
+    "PkiError",
+    "PkiPaths",
+    "create_ca",
+    "init_pki",
+    "issue_client_certificate",
+    "issue_server_certificate",
+    "list_certificates",
+    "load_crl",
+    "resolve_directory",
+    "revoke_certificate",
+    "roles_of",
+    "write_crl",
+]
