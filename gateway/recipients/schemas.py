@@ -7,10 +7,10 @@ from typing import Annotated
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-NAME_PATTERN = re.compile(r"^[\w.@+'-](?:[\w .@+'-]{0,126}[\w.@+'-])?$")
-NAME_RULES = "1-128 letters, digits, spaces or . _ @ + ' -, not starting or ending with a space"
+NAME_PATTERN = re.compile(r"^\w(?:[\w .@+'-]{0,126}[\w.@+'-])?$")
+NAME_RULES = "1-128 letters, digits, spaces or . _ @ + ' -, starting with a letter or digit and not ending with a space"
 E164_PATTERN = re.compile(r"^\+[1-9]\d{1,14}$")
 # Slack member/channel ids: a type letter (U/W user, C/G channel, D direct message) and
 # upper-case letters and digits.
@@ -50,14 +50,9 @@ def _slack_id(value: str) -> str:
     return value
 
 
-def _blank_is_absent(value: object) -> object:
-    # The original (Go) gateway treated "" as "not set"; its clients still send that.
-    return None if isinstance(value, str) and value.strip() == "" else value
-
-
-PhoneNumber = Annotated[str, BeforeValidator(_blank_is_absent), AfterValidator(_phone_number)]
-Email = Annotated[str, Field(max_length=320), BeforeValidator(_blank_is_absent), AfterValidator(_email)]
-SlackId = Annotated[str, BeforeValidator(_blank_is_absent), AfterValidator(_slack_id)]
+PhoneNumber = Annotated[str, AfterValidator(_phone_number)]
+Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
+SlackId = Annotated[str, AfterValidator(_slack_id)]
 
 NO_CONTACT_MESSAGE = "at least one contact method (phone number, email or Slack ID) must be provided"
 
@@ -72,6 +67,14 @@ class RecipientContacts(BaseModel):
     phone_number: PhoneNumber | None = None
     email: Email | None = None
     slack_id: SlackId | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_absent(cls, data: object) -> object:
+        # The original (Go) gateway treated "" as "not set"; its clients still send that.
+        if isinstance(data, dict):
+            return {key: None if isinstance(value, str) and not value.strip() else value for key, value in data.items()}
+        return data
 
     @property
     def has_contact(self) -> bool:

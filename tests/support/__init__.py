@@ -1,0 +1,1 @@
+"""Test support: real components started and wired for the integration tests."""
