@@ -1,0 +1,111 @@
+"""What the gateway does when its dependencies go away, through real network faults.
+
+The gateway under test reaches Postgres and the AWS emulator through TCP proxies the tests cut
+and restore: the process sees resets and refused connections, as in a real outage.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stack.components import MotoServer
+from tests.support.fault_proxy import FaultProxy
+from tests.support.harness import Certificates, GatewayProcess, PostgresServer, QueueReader, fetch, start_gateway, url_through_proxy
+
+
+@dataclass
+class FaultyGateway:
+    gateway: GatewayProcess
+    database_proxy: FaultProxy
+    sns_proxy: FaultProxy
+
+
+@pytest.fixture(scope="module")
+def faulty(
+    postgres_server: PostgresServer, database_url: str, moto: MotoServer, certificates: Certificates, log_dir: Path, prepared: dict
+) -> Iterator[FaultyGateway]:
+    database_proxy = postgres_server.proxy()
+    sns_proxy = FaultProxy(upstream_host="127.0.0.1", upstream_port=int(moto.endpoint_url.rsplit(":", 1)[1])).start()
+    gateway = start_gateway(
+        certificates=certificates,
+        database_url=url_through_proxy(database_url, database_proxy),
+        aws_endpoint_url=f"http://127.0.0.1:{sns_proxy.port}",
+        log_dir=log_dir,
+        name="gateway-faults",
+    )
+    yield FaultyGateway(gateway, database_proxy, sns_proxy)
+    gateway.process.stop()
+    database_proxy.stop()
+    sns_proxy.stop()
+
+
+def wait_until(condition, *, timeout: float, interval: float = 0.3, message: str = "") -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message or "condition not met in time"
+        time.sleep(interval)
+
+
+class TestSnsOutage:
+    def test_accepted_during_outage_and_published_after(self, faulty: FaultyGateway, queues: QueueReader, database_url: str) -> None:
+        with faulty.gateway.client() as client:
+            assert client.put("/recipients/outage", json={"phone_number": "+14155552671", "email": "o@example.com"}).status_code == 204
+            faulty.sns_proxy.cut()
+            try:
+                accepted = [client.post("/notifications", json={"recipient": "outage", "message": f"m{i}"}) for i in range(12)]
+                assert [response.status_code for response in accepted] == [201] * 12
+                ids = [response.json()["id"] for response in accepted]
+                # Durable while SNS is away: all in the outbox, none in any queue.
+                time.sleep(3)
+                in_outbox = fetch(database_url, "SELECT count(*) AS n FROM outbox WHERE notification_id = ANY($1::uuid[])", [uuid.UUID(i) for i in ids])
+                assert in_outbox[0]["n"] == 12
+                assert client.get(f"/notifications/{ids[0]}").json()["published"] is False
+                queues.drain()
+                assert not any(i in queues.seen for i in ids)
+                readiness = httpx.get(f"{faulty.gateway.ops_url}/readyz", timeout=10)
+                assert readiness.status_code == 503 and readiness.json()["checks"]["sns"] != "ok"
+            finally:
+                faulty.sns_proxy.restore()
+
+            # The relay publishes every one of them, once, to both of the recipient's queues.
+            for notification_id in ids:
+                assert len(queues.wait_for(notification_id, queues=2, timeout=30)) == 2
+            wait_until(lambda: client.get(f"/notifications/{ids[-1]}").json()["published"], timeout=10)
+        queues.drain()
+        assert all(len(queues.seen[i]) == 2 for i in ids)
+        assert fetch(database_url, "SELECT count(*) AS n FROM outbox WHERE notification_id = ANY($1::uuid[])", [uuid.UUID(i) for i in ids])[0]["n"] == 0
+        metrics = httpx.get(f"{faulty.gateway.ops_url}/metrics").text
+        assert 'gateway_publish_failures_total{path="immediate"}' in metrics
+
+
+class TestDatabaseOutage:
+    def test_503_while_postgres_is_down_and_recovery(self, faulty: FaultyGateway, queues: QueueReader) -> None:
+        with faulty.gateway.client() as client:
+            assert client.put("/recipients/db-outage", json={"slack_id": "U0123456789"}).status_code == 204
+            faulty.database_proxy.cut()
+            try:
+                for response in (
+                    client.post("/notifications", json={"recipient": "db-outage", "message": "lost?"}),
+                    client.put("/recipients/db-outage", json={"slack_id": "U0123456789"}),
+                    client.get("/recipients/db-outage"),
+                ):
+                    assert response.status_code == 503, response.text
+                    assert "database is unavailable" in response.json()["message"]
+                    assert response.headers["retry-after"]
+                assert httpx.get(f"{faulty.gateway.ops_url}/readyz", timeout=10).status_code == 503
+                assert faulty.gateway.process.running
+            finally:
+                faulty.database_proxy.restore()
+
+            def accepted() -> bool:
+                return client.post("/notifications", json={"recipient": "db-outage", "message": "back"}).status_code == 201
+
+            wait_until(accepted, timeout=20, message="the gateway did not recover after Postgres came back")
+            assert httpx.get(f"{faulty.gateway.ops_url}/readyz", timeout=10).status_code == 200
