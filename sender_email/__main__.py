@@ -1,0 +1,17 @@
+"""``python -m sender_email``: run the email sender."""
+
+from __future__ import annotations
+
+from shared.sender_service import run_sender
+
+from sender_email.provider import EmailProvider
+from sender_email.settings import EmailSenderSettings
+
+
+def main() -> int:
+    settings = EmailSenderSettings()
+    return run_sender(settings=settings, provider=EmailProvider(settings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,25 @@
+"""Settings of the email sender: ``EMAIL_SENDER_*`` for the runtime, ``EMAIL_FROM_ADDRESS`` for SES."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.sender_settings import SenderSettings
+from shared.topology import Channel
+
+
+class EmailSenderSettings(SenderSettings):
+    model_config = SettingsConfigDict(env_prefix="EMAIL_SENDER_")
+
+    channel: ClassVar[Channel] = Channel.EMAIL
+
+    ops_port: int = Field(default=9002, ge=0, le=65535)
+    # SES's default sending quota is 14 messages per second.
+    rate_limit_per_second: float = Field(default=14.0, gt=0)
+    rate_limit_burst: int = Field(default=14, ge=1)
+
+    # Must be a verified SES identity (the address or its domain).
+    email_from_address: str = Field(default="sender@notifications.com", validation_alias="EMAIL_FROM_ADDRESS")

@@ -1,0 +1,17 @@
+"""``python -m sender_slack``: run the Slack sender."""
+
+from __future__ import annotations
+
+from shared.sender_service import run_sender
+
+from sender_slack.provider import SlackProvider
+from sender_slack.settings import SlackSenderSettings
+
+
+def main() -> int:
+    settings = SlackSenderSettings()
+    return run_sender(settings=settings, provider=SlackProvider(settings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

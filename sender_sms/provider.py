@@ -1,0 +1,64 @@
+"""How an SMS is sent: one SNS Publish to the recipient's phone number, as a transactional SMS."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any
+
+from shared.aws import aws_clients
+from shared.messages import NotificationMessage
+from shared.providers import (
+    PermanentSendError,
+    Provider,
+    SendResult,
+    aws_provider_config,
+    classify_aws_error,
+)
+from shared.topology import Channel
+
+from sender_sms.settings import SmsSenderSettings
+
+
+class SmsProvider(Provider):
+    channel = Channel.SMS
+
+    def __init__(self, settings: SmsSenderSettings) -> None:
+        self._settings = settings
+        self._stack = AsyncExitStack()
+        self._sns: Any = None
+        self._attributes = sms_attributes(settings)
+
+    async def open(self) -> None:
+        config = aws_provider_config(
+            send_timeout_seconds=self._settings.send_timeout_seconds,
+            max_pool_connections=self._settings.concurrency,
+        )
+        self._sns = await self._stack.enter_async_context(aws_clients(self._settings, "sns", config=config))
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    async def send(self, message: NotificationMessage) -> SendResult:
+        phone_number = message.recipient.phone_number
+        if not phone_number:
+            raise PermanentSendError("recipient has no phone number", code="no_phone_number")
+        try:
+            response = await self._sns.publish(
+                PhoneNumber=phone_number, Message=message.message, MessageAttributes=self._attributes
+            )
+        except Exception as exc:  # noqa: BLE001 - every botocore error is classified
+            raise classify_aws_error(exc) from exc
+        return SendResult(provider_message_id=response.get("MessageId"))
+
+
+def sms_attributes(settings: SmsSenderSettings) -> dict[str, dict[str, str]]:
+    # Transactional: delivered with priority (one-time codes, alerts), not as marketing.
+    attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}
+    if settings.sms_sender_id:
+        attributes["AWS.SNS.SMS.SenderID"] = {"DataType": "String", "StringValue": settings.sms_sender_id}
+    if settings.sms_origination_number:
+        attributes["AWS.MM.SMS.OriginationNumber"] = {
+            "DataType": "String",
+            "StringValue": settings.sms_origination_number,
+        }
+    return attributes

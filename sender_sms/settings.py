@@ -1,0 +1,26 @@
+"""Settings of the SMS sender: ``SMS_SENDER_*`` for the runtime, ``SMS_*`` for SNS."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.sender_settings import SenderSettings
+from shared.topology import Channel
+
+
+class SmsSenderSettings(SenderSettings):
+    model_config = SettingsConfigDict(env_prefix="SMS_SENDER_")
+
+    channel: ClassVar[Channel] = Channel.SMS
+
+    ops_port: int = Field(default=9001, ge=0, le=65535)
+    rate_limit_per_second: float = Field(default=20.0, gt=0)
+    rate_limit_burst: int = Field(default=20, ge=1)
+
+    # Shown as the sender on handsets where the country allows alphanumeric sender ids.
+    sms_sender_id: str | None = Field(default=None, validation_alias="SMS_SENDER_ID")
+    # The long code, toll-free number or short code SNS sends from, where one is registered.
+    sms_origination_number: str | None = Field(default=None, validation_alias="SMS_ORIGINATION_NUMBER")

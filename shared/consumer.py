@@ -1,0 +1,497 @@
+"""The consumer runtime every sender runs: SQS in, provider call, status in Postgres.
+
+What happens to a message
+-------------------------
+1. **Receive.** Long polling (``WaitTimeSeconds`` 20), never more messages than there are free
+   slots (``concurrency``, default 32). ``ceil(concurrency / 10)`` receivers poll at once,
+   because one ReceiveMessage returns at most ten.
+2. **Parse.** A body that is not a valid ``NotificationMessage`` (or is addressed to other
+   channels, or has no ``deliveries`` row) can never succeed: it is copied to the channel's
+   dead-letter queue with a ``sender_error`` attribute saying why, the original is deleted and
+   an error is logged. The loop goes on.
+3. **Rate limit.** The message waits for its turn in the provider's token bucket (per process;
+   for Slack one bucket per Slack channel). Until then it is *unstarted*.
+4. **Claim.** One conditional UPDATE turns the delivery ``sending`` for this replica (see
+   ``shared/deliveries.py``). If the delivery is already ``sent`` or ``failed`` the message is a
+   duplicate and is deleted unsent. If another replica holds a live claim, the message's
+   visibility is pushed past that claim and it is left alone.
+5. **Send**, bounded by ``send_timeout_seconds``. While the message is held, a heartbeat
+   extends its visibility and its claim, so no second copy starts meanwhile.
+6. **Settle.**
+
+   - *Success*: ``sent`` with the provider's message id; the message is deleted (batched).
+   - *Transient failure* (throttling, 5xx, timeouts, connection errors, database down): the
+     delivery goes back to ``pending`` with ``last_error`` and the message stays on the queue,
+     invisible for ``compute_backoff(receive count)`` seconds (exponential with jitter, or the
+     provider's ``Retry-After``).
+   - *Transient failure on the last receive* (``ApproximateReceiveCount`` reached
+     ``max_receive_count`` = the redrive policy's 5): the delivery is written ``failed`` with
+     ``"gave up after 5 attempts: <reason>"`` right then (``attempts`` counts the claims, so 5
+     when every receive got as far as the provider), and the message is made visible at once:
+     SQS's redrive policy moves it to the DLQ on the next receive. The sender does not move it
+     itself, so the DLQ still gets it when a sender dies on that last attempt; and the row does
+     not wait for a DLQ consumer to be written. Replaying such a message from the DLQ needs its
+     delivery set back to ``pending`` first (a ``failed`` delivery is final to the senders).
+   - *Permanent failure* (invalid number, rejected address, Slack ``channel_not_found`` ...):
+     the delivery is written ``failed`` with the provider's reason and the message is
+     **deleted, not moved to the DLQ**. Replaying it could only fail the same way (the message
+     carries the recipient snapshot it failed with), the ``deliveries`` row already holds the
+     record and the reason, and keeping the DLQ for what an operator must act on (outages
+     that outlasted five attempts, malformed messages) keeps its depth alarm meaningful.
+
+Shutdown (SIGTERM/SIGINT): receiving stops, unstarted messages are made visible again at once
+(ChangeMessageVisibility 0), started sends may finish within ``shutdown_grace_seconds``, pending
+deletes are flushed. A send still running after the grace period is abandoned: its claim
+expires after the lease and the message reappears after its visibility timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+
+import structlog
+from pydantic import ValidationError
+
+from shared.backoff import compute_backoff
+from shared.database import is_database_unavailable
+from shared.deliveries import Claim, DeliveryRepository
+from shared.logging import get_logger
+from shared.messages import NotificationMessage
+from shared.providers import PermanentSendError, Provider, SendError, SendResult, TransientSendError
+from shared.rate_limit import KeyedRateLimiter
+from shared.sender_metrics import (
+    DUPLICATES_SKIPPED,
+    MESSAGES_FAILED,
+    MESSAGES_IN_FLIGHT,
+    MESSAGES_RECEIVED,
+    MESSAGES_RETRIED,
+    MESSAGES_SENT,
+    SEND_DURATION,
+)
+from shared.sender_settings import SenderSettings
+from shared.sqs_queue import DeleteBatcher, ReceivedMessage, SqsQueue
+from shared.tables import DeliveryStatus
+
+log = get_logger(__name__)
+
+# How long receivers get, at shutdown, to return from a ReceiveMessage already under way (its
+# messages are then handed back at once). Long polls still waiting on an empty queue after
+# that are cancelled.
+RECEIVE_DRAIN_SECONDS = 1.0
+# Attempts to record "sent" before giving up on the row (the message is deleted anyway).
+RECORD_SENT_DELAYS = (0.5, 1.0, 2.0)
+MAX_RECEIVE_ERROR_DELAY = 30.0
+
+
+class Slots:
+    """How many more messages this process may take on; receivers reserve before receiving."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.free = total
+        self._changed = asyncio.Event()
+
+    async def reserve(self, most: int) -> int:
+        while self.free == 0:
+            self._changed.clear()
+            await self._changed.wait()
+        taken = min(most, self.free)
+        self.free -= taken
+        return taken
+
+    def release(self, count: int = 1) -> None:
+        if count:
+            self.free += count
+            self._changed.set()
+
+
+class Consumer:
+    def __init__(
+        self,
+        *,
+        settings: SenderSettings,
+        provider: Provider,
+        queue: SqsQueue,
+        deliveries: DeliveryRepository,
+        instance_id: str,
+    ) -> None:
+        self._settings = settings
+        self._provider = provider
+        self._queue = queue
+        self._deliveries = deliveries
+        self.instance_id = instance_id
+        self.channel = settings.channel
+        self._rate_limiter = KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+        self._slots = Slots(settings.concurrency)
+        self._deleter = DeleteBatcher(queue, flush_seconds=settings.delete_flush_seconds)
+        self._in_flight: dict[ReceivedMessage, asyncio.Task[None]] = {}
+        self._stopping = asyncio.Event()
+        # Held by the heartbeat while it extends visibilities; settling a message waits for it,
+        # so an extension never lands after (and overrides) a message's back-off visibility.
+        self._heartbeat_lock = asyncio.Lock()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set, then shut down gracefully (see the module docstring)."""
+        receivers = [
+            asyncio.create_task(self._receive_loop(), name=f"receiver-{index}")
+            for index in range(self._settings.receiver_count)
+        ]
+        heartbeat = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
+        log.info(
+            "consuming",
+            queue=self._queue.queue_name,
+            concurrency=self._settings.concurrency,
+            receivers=len(receivers),
+            instance_id=self.instance_id,
+        )
+        await stop.wait()
+        await self._shutdown(receivers, heartbeat)
+
+    # -- receiving -----------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        errors = 0
+        while not self._stopping.is_set():
+            reserved = await self._slots.reserve(10)
+            try:
+                messages = await self._queue.receive(
+                    max_messages=reserved,
+                    wait_seconds=self._settings.receive_wait_seconds,
+                    visibility_timeout=self._settings.visibility_timeout_seconds,
+                )
+            except asyncio.CancelledError:
+                self._slots.release(reserved)
+                raise
+            except Exception as exc:  # noqa: BLE001 - SQS trouble: log, back off, try again
+                self._slots.release(reserved)
+                errors += 1
+                delay = min(MAX_RECEIVE_ERROR_DELAY, 2 ** min(errors - 1, 5))
+                log.warning("receive failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay)
+                await asyncio.sleep(delay)
+                continue
+            errors = 0
+            self._slots.release(reserved - len(messages))
+            MESSAGES_RECEIVED.labels(self.channel.value).inc(len(messages))
+            if self._stopping.is_set():
+                await self._hand_back(messages)
+                self._slots.release(len(messages))
+                return
+            for message in messages:
+                MESSAGES_IN_FLIGHT.labels(self.channel.value).inc()
+                self._in_flight[message] = asyncio.create_task(self._handle(message))
+
+    async def _hand_back(self, messages: list[ReceivedMessage]) -> None:
+        """Make messages visible again at once (shutdown), for another replica or our successor."""
+        if not messages:
+            return
+        for message in messages:
+            message.settled = True
+        try:
+            failed = await self._queue.change_visibility_batch(messages, 0)
+        except Exception as exc:  # noqa: BLE001 - they reappear after their visibility timeout instead
+            log.warning("could not hand messages back", error=f"{type(exc).__name__}: {exc}", messages=len(messages))
+            return
+        log.info("handed unstarted messages back to the queue", messages=len(messages) - len(failed))
+
+    # -- one message ---------------------------------------------------------------------
+
+    async def _handle(self, message: ReceivedMessage) -> None:
+        try:
+            with structlog.contextvars.bound_contextvars(
+                channel=self.channel.value, sqs_message_id=message.message_id, receive_count=message.receive_count
+            ):
+                await self._process(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - never let one message take the loop down
+            log.exception("unexpected error while handling a message; it will be redelivered")
+        finally:
+            self._in_flight.pop(message, None)
+            self._slots.release()
+            MESSAGES_IN_FLIGHT.labels(self.channel.value).dec()
+
+    async def _process(self, message: ReceivedMessage) -> None:
+        try:
+            notification = NotificationMessage.from_json(message.body)
+        except ValidationError as exc:
+            message.started = True
+            await self._dead_letter(message, reason=f"unparseable message: {_describe(exc)}", code="unparseable")
+            return
+        if self.channel not in notification.channels:
+            message.started = True
+            await self._dead_letter(
+                message,
+                reason=f"message is addressed to {[c.value for c in notification.channels]}, not {self.channel.value}",
+                code="wrong_channel",
+            )
+            return
+        with structlog.contextvars.bound_contextvars(notification_id=str(notification.notification_id)):
+            await self._rate_limiter.acquire(self._provider.rate_limit_key(notification))
+            if self._stopping.is_set():
+                await self._hand_back([message])
+                return
+            message.started = True
+            await self._deliver(message, notification)
+
+    async def _deliver(self, message: ReceivedMessage, notification: NotificationMessage) -> None:
+        try:
+            claim = await self._deliveries.claim(
+                notification_id=notification.notification_id,
+                channel=self.channel,
+                claimed_by=self.instance_id,
+                lease_seconds=self._settings.claim_lease_seconds,
+            )
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the message must survive it
+            if not is_database_unavailable(exc):
+                log.exception("claiming the delivery failed")
+            await self._retry(
+                message, TransientSendError(f"database unavailable: {_short(exc)}", code="database_unavailable")
+            )
+            return
+        if not claim.claimed:
+            await self._not_claimed(message, claim)
+            return
+
+        message.claimed_notification_id = notification.notification_id
+        with structlog.contextvars.bound_contextvars(attempt=claim.attempts):
+            started = time.monotonic()
+            try:
+                result = await asyncio.wait_for(
+                    self._provider.send(notification), timeout=self._settings.send_timeout_seconds
+                )
+            except SendError as exc:
+                error: SendError = exc
+            except TimeoutError:
+                error = TransientSendError(
+                    f"no answer within {self._settings.send_timeout_seconds:g} s", code="timeout"
+                )
+            except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the message
+                log.exception("provider raised an unexpected error")
+                error = TransientSendError(f"unexpected error: {_short(exc)}", code="unexpected")
+            else:
+                SEND_DURATION.labels(self.channel.value).observe(time.monotonic() - started)
+                await self._succeeded(message, notification, result)
+                return
+            SEND_DURATION.labels(self.channel.value).observe(time.monotonic() - started)
+            if isinstance(error, PermanentSendError):
+                await self._failed_permanently(message, notification, error)
+            else:
+                await self._retry(message, error, notification=notification)
+
+    async def _not_claimed(self, message: ReceivedMessage, claim: Claim) -> None:
+        if claim.status is None:
+            await self._dead_letter(message, reason="no delivery record for this notification", code="no_delivery")
+        elif claim.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
+            DUPLICATES_SKIPPED.labels(self.channel.value).inc()
+            log.info("duplicate message: delivery already settled; deleting it unsent", status=claim.status.value)
+            await self._delete(message)
+        elif claim.status is DeliveryStatus.SENDING:
+            # Another replica (or another copy here) is sending it now. Come back once its claim
+            # has ended: by then it is settled (and this copy deleted) or its claim has expired.
+            delay = math.ceil(claim.claim_remaining_seconds) + 1
+            log.info("delivery is being sent under another claim; leaving this copy", claimed_by=claim.claimed_by)
+            await self._set_visibility(message, delay)
+        else:
+            # Pending although the claim did not take: released between our two statements.
+            await self._set_visibility(message, 1)
+
+    # -- outcomes ------------------------------------------------------------------------
+
+    async def _succeeded(self, message: ReceivedMessage, notification: NotificationMessage, result: SendResult) -> None:
+        MESSAGES_SENT.labels(self.channel.value).inc()
+        for delay in (*RECORD_SENT_DELAYS, None):
+            try:
+                await self._deliveries.mark_sent(
+                    notification_id=notification.notification_id,
+                    channel=self.channel,
+                    provider_message_id=result.provider_message_id,
+                )
+                break
+            except Exception as exc:  # noqa: BLE001 - retried, then given up on below
+                if delay is None:
+                    # The provider has it; a retry would send it twice. Prefer a stale status.
+                    log.error(
+                        "sent, but the delivery could not be recorded as sent; deleting the message anyway",
+                        provider_message_id=result.provider_message_id,
+                        error=_short(exc),
+                    )
+                    break
+                await asyncio.sleep(delay)
+        log.info("sent", provider_message_id=result.provider_message_id)
+        message.claimed_notification_id = None
+        await self._delete(message)
+
+    async def _failed_permanently(
+        self, message: ReceivedMessage, notification: NotificationMessage, error: SendError
+    ) -> None:
+        try:
+            await self._deliveries.mark_failed(
+                notification_id=notification.notification_id,
+                channel=self.channel,
+                claimed_by=self.instance_id,
+                reason=error.reason,
+            )
+        except Exception as exc:  # noqa: BLE001 - keep the message: the next attempt records it
+            await self._retry(
+                message,
+                TransientSendError(f"could not record permanent failure: {_short(exc)}", code="database_unavailable"),
+                notification=notification,
+            )
+            return
+        MESSAGES_FAILED.labels(self.channel.value, error.code).inc()
+        log.warning("permanent failure; not retrying", reason=error.reason, code=error.code)
+        message.claimed_notification_id = None
+        await self._delete(message)
+
+    async def _retry(
+        self,
+        message: ReceivedMessage,
+        error: SendError,
+        *,
+        notification: NotificationMessage | None = None,
+    ) -> None:
+        """A transient failure: back off, or give up on the last receive (module docstring)."""
+        claimed = notification is not None and message.claimed_notification_id is not None
+        final = message.receive_count >= self._settings.max_receive_count
+        reason = f"gave up after {message.receive_count} attempts: {error.reason}" if final else error.reason
+        if claimed:
+            assert notification is not None
+            settle = self._deliveries.mark_failed if final else self._deliveries.release
+            try:
+                await settle(
+                    notification_id=notification.notification_id,
+                    channel=self.channel,
+                    claimed_by=self.instance_id,
+                    reason=reason,
+                )
+            except Exception as exc:  # noqa: BLE001 - the claim expires on its own
+                log.warning("could not record the failure", error=_short(exc))
+            message.claimed_notification_id = None
+        if final:
+            MESSAGES_FAILED.labels(self.channel.value, "retries_exhausted").inc()
+            log.error("giving up; the redrive policy moves the message to the dead-letter queue", reason=reason)
+            await self._set_visibility(message, 0)
+            return
+        delay = compute_backoff(
+            message.receive_count,
+            base_seconds=self._settings.backoff_base_seconds,
+            max_seconds=self._settings.backoff_max_seconds,
+            retry_after=error.retry_after if isinstance(error, TransientSendError) else None,
+        )
+        MESSAGES_RETRIED.labels(self.channel.value).inc()
+        log.warning("transient failure; retrying later", reason=error.reason, code=error.code, retry_in_seconds=delay)
+        await self._set_visibility(message, delay)
+
+    async def _dead_letter(self, message: ReceivedMessage, *, reason: str, code: str) -> None:
+        log.error(
+            "moving message to the dead-letter queue",
+            reason=reason,
+            notification_id_attribute=message.notification_id_attribute,
+        )
+        try:
+            await self._queue.send_to_dead_letter_queue(message, reason=reason)
+        except Exception as exc:  # noqa: BLE001 - it comes back; the redrive policy is the backstop
+            log.warning("could not copy the message to the dead-letter queue", error=_short(exc))
+            return
+        MESSAGES_FAILED.labels(self.channel.value, code).inc()
+        await self._delete(message)
+
+    async def _delete(self, message: ReceivedMessage) -> None:
+        message.settled = True
+        self._deleter.delete(message)
+
+    async def _set_visibility(self, message: ReceivedMessage, seconds: int) -> None:
+        message.settled = True
+        async with self._heartbeat_lock:
+            pass  # a heartbeat batch under way (which may include this message) finishes first
+        try:
+            await self._queue.change_visibility(message, seconds)
+        except Exception as exc:  # noqa: BLE001 - it reappears when its current visibility ends
+            log.warning("could not change the message's visibility", error=_short(exc), seconds=seconds)
+
+    # -- heartbeat -----------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.heartbeat_seconds)
+            try:
+                await self.heartbeat()
+            except Exception as exc:  # noqa: BLE001 - try again next beat
+                log.warning("heartbeat failed", error=_short(exc))
+
+    async def heartbeat(self) -> None:
+        """Extend the visibility of held messages that would reappear before the next beat,
+        and the claims of the deliveries being sent."""
+        interval = self._settings.heartbeat_seconds
+        extension = self._settings.visibility_timeout_seconds
+        async with self._heartbeat_lock:
+            now = time.monotonic()
+            due = [m for m in self._in_flight if not m.settled and m.visible_until - now < 2 * interval]
+            if due:
+                failed = await self._queue.change_visibility_batch(due, extension)
+                for message in due:
+                    if message.message_id not in failed:
+                        message.visible_until = now + extension
+                if failed:
+                    log.warning("could not extend the visibility of some messages", messages=len(failed))
+        claimed: list[uuid.UUID] = [
+            m.claimed_notification_id for m in list(self._in_flight) if m.claimed_notification_id is not None
+        ]
+        if claimed:
+            await self._deliveries.extend_claims(
+                notification_ids=claimed,
+                channel=self.channel,
+                claimed_by=self.instance_id,
+                lease_seconds=self._settings.claim_lease_seconds,
+            )
+
+    # -- shutdown ------------------------------------------------------------------------
+
+    async def _shutdown(self, receivers: list[asyncio.Task[None]], heartbeat: asyncio.Task[None]) -> None:
+        self._stopping.set()
+        # No await between setting the flag and cancelling: a message that is still waiting for
+        # its turn now stays unstarted (and one that wakes up later sees the flag).
+        unstarted = [message for message in self._in_flight if not message.started]
+        for message in unstarted:
+            self._in_flight[message].cancel()
+        log.info("shutting down", in_flight=len(self._in_flight), unstarted=len(unstarted))
+        await self._hand_back(unstarted)
+
+        _done, still_receiving = await asyncio.wait(receivers, timeout=RECEIVE_DRAIN_SECONDS)
+        for task in still_receiving:
+            task.cancel()
+        await asyncio.gather(*receivers, return_exceptions=True)
+
+        started = list(self._in_flight.values())
+        if started:
+            log.info("waiting for sends in progress", sends=len(started), grace_seconds=self._settings.shutdown_grace_seconds)
+            _done, abandoned = await asyncio.wait(started, timeout=self._settings.shutdown_grace_seconds)
+            if abandoned:
+                log.warning("grace period over; abandoning sends still running", sends=len(abandoned))
+                for task in abandoned:
+                    task.cancel()
+        await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+        heartbeat.cancel()
+        await asyncio.gather(heartbeat, return_exceptions=True)
+        await self._deleter.close()
+        log.info("consumer stopped")
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        location = ".".join(str(part) for part in error.get("loc", ()))
+        parts.append(f"{location}: {error['msg']}" if location else error["msg"])
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]

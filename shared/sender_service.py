@@ -1,0 +1,105 @@
+"""A sender process: settings in, ops port up, the consumer running until SIGTERM/SIGINT.
+
+Each ``sender_<channel>/__main__.py`` is one call: ``run_sender(settings=..., provider=...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+from contextlib import AsyncExitStack
+
+from botocore.config import Config
+
+from shared.aws import CLIENT_CONFIG, aws_clients
+from shared.consumer import Consumer
+from shared.database import check_database, create_engine
+from shared.deliveries import DeliveryRepository
+from shared.logging import configure_logging, get_logger
+from shared.ops_server import OpsServer
+from shared.providers import Provider
+from shared.sender_settings import SenderSettings
+from shared.sqs_queue import SqsQueue
+
+log = get_logger(__name__)
+
+MAX_STARTUP_RETRY_DELAY = 10.0
+
+
+def run_sender(*, settings: SenderSettings, provider: Provider) -> int:
+    """Run a sender until it is told to stop; returns the process exit code."""
+    configure_logging(level=settings.log_level, fmt=settings.log_format, service=f"sender_{settings.channel.value}")
+    asyncio.run(serve(settings=settings, provider=provider))
+    return 0
+
+
+async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _request_stop, stop, signum)
+    instance_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+    engine = create_engine(settings)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(engine.dispose)
+        # Fail fast: the runtime decides about retries, and a queue that cannot be reached
+        # should show on /readyz rather than inside botocore's retry loop.
+        sqs = await stack.enter_async_context(
+            aws_clients(settings, "sqs", config=CLIENT_CONFIG.merge(Config(max_pool_connections=settings.concurrency + 16)))
+        )
+        queue = SqsQueue(sqs, queue_name=settings.queue_name, dead_letter_queue_name=settings.dead_letter_queue_name)
+        ops = OpsServer(
+            host=settings.ops_host,
+            port=settings.ops_port,
+            readiness_checks={"database": lambda: check_database(engine), "queue": queue.check},
+        )
+        await ops.start()
+        stack.push_async_callback(ops.stop)
+        draining = asyncio.create_task(_drain_on_stop(stop, ops))
+        stack.callback(draining.cancel)
+
+        if not await _resolve_queues(queue, stop):
+            return
+        await stack.enter_async_context(provider)
+        consumer = Consumer(
+            settings=settings,
+            provider=provider,
+            queue=queue,
+            deliveries=DeliveryRepository(engine),
+            instance_id=instance_id,
+        )
+        await consumer.run(stop)
+    log.info("sender stopped")
+
+
+def _request_stop(stop: asyncio.Event, signum: int) -> None:
+    if stop.is_set():
+        log.info("already shutting down", signal=signal.Signals(signum).name)
+        return
+    log.info("shutdown requested", signal=signal.Signals(signum).name)
+    stop.set()
+
+
+async def _drain_on_stop(stop: asyncio.Event, ops: OpsServer) -> None:
+    await stop.wait()
+    ops.draining = True
+
+
+async def _resolve_queues(queue: SqsQueue, stop: asyncio.Event) -> bool:
+    """Wait until the queues exist (the stack may still be starting); False when told to stop."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await queue.resolve()
+            return True
+        except Exception as exc:  # noqa: BLE001 - keep trying; /readyz shows the problem
+            log.warning("queues not available yet", queue=queue.queue_name, error=f"{type(exc).__name__}: {exc}")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        except TimeoutError:
+            delay = min(delay * 2, MAX_STARTUP_RETRY_DELAY)
+    return False

@@ -1,0 +1,68 @@
+"""The settings every sender shares; each sender subclasses it with its prefix and defaults.
+
+Runtime settings are prefixed per sender (``SMS_SENDER_CONCURRENCY``, ``SLACK_SENDER_OPS_PORT``)
+because one machine or compose file may run all three. Provider settings (``SLACK_API_URL``,
+``EMAIL_FROM_ADDRESS``) are declared unprefixed by each sender's own settings class.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, model_validator
+
+from shared.settings import ServiceSettings
+from shared.topology import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS, Channel, queues_for
+
+
+class SenderSettings(ServiceSettings):
+    channel: ClassVar[Channel]
+
+    # How many messages one process works on at once (received and not yet finished).
+    concurrency: int = Field(default=32, ge=1, le=1000)
+    # Concurrent ReceiveMessage calls; 0 means one per 10 slots (SQS returns at most 10).
+    receivers: int = Field(default=0, ge=0, le=100)
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(default=9000, ge=0, le=65535)
+    rate_limit_per_second: float = Field(default=10.0, gt=0)
+    rate_limit_burst: int = Field(default=10, ge=1)
+    send_timeout_seconds: float = Field(default=10.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=25.0, ge=0)
+    # Passed on every ReceiveMessage, so the sender knows exactly when a message it holds would
+    # reappear; the heartbeat extends it by this much while a message is still being worked on.
+    visibility_timeout_seconds: int = Field(default=VISIBILITY_TIMEOUT_SECONDS, ge=2, le=43200)
+    heartbeat_seconds: float = Field(default=20.0, gt=0)
+    receive_wait_seconds: int = Field(default=20, ge=0, le=20)
+    backoff_base_seconds: float = Field(default=5.0, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    delete_flush_seconds: float = Field(default=0.2, gt=0)
+    # Receives after which a transient failure is final; must equal the redrive policy's
+    # maxReceiveCount, because the next receive moves the message to the DLQ.
+    max_receive_count: int = Field(default=MAX_RECEIVE_COUNT, ge=1)
+    # Empty means the channel's queues from shared/topology.py.
+    queue_name: str = ""
+    dead_letter_queue_name: str = ""
+
+    @model_validator(mode="after")
+    def _check_timing(self) -> SenderSettings:
+        if self.heartbeat_seconds * 2 > self.visibility_timeout_seconds:
+            raise ValueError(
+                f"heartbeat_seconds ({self.heartbeat_seconds:g}) must be at most half of "
+                f"visibility_timeout_seconds ({self.visibility_timeout_seconds}), or a message can "
+                "reappear on the queue while it is still being sent"
+            )
+        if not self.queue_name:
+            self.queue_name = queues_for(self.channel).queue
+        if not self.dead_letter_queue_name:
+            self.dead_letter_queue_name = queues_for(self.channel).dead_letter_queue
+        return self
+
+    @property
+    def receiver_count(self) -> int:
+        return self.receivers or -(-self.concurrency // 10)
+
+    @property
+    def claim_lease_seconds(self) -> float:
+        """How long a claim on a delivery holds without a heartbeat: a crashed replica's claim
+        expires after this, so a redelivered copy can be sent by someone else."""
+        return float(self.visibility_timeout_seconds)

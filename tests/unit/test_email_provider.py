@@ -1,0 +1,96 @@
+"""EmailProvider: the SES SendEmail it makes and how it classifies SES's answers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, ConnectTimeoutError
+
+from sender_email.provider import EmailProvider
+from sender_email.settings import EmailSenderSettings
+from shared.messages import NotificationMessage, RecipientSnapshot
+from shared.providers import PermanentSendError, TransientSendError
+from shared.topology import Channel
+
+
+class FakeSes:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.calls: list[dict[str, Any]] = []
+
+    async def send_email(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        if self.error is not None:
+            raise self.error
+        return {"MessageId": "ses-message-1"}
+
+
+def email(*, address: str | None = "ada@example.com", subject: str | None = "Your invoice") -> NotificationMessage:
+    return NotificationMessage(
+        notification_id=uuid.uuid4(),
+        recipient=RecipientSnapshot(name="ada", email=address, phone_number="+14155552671"),
+        message="Invoice 42 is ready.",
+        subject=subject,
+        channels=[Channel.EMAIL],
+        client="billing",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
+def provider_with(ses: FakeSes, **settings: Any) -> EmailProvider:
+    provider = EmailProvider(EmailSenderSettings(**settings))
+    provider._ses = ses
+    return provider
+
+
+class TestSend:
+    async def test_sends_a_plain_text_email_from_the_configured_address(self) -> None:
+        ses = FakeSes()
+        result = await provider_with(ses).send(email())
+        assert result.provider_message_id == "ses-message-1"
+        assert ses.calls == [
+            {
+                "Source": "sender@notifications.com",
+                "Destination": {"ToAddresses": ["ada@example.com"]},
+                "Message": {
+                    "Subject": {"Data": "Your invoice", "Charset": "UTF-8"},
+                    "Body": {"Text": {"Data": "Invoice 42 is ready.", "Charset": "UTF-8"}},
+                },
+            }
+        ]
+
+    async def test_default_subject_and_configured_from_address(self) -> None:
+        ses = FakeSes()
+        await provider_with(ses, email_from_address="alerts@example.org").send(email(subject=None))
+        assert ses.calls[0]["Source"] == "alerts@example.org"
+        assert ses.calls[0]["Message"]["Subject"]["Data"] == "Notification"
+
+    async def test_recipient_without_email_is_permanent(self) -> None:
+        ses = FakeSes()
+        with pytest.raises(PermanentSendError, match="no email address"):
+            await provider_with(ses).send(email(address=None))
+        assert ses.calls == []
+
+
+class TestErrorClassification:
+    @pytest.mark.parametrize("code", ["MessageRejected", "InvalidParameterValue"])
+    async def test_rejected_address_is_permanent(self, code: str) -> None:
+        error = ClientError({"Error": {"Code": code, "Message": "Address blacklisted."}}, "SendEmail")
+        with pytest.raises(PermanentSendError) as caught:
+            await provider_with(FakeSes(error)).send(email())
+        assert caught.value.reason == f"{code}: Address blacklisted."
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            ClientError({"Error": {"Code": "Throttling", "Message": "Maximum sending rate exceeded."}}, "SendEmail"),
+            ClientError({"Error": {"Code": "ServiceUnavailable", "Message": ""}}, "SendEmail"),
+            ConnectTimeoutError(endpoint_url="http://localhost:4566"),
+        ],
+    )
+    async def test_throttling_outages_and_timeouts_are_transient(self, error: Exception) -> None:
+        with pytest.raises(TransientSendError):
+            await provider_with(FakeSes(error)).send(email())
