@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -27,6 +26,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.notifications.repository import OutboxRepository, message_from_row
+from shared.backoff import compute_backoff
 from shared.database import is_database_unavailable
 from shared.logging import get_logger
 from shared.messages import NotificationMessage
@@ -180,17 +180,11 @@ class OutboxRelay:
                 reason = failed.get(row["id"])
                 if reason is not None:
                     PUBLISH_FAILURES.labels("relay").inc()
-                    await self._outbox.reschedule(
-                        connection, notification_id=row["id"], delay_seconds=self.backoff(row["outbox_attempts"]), error=reason
-                    )
+                    delay = compute_backoff(row["outbox_attempts"], base_seconds=1.0, max_seconds=self._max_backoff)
+                    await self._outbox.reschedule(connection, notification_id=row["id"], delay_seconds=delay, error=reason)
             OUTBOX_BACKLOG.set(await self._outbox.backlog(connection))
         if failed:
             log.warning("outbox_relay_publish_failed", count=len(failed), reason=next(iter(failed.values())))
         else:
             log.info("outbox_relayed", count=len(published))
         return len(rows)
-
-    def backoff(self, attempts: int) -> float:
-        """Exponential with full jitter: spreads retries of a backlog after an outage."""
-        ceiling = min(self._max_backoff, 2.0 ** min(attempts, 16))
-        return random.uniform(ceiling / 2, ceiling)
