@@ -75,7 +75,9 @@ def describe_validation_error(error: dict[str, Any]) -> tuple[str, str | None]:
     # Our own validators raise ValueError with a complete sentence; pydantic prefixes it.
     detail = str(context.get("error") or error.get("msg", "is invalid"))
     detail = detail.removeprefix("Value error, ")
-    if field and not detail.startswith(field):
+    if kind == "value_error" or not field:
+        return detail, field
+    if not detail.startswith(field):
         return f"invalid {field}: {detail}", field
     return detail, field
 
