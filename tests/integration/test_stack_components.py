@@ -25,7 +25,9 @@ from slack_sdk import WebClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.settings import to_asyncpg_url
+from shared.aws import aws_clients
+from shared.settings import ServiceSettings, to_asyncpg_url
+from shared.topology import verify_topology
 from stack.components import (
     EmbeddedPostgres,
     ManagedProcess,
@@ -33,6 +35,7 @@ from stack.components import (
     WireMock,
     free_port,
     port_in_use,
+    prepare_system,
     wait_for_http,
     wait_for_port,
 )
@@ -218,6 +221,34 @@ class TestEmbeddedPostgres:
         finally:
             restarted.stop()
         assert not restarted.running
+
+
+class TestPrepareSystem:
+    async def test_prepares_everything_and_is_idempotent(
+        self, pgdata_parent: Path, moto: MotoServer, tmp_path: Path
+    ) -> None:
+        postgres = EmbeddedPostgres(pgdata_parent / "pgdata")
+        url = postgres.start()
+        try:
+            for _ in range(2):
+                topology = await prepare_system(
+                    database_url=url, aws_endpoint_url=moto.endpoint_url, certs_dir=tmp_path / "certs"
+                )
+
+            connection = await asyncpg.connect(url)
+            tables = {row["tablename"] for row in await connection.fetch("SELECT tablename FROM pg_tables")}
+            await connection.close()
+        finally:
+            postgres.stop()
+        assert {"recipients", "notifications", "deliveries"} <= tables
+        assert {"topic_arn", "sms_notifications", "email_notifications", "slack_notifications"} <= topology.keys()
+        settings = ServiceSettings(aws_endpoint_url=moto.endpoint_url)
+        async with aws_clients(settings, "sns", "sqs") as (sns, sqs):
+            assert await verify_topology(sns, sqs) == []
+        identities = _boto3_client("ses", moto).list_identities()["Identities"]
+        assert "sender@notifications.com" in identities
+        for name in ("ca.crt.pem", "server.crt.pem", "server.key.pem", "client.crt.pem", "client.key.pem", "crl.pem"):
+            assert (tmp_path / "certs" / name).is_file()
 
 
 @pytest.fixture(scope="module")

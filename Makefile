@@ -1,0 +1,38 @@
+# The README's quick start: `make up` runs the whole system, `make test` runs every test.
+# Both install what they need first; a fresh clone needs only python3 (3.11+), Java 17 and npm.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+# uv from PATH when there is one; otherwise the copy `install` bootstraps into .local/uv.
+UV ?= $(shell command -v uv 2>/dev/null || echo .local/uv/bin/uv)
+VENV_PYTHON := .venv/bin/python
+# Keep in step with WIREMOCK_NPM_VERSION in stack/components.py, which installs it.
+WIREMOCK_VERSION := 3.13.2
+WIREMOCK_JAR := .local/wiremock/node_modules/wiremock/build/wiremock-standalone-$(WIREMOCK_VERSION).jar
+PYTEST_ARGS ?=
+
+.PHONY: help up test install
+
+help:
+	@echo "make up       run the whole system in the foreground (Ctrl-C stops it)"
+	@echo "make test     run the whole test suite (DATABASE_URL, when set, is the Postgres to test against)"
+	@echo "make install  install uv if missing, the virtualenv (uv sync --frozen) and the WireMock jar"
+
+up: install
+	$(VENV_PYTHON) -m stack up
+
+# Compiled once here, because PYTHONDONTWRITEBYTECODE (set on many machines, CI's included) would
+# otherwise make every service process compile its imports again: seconds each, dozens of times per test run.
+test: install
+	$(UV) run --frozen python -m pytest $(PYTEST_ARGS)
+
+install: $(UV)
+	$(UV) sync --frozen --compile-bytecode
+	@test -f $(WIREMOCK_JAR) || $(VENV_PYTHON) -c "from stack.components import ensure_wiremock_jar as e; print(e())"
+
+.local/uv/bin/uv:
+	$(PYTHON) -m venv .local/uv
+	.local/uv/bin/pip install --quiet uv==$(UV_VERSION)
