@@ -1,0 +1,1 @@
+"""``notifyctl``: the operators' command line (certificates, recipients, notifications, DLQs, topology)."""
