@@ -1,0 +1,140 @@
+"""From a client's POST to the provider, through every real piece.
+
+The gateway and the three senders run as processes on a moto server, real Postgres and
+WireMock standing in for Slack. What arrives is checked where it lands (moto's sent SMS and
+emails, WireMock's journal), and the status the client reads back from the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from shared.topology import Channel
+from stack.components import MotoServer, WireMock, free_port, prepare_system
+from tests.integration.sender_fixtures import Aws, Senders, Slack, slack_error, wait_until
+from tests.support.harness import Certificates, GatewayProcess, PostgresServer, start_gateway
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@dataclass
+class System:
+    gateway: GatewayProcess
+    moto: MotoServer
+    slack: Slack
+    senders: Senders
+
+
+@pytest.fixture(scope="module")
+def system(postgres_server: PostgresServer, certificates: Certificates, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    log_dir = tmp_path_factory.mktemp("e2e-logs")
+    database_url = postgres_server.create_database()
+    moto = MotoServer(free_port(), log_path=log_dir / "moto.log").start()
+    wiremock = WireMock(free_port(), log_path=log_dir / "wiremock.log").start()
+    senders: Senders | None = None
+    gateway: GatewayProcess | None = None
+    try:
+        asyncio.run(prepare_system(database_url=database_url, aws_endpoint_url=moto.endpoint_url, certs_dir=certificates.directory))
+        gateway = start_gateway(certificates=certificates, database_url=database_url, aws_endpoint_url=moto.endpoint_url, log_dir=log_dir)
+        senders = Senders(database_url=database_url, aws=Aws(moto), slack_api_url=wiremock.slack_api_url, log_dir=log_dir)
+        senders.ensure(Channel.SMS, Channel.EMAIL, Channel.SLACK)
+        yield System(gateway, moto, Slack(wiremock), senders)
+    finally:
+        if senders is not None:
+            senders.stop_all()
+        if gateway is not None:
+            gateway.process.stop()
+        wiremock.stop()
+        moto.stop()
+        postgres_server.drop_database(database_url)
+
+
+def post(system: System, recipient: str, contacts: dict, **notification: object) -> dict:
+    with system.gateway.client() as client:
+        assert client.put(f"/recipients/{recipient}", json=contacts).status_code == 204
+        response = client.post("/notifications", json={"recipient": recipient, **notification})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def status(system: System, notification_id: str) -> dict:
+    with system.gateway.client() as client:
+        return client.get(f"/notifications/{notification_id}").json()
+
+
+def wait_until_sent(system: System, notification_id: str, channels: int) -> dict:
+    def all_sent() -> dict | None:
+        current = status(system, notification_id)
+        done = [d for d in current["deliveries"].values() if d["status"] == "sent"]
+        return current if len(done) == channels else None
+
+    return wait_until(all_sent, timeout=60, what=f"{notification_id} sent on {channels} channel(s)")
+
+
+class TestDelivery:
+    def test_one_recipient_on_all_three_channels(self, system: System) -> None:
+        text = f"Your order has shipped ({secrets.token_hex(4)})"
+        created = post(
+            system,
+            "ada",
+            {"phone_number": "+14155552671", "email": "ada@example.com", "slack_id": "U0ADA12345"},
+            message=text,
+            subject="Order update",
+        )
+        assert created["channels"] == ["sms", "email", "slack"]
+        final = wait_until_sent(system, created["id"], 3)
+        for delivery in final["deliveries"].values():
+            assert delivery["attempts"] == 1
+            assert delivery["provider_message_id"]
+            assert delivery["sent_at"]
+            assert delivery["last_error"] is None
+        assert final["published"] is True
+
+        sms = [m for m in system.moto.sent_sms() if m["message"] == text]
+        assert [m["phone_number"] for m in sms] == ["+14155552671"]
+        emails = [m for m in system.moto.sent_emails() if m["body"] == text]
+        assert len(emails) == 1
+        assert emails[0]["source"] == "sender@notifications.com"
+        assert emails[0]["destination"] == ["ada@example.com"]
+        assert emails[0]["subject"] == "Order update"
+        posts = system.slack.posts(text=text)
+        assert [(p["channel"], p["text"]) for p in posts] == [("U0ADA12345", text)]
+
+    def test_two_recipients_by_email_with_the_default_subject(self, system: System) -> None:
+        text = f"Maintenance tonight ({secrets.token_hex(4)})"
+        ids = [
+            post(system, name, {"email": f"{name}@example.com"}, message=text)["id"]
+            for name in ("grace", "linus")
+        ]
+        for notification_id in ids:
+            wait_until_sent(system, notification_id, 1)
+        emails = sorted((m["destination"][0], m["subject"]) for m in system.moto.sent_emails() if m["body"] == text)
+        assert emails == [("grace@example.com", "Notification"), ("linus@example.com", "Notification")]
+
+    def test_only_the_requested_channel_is_used(self, system: System) -> None:
+        text = f"Slack only ({secrets.token_hex(4)})"
+        created = post(
+            system, "barbara", {"phone_number": "+14155552672", "slack_id": "U0BAR12345"}, message=text, channels=["slack"]
+        )
+        wait_until_sent(system, created["id"], 1)
+        assert len(system.slack.posts(text=text)) == 1
+        assert not [m for m in system.moto.sent_sms() if m["message"] == text]
+
+    def test_permanent_failure_is_visible_to_the_client(self, system: System) -> None:
+        text = f"To a channel that is gone ({secrets.token_hex(4)})"
+        system.slack.always("C0GONE1234", slack_error(200, {"ok": False, "error": "channel_not_found"}))
+        created = post(system, "gone", {"slack_id": "C0GONE1234"}, message=text)
+
+        def failed() -> dict | None:
+            delivery = status(system, created["id"])["deliveries"]["slack"]
+            return delivery if delivery["status"] == "failed" else None
+
+        delivery = wait_until(failed, timeout=60, what="the delivery fails")
+        assert "channel_not_found" in delivery["last_error"]
+        assert delivery["attempts"] == 1
