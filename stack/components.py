@@ -73,7 +73,7 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            if exc.errno == errno.EADDRINUSE:
                 return True
             raise
     return False
