@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.migrate import upgrade
 from stack.components import MotoServer
 from tests.support.fault_proxy import FaultProxy
 from tests.support.harness import Certificates, GatewayProcess, PostgresServer, QueueReader, fetch, start_gateway, url_through_proxy
@@ -25,12 +26,17 @@ class FaultyGateway:
     gateway: GatewayProcess
     database_proxy: FaultProxy
     sns_proxy: FaultProxy
+    database_url: str
 
 
 @pytest.fixture(scope="module")
 def faulty(
-    postgres_server: PostgresServer, database_url: str, moto: MotoServer, certificates: Certificates, log_dir: Path, prepared: dict
+    postgres_server: PostgresServer, moto: MotoServer, certificates: Certificates, log_dir: Path, prepared: dict
 ) -> Iterator[FaultyGateway]:
+    # A database of its own: another gateway's outbox relay must not publish this one's rows
+    # behind the test's back while its SNS is cut.
+    database_url = postgres_server.create_database()
+    upgrade(database_url)
     database_proxy = postgres_server.proxy()
     sns_proxy = FaultProxy(upstream_host="127.0.0.1", upstream_port=int(moto.endpoint_url.rsplit(":", 1)[1])).start()
     gateway = start_gateway(
@@ -40,10 +46,11 @@ def faulty(
         log_dir=log_dir,
         name="gateway-faults",
     )
-    yield FaultyGateway(gateway, database_proxy, sns_proxy)
+    yield FaultyGateway(gateway, database_proxy, sns_proxy, database_url)
     gateway.process.stop()
     database_proxy.stop()
     sns_proxy.stop()
+    postgres_server.drop_database(database_url)
 
 
 def wait_until(condition, *, timeout: float, interval: float = 0.3, message: str = "") -> None:  # noqa: ANN001
@@ -54,7 +61,8 @@ def wait_until(condition, *, timeout: float, interval: float = 0.3, message: str
 
 
 class TestSnsOutage:
-    def test_accepted_during_outage_and_published_after(self, faulty: FaultyGateway, queues: QueueReader, database_url: str) -> None:
+    def test_accepted_during_outage_and_published_after(self, faulty: FaultyGateway, queues: QueueReader) -> None:
+        database_url = faulty.database_url
         with faulty.gateway.client() as client:
             assert client.put("/recipients/outage", json={"phone_number": "+14155552671", "email": "o@example.com"}).status_code == 204
             faulty.sns_proxy.cut()
