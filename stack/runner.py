@@ -36,9 +36,11 @@ from stack.components import (
     wait_for_http,
 )
 
-MOTO_PORT = 4566
-WIREMOCK_PORT = 7000
-CERTS_DIR = REPO_ROOT / "mtls"
+# The emulators' ports and the certificates' folder can be moved (the runner's own test does, so
+# that it never collides with a developer's running stack); the defaults are the original system's.
+MOTO_PORT = int(os.environ.get("STACK_MOTO_PORT") or 4566)
+WIREMOCK_PORT = int(os.environ.get("STACK_WIREMOCK_PORT") or 7000)
+CERTS_DIR = Path(os.environ.get("MTLS_DIR") or REPO_ROOT / "mtls").resolve()
 PGDATA_DIR = LOCAL_DIR / "pgdata"
 DEFAULT_EMAIL_FROM_ADDRESS = "sender@notifications.com"
 # Only WireMock accepts it; a real Slack workspace needs the user's own SLACK_BOT_TOKEN.
