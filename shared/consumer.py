@@ -23,7 +23,9 @@ What happens to a message
    - *Transient failure* (throttling, 5xx, timeouts, connection errors, database down): the
      delivery goes back to ``pending`` with ``last_error`` and the message stays on the queue,
      invisible for ``compute_backoff(receive count)`` seconds (exponential with jitter, or the
-     provider's ``Retry-After``).
+     provider's ``Retry-After``). When the database is down, receiving also pauses (doubling
+     from ``backoff_base_seconds`` up to ``backoff_max_seconds``), so an outage does not use up
+     the messages' receives.
    - *Transient failure on the last receive* (``ApproximateReceiveCount`` reached
      ``max_receive_count`` = the redrive policy's 5): the delivery is written ``failed`` with
      ``"gave up after 5 attempts: <reason>"`` right then (``attempts`` counts the claims, so 5
@@ -132,6 +134,10 @@ class Consumer:
         # Held by the heartbeat while it extends visibilities; settling a message waits for it,
         # so an extension never lands after (and overrides) a message's back-off visibility.
         self._heartbeat_lock = asyncio.Lock()
+        # While the database is down nothing can be claimed: receiving pauses (doubling up to
+        # backoff_max_seconds), so an outage does not use up every message's five receives.
+        self._database_failures = 0
+        self._receiving_resumes_at = 0.0
 
     @property
     def in_flight(self) -> int:
@@ -159,7 +165,15 @@ class Consumer:
     async def _receive_loop(self) -> None:
         errors = 0
         while not self._stopping.is_set():
+            paused = self._receiving_resumes_at - time.monotonic()
+            if paused > 0:
+                await asyncio.sleep(paused)
+                continue
             reserved = await self._slots.reserve(10)
+            if self._stopping.is_set():
+                # Slots freed by shutdown itself (handed-back messages) are not for new work.
+                self._slots.release(reserved)
+                return
             try:
                 messages = await self._queue.receive(
                     max_messages=reserved,
@@ -249,12 +263,15 @@ class Consumer:
                 lease_seconds=self._settings.claim_lease_seconds,
             )
         except Exception as exc:  # noqa: BLE001 - whatever broke, the message must survive it
-            if not is_database_unavailable(exc):
+            if is_database_unavailable(exc):
+                self._pause_receiving()
+            else:
                 log.exception("claiming the delivery failed")
             await self._retry(
                 message, TransientSendError(f"database unavailable: {_short(exc)}", code="database_unavailable")
             )
             return
+        self._database_failures = 0
         if not claim.claimed:
             await self._not_claimed(message, claim)
             return
@@ -388,6 +405,17 @@ class Consumer:
         MESSAGES_RETRIED.labels(self.channel.value).inc()
         log.warning("transient failure; retrying later", reason=error.reason, code=error.code, retry_in_seconds=delay)
         await self._set_visibility(message, delay)
+
+    def _pause_receiving(self) -> None:
+        self._database_failures += 1
+        pause = min(
+            self._settings.backoff_max_seconds,
+            self._settings.backoff_base_seconds * 2 ** min(self._database_failures - 1, 16),
+        )
+        resumes_at = time.monotonic() + pause
+        if resumes_at > self._receiving_resumes_at:
+            self._receiving_resumes_at = resumes_at
+            log.warning("database unavailable; pausing receiving", pause_seconds=pause)
 
     async def _dead_letter(self, message: ReceivedMessage, *, reason: str, code: str) -> None:
         log.error(

@@ -374,6 +374,23 @@ class TestTransientFailure:
         assert harness.row(message).status == "pending" and harness.row(message).attempts == 0
         assert harness.queue.deleted == []
 
+    async def test_receiving_pauses_while_the_database_is_down(self) -> None:
+        harness = Harness(backoff_base_seconds=0.4, receivers=1)
+        harness.deliveries.unavailable = True
+        _message, first = harness.publish()
+        stop = asyncio.Event()
+        task = asyncio.create_task(harness.consumer.run(stop))
+        await wait_until(lambda: bool(harness.queue.visibility_of(first)))
+        receives = len(harness.queue.receive_requests)
+        await asyncio.sleep(0.2)
+        assert len(harness.queue.receive_requests) == receives, "paused"
+        harness.deliveries.unavailable = False
+        second_message, second = harness.publish()
+        await wait_until(lambda: second.message_id in harness.queue.deleted, timeout=3)
+        stop.set()
+        await task
+        assert harness.row(second_message).status == "sent"
+
 
 class TestDuplicates:
     @pytest.mark.parametrize("status", ["sent", "failed"])
