@@ -15,6 +15,7 @@ from gateway.errors import install_error_handlers
 from gateway.middleware import GatewayMiddleware
 from gateway.notifications.endpoints import router as notifications_router
 from gateway.publisher import NotificationPublisher, OutboxRelay, SnsPublisher
+from gateway.rate_limit import RateLimiter
 from gateway.recipients.endpoints import router as recipients_router
 from gateway.settings import GatewaySettings
 from gateway.tls import CrlReloader
@@ -38,6 +39,7 @@ def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None 
     )
     app.state.settings = settings
     app.state.ssl_context = ssl_context
+    app.state.rate_limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
     app.include_router(recipients_router)
     app.include_router(notifications_router)
     install_error_handlers(app)

@@ -49,6 +49,10 @@ class ConflictError(ApiError):
     status_code = 409
 
 
+class TooManyRequestsError(ApiError):
+    status_code = 429
+
+
 class ServiceUnavailableError(ApiError):
     status_code = 503
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
 
 MTLS_DIR = Path(__file__).resolve().parent.parent / "mtls"
+
+
+class RateLimit(BaseModel):
+    """A token bucket: ``rate`` requests per second on average, bursts of up to ``burst``."""
+
+    rate: float = Field(gt=0)
+    burst: int = Field(ge=1)
 
 
 class GatewaySettings(ServiceSettings):
@@ -41,3 +48,15 @@ class GatewaySettings(ServiceSettings):
 
     max_body_bytes: int = Field(default=65_536, ge=1024)
     recipients_page_size: int = Field(default=50, ge=1, le=1000)
+
+    # Per client certificate (CN), shared by every replica through Postgres (gateway/rate_limit.py).
+    # Off by default: it costs a database round trip per request, and most deployments put
+    # the gateway in front of a handful of trusted clients.
+    rate_limit_enabled: bool = False
+    rate_limit_per_second: float = Field(default=50.0, gt=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    # JSON: {"<client CN>": {"rate": 5, "burst": 10}, ...}; clients not named get the defaults.
+    rate_limit_overrides: dict[str, RateLimit] = Field(default_factory=dict)
+
+    def rate_limit_for(self, client: str) -> RateLimit:
+        return self.rate_limit_overrides.get(client) or RateLimit(rate=self.rate_limit_per_second, burst=self.rate_limit_burst)

@@ -13,11 +13,22 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from prometheus_client import Gauge
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+
+# Alerts fire before either runs out: an expired server certificate or CRL refuses every client.
+SERVER_CERTIFICATE_EXPIRY = Gauge(
+    "gateway_server_certificate_expiry_timestamp_seconds", "When the gateway's server certificate expires (Unix time)."
+)
+CRL_NEXT_UPDATE = Gauge(
+    "gateway_crl_next_update_timestamp_seconds",
+    "The loaded CRL's nextUpdate (Unix time); after it every client is refused until the CRL is re-signed.",
+)
 
 # TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 suites are all strong.
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
@@ -29,6 +40,7 @@ def build_server_context(*, cert: Path, key: Path, ca: Path, crl: Path | None) -
     context.set_ciphers(TLS12_CIPHERS)
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
     context.load_cert_chain(certfile=str(cert), keyfile=str(key))
+    _record_server_certificate_expiry(cert)
     context.load_verify_locations(cafile=str(ca))
     context.verify_mode = ssl.CERT_REQUIRED
     if crl is not None:
@@ -36,6 +48,7 @@ def build_server_context(*, cert: Path, key: Path, ca: Path, crl: Path | None) -
         # or expired CRL fails closed. CrlReloader keeps the loaded CRL fresh.
         context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
         context.load_verify_locations(cafile=str(crl))
+        _record_crl_next_update(crl)
     context.set_alpn_protocols(["http/1.1"])
     return context
 
@@ -69,6 +82,7 @@ class CrlReloader:
             log.warning("crl_reload_failed", path=str(self._crl), error=str(exc))
             return False
         self._loaded_mtime = mtime
+        _record_crl_next_update(self._crl)
         log.info("crl_reloaded", path=str(self._crl))
         return True
 
@@ -76,6 +90,21 @@ class CrlReloader:
         while True:
             await asyncio.sleep(self._interval)
             self.reload_if_changed()
+
+
+def _record_server_certificate_expiry(cert: Path) -> None:
+    certificate = x509.load_pem_x509_certificate(cert.read_bytes())
+    SERVER_CERTIFICATE_EXPIRY.set(certificate.not_valid_after_utc.timestamp())
+
+
+def _record_crl_next_update(crl: Path) -> None:
+    try:
+        next_update = x509.load_pem_x509_crl(crl.read_bytes()).next_update_utc
+    except (OSError, ValueError) as exc:  # the SSL context loaded it; a metric must not stop that
+        log.warning("crl_unreadable_for_metrics", path=str(crl), error=str(exc))
+        return
+    if next_update is not None:
+        CRL_NEXT_UPDATE.set(next_update.timestamp())
 
 
 class MtlsHttpToolsProtocol(HttpToolsProtocol):

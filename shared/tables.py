@@ -5,9 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -104,4 +106,20 @@ outbox = Table(
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("outbox_next_attempt_at", "next_attempt_at"),
+)
+
+# The gateway's per-client token buckets, shared by every replica (see gateway/rate_limit.py).
+# UNLOGGED: no WAL for a row rewritten on every request; after a Postgres crash the table is
+# empty, which only means every client starts with a full bucket.
+rate_limit_buckets = Table(
+    "rate_limit_buckets",
+    metadata,
+    Column("client", Text, primary_key=True),  # the client certificate's CN
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The decision of the last request that touched the row, so one statement can return it.
+    Column("allowed", Boolean, nullable=False),
+    prefixes=["UNLOGGED"],
+    # Room on each page for the new row version: updates stay HOT (no index change, no bloat).
+    postgresql_with={"fillfactor": 70},
 )

@@ -13,8 +13,14 @@ from gateway.deps import Connection
 from gateway.errors import ErrorBody
 from gateway.notifications.schemas import NotificationAccepted, NotificationCreate, NotificationPublic
 from gateway.notifications.service import notification_service
+from gateway.rate_limit import RateLimited
 
-router = APIRouter(prefix="/notifications", tags=["notifications"], responses={400: {"model": ErrorBody}, 403: {"model": ErrorBody}})
+router = APIRouter(
+    prefix="/notifications",
+    tags=["notifications"],
+    dependencies=[RateLimited],
+    responses={400: {"model": ErrorBody}, 403: {"model": ErrorBody}, 429: {"model": ErrorBody}},
+)
 
 IdempotencyKey = Annotated[
     str | None,
