@@ -21,6 +21,7 @@ from shared.deliveries import DeliveryRepository
 from shared.logging import configure_logging, get_logger
 from shared.ops_server import OpsServer
 from shared.providers import Provider
+from shared.queue_metrics import QueueDepthReporter
 from shared.sender_settings import SenderSettings
 from shared.sqs_queue import SqsQueue
 
@@ -64,6 +65,14 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
 
         if not await _resolve_queues(queue, stop):
             return
+        depth = QueueDepthReporter(
+            sqs,
+            channel=settings.channel.value,
+            queues={queue.queue_name: queue.queue_url, queue.dead_letter_queue_name: queue.dead_letter_queue_url},
+            dead_letter_queue=queue.dead_letter_queue_name,
+        )
+        depth.start()
+        stack.push_async_callback(depth.stop)
         await stack.enter_async_context(provider)
         consumer = Consumer(
             settings=settings,
