@@ -278,13 +278,15 @@ class Consumer:
 
         message.claimed_notification_id = notification.notification_id
         with structlog.contextvars.bound_contextvars(attempt=claim.attempts):
+            result: SendResult | None = None
+            error: SendError | None = None
             started = time.monotonic()
             try:
                 result = await asyncio.wait_for(
                     self._provider.send(notification), timeout=self._settings.send_timeout_seconds
                 )
             except SendError as exc:
-                error: SendError = exc
+                error = exc
             except TimeoutError:
                 error = TransientSendError(
                     f"no answer within {self._settings.send_timeout_seconds:g} s", code="timeout"
@@ -292,14 +294,15 @@ class Consumer:
             except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the message
                 log.exception("provider raised an unexpected error")
                 error = TransientSendError(f"unexpected error: {_short(exc)}", code="unexpected")
-            else:
+            finally:
                 SEND_DURATION.labels(self.channel.value).observe(time.monotonic() - started)
+
+            if result is not None:
                 await self._succeeded(message, notification, result)
-                return
-            SEND_DURATION.labels(self.channel.value).observe(time.monotonic() - started)
-            if isinstance(error, PermanentSendError):
+            elif isinstance(error, PermanentSendError):
                 await self._failed_permanently(message, notification, error)
             else:
+                assert error is not None
                 await self._retry(message, error, notification=notification)
 
     async def _not_claimed(self, message: ReceivedMessage, claim: Claim) -> None:
