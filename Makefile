@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make up       run the whole system in the foreground (Ctrl-C stops it)"
 	@echo "make test     run the whole test suite (DATABASE_URL, when set, is the Postgres to test against)"
-	@echo "make install  install uv if missing, the virtualenv (uv sync --frozen) and the WireMock jar"
+	@echo "make install  install uv if missing, the virtualenv (uv sync --frozen), the WireMock jar and promtool (as root)"
 
 up: install
 	$(VENV_PYTHON) -m stack up
@@ -32,6 +32,14 @@ test: install
 install: $(UV)
 	$(UV) sync --frozen --compile-bytecode
 	@test -f $(WIREMOCK_JAR) || $(VENV_PYTHON) -c "from stack.components import ensure_wiremock_jar as e; print(e())"
+	@# promtool (Debian package prometheus) checks monitoring/alerts.yml in tests/infra/test_monitoring.py.
+	@command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "warning: promtool is missing; tests/infra/test_monitoring.py will fail. Install it: sudo apt-get install -y prometheus" >&2; \
+	  fi; \
+	}
 
 .local/uv/bin/uv:
 	$(PYTHON) -m venv .local/uv
