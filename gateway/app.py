@@ -97,9 +97,15 @@ def _openapi(app: FastAPI) -> dict:
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes)
+    error_body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     for path in schema.get("paths", {}).values():
         for operation in path.values():
-            operation.get("responses", {}).pop("422", None)
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            # Answered by the middleware, for every operation, so no route declares them.
+            responses.setdefault("503", {"description": "The database is unavailable; try again (see Retry-After).", "content": error_body})
+            if "requestBody" in operation:
+                responses.setdefault("413", {"description": "The request body is too large.", "content": error_body})
     for name in ("HTTPValidationError", "ValidationError"):
         schema.get("components", {}).get("schemas", {}).pop(name, None)
     app.openapi_schema = schema

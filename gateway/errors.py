@@ -79,6 +79,8 @@ def describe_validation_error(error: dict[str, Any]) -> tuple[str, str | None]:
     # Our own validators raise ValueError with a complete sentence; pydantic prefixes it.
     detail = str(context.get("error") or error.get("msg", "is invalid"))
     detail = detail.removeprefix("Value error, ")
+    if kind == "value_error" and field and detail.startswith("contains "):
+        return f"{field} {detail}", field
     if kind == "value_error" or not field:
         return detail, field
     if not detail.startswith(field):

@@ -25,6 +25,14 @@ def _required(field: str):  # noqa: ANN202 - returns a validator
     return check
 
 
+def storable_text(value: str) -> str:
+    """Refuse what Postgres cannot store in a text column: NUL, and unpaired UTF-16 surrogates
+    (which JSON's \\u escapes can express but UTF-8 cannot)."""
+    if "\x00" in value or any("\ud800" <= character <= "\udfff" for character in value):
+        raise ValueError("contains a NUL character or an unpaired surrogate, which cannot be stored")
+    return value
+
+
 def _distinct(channels: list[Channel] | None) -> list[Channel] | None:
     if channels is not None and len(set(channels)) != len(channels):
         raise ValueError("channels lists a channel more than once")
@@ -36,9 +44,15 @@ class NotificationCreate(BaseModel):
         json_schema_extra={"examples": [{"recipient": "jane", "message": "Your order has shipped", "subject": "Order update"}]}
     )
 
-    recipient: Annotated[str, BeforeValidator(_required("recipient")), Field(max_length=128)]
-    message: Annotated[str, BeforeValidator(_required("message")), Field(max_length=MAX_MESSAGE_CHARACTERS)]
-    subject: Annotated[str | None, Field(max_length=MAX_SUBJECT_CHARACTERS, description="Email subject; default 'Notification'.")] = None
+    recipient: Annotated[str, BeforeValidator(_required("recipient")), Field(max_length=128), AfterValidator(storable_text)]
+    message: Annotated[
+        str, BeforeValidator(_required("message")), Field(max_length=MAX_MESSAGE_CHARACTERS), AfterValidator(storable_text)
+    ]
+    subject: Annotated[
+        str | None,
+        Field(max_length=MAX_SUBJECT_CHARACTERS, description="Email subject; default 'Notification'."),
+        AfterValidator(lambda value: value if value is None else storable_text(value)),
+    ] = None
     channels: Annotated[
         list[Channel] | None,
         Field(min_length=1, description="Deliver only on these of the recipient's channels; default: all it has."),

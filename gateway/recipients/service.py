@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.errors import BadRequestError, NotFoundError
 from gateway.recipients.repository import RecipientRepository
-from gateway.recipients.schemas import NO_CONTACT_MESSAGE, RecipientContacts, RecipientPage, RecipientPublic
+from gateway.recipients.schemas import NAME_PATTERN, NO_CONTACT_MESSAGE, RecipientContacts, RecipientPage, RecipientPublic
 
 
 class RecipientService:
@@ -44,9 +44,13 @@ def encode_cursor(last_name: str) -> str:
 
 def decode_cursor(cursor: str) -> str:
     try:
-        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+        name = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadRequestError("cursor is not one this API returned", field="cursor") from None
+        name = None
+    # A cursor is a recipient name we handed out; anything else is not one of ours.
+    if name is None or not NAME_PATTERN.fullmatch(name):
+        raise BadRequestError("cursor is not one this API returned", field="cursor")
+    return name
 
 
 recipient_service = RecipientService()

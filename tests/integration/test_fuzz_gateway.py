@@ -11,18 +11,14 @@ would slow down and disturb the other tests' listings. Some cases are steered to
 and a notification that exist, so the success answers (200, 201, 204) are checked too and not
 only the 400s and 404s that random names and ids produce.
 
-What the fuzzer has found and the gateway does not handle yet is reproduced, minimally, in
-``TestKnownBugs`` (strict xfails) and kept out of generation by ``hits_known_bug``, so that the
-fuzzer keeps looking for new failures instead of finding the same ones again. When a fix makes
-a reproduction pass, strict xfail fails the run: delete that reproduction's mark and its clause
-in ``hits_known_bug`` together.
+What the fuzzer found (text Postgres cannot store reaching a query, cursors decoding to such
+text, an undocumented 413) is fixed and kept as minimal reproductions in ``TestFoundByFuzzing``.
+When it finds something new, reproduce it there as a strict xfail until the gateway is fixed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import time
 from collections import Counter
@@ -161,7 +157,7 @@ def cases_for(target: FuzzTarget, method: str, path: str, mode: GenerationMode) 
             strategy = st.one_of(strategy, steered)
         elif (method, path) == ("POST", "/notifications"):
             strategy = st.one_of(strategy, st.tuples(strategy, st.sampled_from(list(KNOWN_RECIPIENTS))).map(_to_known_recipient))
-    return strategy.filter(lambda case: not hits_known_bug(case))
+    return strategy
 
 
 def _to_known_recipient(case_and_name: tuple[Case, str]) -> Case:
@@ -169,51 +165,6 @@ def _to_known_recipient(case_and_name: tuple[Case, str]) -> Case:
     if isinstance(case.body, dict):
         case.body = {**case.body, "recipient": name}
     return case
-
-
-def hits_known_bug(case: Case) -> bool:
-    """Whether a case would only find again a bug that ``TestKnownBugs`` reproduces."""
-    strings = list(_strings(case.body)) + list(_strings(case.query)) + list(_strings(case.path_parameters))
-    if any(_unstorable(text) for text in strings):  # TestKnownBugs.test_text_postgres_cannot_store
-        return True
-    cursor = (case.query or {}).get("cursor")
-    if isinstance(cursor, str) and _unstorable(_decoded_cursor(cursor)):  # TestKnownBugs.test_cursor_naming_nul
-        return True
-    # TestKnownBugs.test_body_over_the_limit_is_documented (with a margin for serialisation differences)
-    return _body_size(case.body) > MAX_BODY_BYTES - 1024
-
-
-def _body_size(body: Any) -> int:
-    if isinstance(body, bytes):
-        return len(body)
-    try:
-        return len(json.dumps(body).encode())
-    except TypeError:  # schemathesis's NOT_SET: no body
-        return 0
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(key)
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
-
-
-def _unstorable(text: str) -> bool:
-    """NUL or a lone surrogate: Postgres text cannot hold the first, UTF-8 cannot encode the second."""
-    return "\x00" in text or any("\ud800" <= char <= "\udfff" for char in text)
-
-
-def _decoded_cursor(cursor: str) -> str:
-    try:
-        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return ""
 
 
 def fuzz(target: FuzzTarget, strategy: st.SearchStrategy[Case], max_examples: int) -> Counter[int]:
@@ -269,10 +220,9 @@ class TestGeneratedRequests:
 
 
 
-class TestKnownBugs:
-    """Minimal reproductions of what the fuzzer found; each is the answer the gateway should give."""
+class TestFoundByFuzzing:
+    """Regression tests: minimal reproductions of what the fuzzer found, each now answered right."""
 
-    @pytest.mark.xfail(strict=True, reason="gateway bug: NUL or a lone surrogate reaches asyncpg and the answer is a 500")
     @pytest.mark.parametrize(
         "body",
         [
@@ -288,12 +238,10 @@ class TestKnownBugs:
         response = target.send("POST", "/notifications", body=body)
         assert response.status_code == 400, response.text
 
-    @pytest.mark.xfail(strict=True, reason="gateway bug: a cursor that decodes to NUL reaches Postgres and the answer is a 500")
     def test_cursor_naming_nul(self, target: FuzzTarget) -> None:
         response = target.send("GET", "/recipients?cursor=AA")  # base64 of b"\x00"
         assert response.status_code == 400, response.text
 
-    @pytest.mark.xfail(strict=True, reason="schema gap: the gateway answers 413 for large bodies but the schema does not say so")
     @pytest.mark.parametrize(("method", "path"), [("POST", "/notifications"), ("PUT", "/recipients/{name}")])
     def test_body_over_the_limit_is_documented(self, target: FuzzTarget, method: str, path: str) -> None:
         body = json.dumps({"recipient": "fuzz-all", "message": "x" * MAX_BODY_BYTES, "email": "x" * MAX_BODY_BYTES})
