@@ -1,0 +1,202 @@
+"""Unit tests of the parts the integration tests cannot reach: the StartMessageMoveTask redrive
+(moto does not implement it), the rate limiter's local shadow, and the gateway error mapping."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.rate_limit import RateLimiter
+from gateway.settings import GatewaySettings
+from notifyctl.dead_letters import DeadLetterQueues
+from notifyctl.errors import ExitCode, FailedError
+from notifyctl.gateway_client import _http_error
+from shared.messages import NotificationMessage, RecipientSnapshot
+from shared.topology import Channel
+
+
+def notification(channel: Channel = Channel.SLACK) -> NotificationMessage:
+    return NotificationMessage(
+        notification_id=uuid.uuid4(),
+        recipient=RecipientSnapshot(name="ada", slack_id="C0ADA0001"),
+        message="hello",
+        channels=[channel],
+        client="tests",
+        created_at=datetime.now(UTC),
+    )
+
+
+class FakeSqs:
+    """Just enough SQS for a redrive: one DLQ, its source queue, and optionally move tasks."""
+
+    def __init__(self, bodies: list[str], *, move_tasks: bool) -> None:
+        self.dlq = {f"m{i}": body for i, body in enumerate(bodies)}
+        self.hidden: set[str] = set()
+        self.sent: list[str] = []
+        self.calls: list[str] = []
+        self.move_tasks = move_tasks
+        self._polls = 0
+
+    async def get_queue_url(self, QueueName: str) -> dict[str, str]:  # noqa: N803 - boto3's names
+        return {"QueueUrl": f"https://sqs/{QueueName}"}
+
+    async def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> dict[str, Any]:  # noqa: N803
+        if AttributeNames == ["QueueArn"]:
+            return {"Attributes": {"QueueArn": "arn:" + QueueUrl.rsplit("/", 1)[1]}}
+        visible = len([m for m in self.dlq if m not in self.hidden])
+        return {"Attributes": {"ApproximateNumberOfMessages": str(visible), "ApproximateNumberOfMessagesNotVisible": "0"}}
+
+    async def receive_message(self, QueueUrl: str, MaxNumberOfMessages: int, VisibilityTimeout: int, **_: Any) -> dict[str, Any]:  # noqa: N803
+        found = [m for m in self.dlq if m not in self.hidden][:MaxNumberOfMessages]
+        if VisibilityTimeout:
+            self.hidden.update(found)
+        self.calls.append(f"receive {len(found)}")
+        return {"Messages": [{"MessageId": m, "ReceiptHandle": f"rh-{m}", "Body": self.dlq[m], "Attributes": {}} for m in found]}
+
+    async def change_message_visibility_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        for entry in Entries:
+            self.hidden.discard(entry["ReceiptHandle"].removeprefix("rh-"))
+        self.calls.append(f"visible {len(Entries)}")
+        return {}
+
+    async def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        self.sent.extend(entry["MessageBody"] for entry in Entries)
+        self.calls.append(f"send {len(Entries)}")
+        return {"Successful": [{"Id": entry["Id"]} for entry in Entries]}
+
+    async def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        for entry in Entries:
+            message_id = entry["ReceiptHandle"].removeprefix("rh-")
+            self.dlq.pop(message_id)
+            self.hidden.discard(message_id)
+        self.calls.append(f"delete {len(Entries)}")
+        return {}
+
+    async def list_message_move_tasks(self, SourceArn: str, MaxResults: int) -> dict[str, Any]:  # noqa: N803
+        if not self.move_tasks:
+            raise RuntimeError("500 Internal Server Error")
+        if "start" not in self.calls:
+            return {"Results": []}
+        self._polls += 1
+        done = self._polls >= 2
+        if done:
+            self.sent.extend(self.dlq.values())
+            self.dlq.clear()
+        return {"Results": [{"TaskHandle": "t1", "Status": "COMPLETED" if done else "RUNNING",
+                             "ApproximateNumberOfMessagesMoved": 3 if done else 1, "ApproximateNumberOfMessagesToMove": 3}]}
+
+    async def start_message_move_task(self, SourceArn: str, DestinationArn: str) -> dict[str, str]:  # noqa: N803
+        assert (SourceArn, DestinationArn) == ("arn:slack_notifications_dlq", "arn:slack_notifications")
+        assert not self.hidden, "every message is visible again before the task starts"
+        self.calls.append("start")
+        return {"TaskHandle": "t1"}
+
+
+class Queues(DeadLetterQueues):
+    """The SQS choreography for real; the two database statements recorded instead."""
+
+    def __init__(self, sqs: FakeSqs, *, late: list[str] | None = None) -> None:
+        super().__init__(sqs=sqs, engine=None)  # type: ignore[arg-type]
+        self.reset: list[uuid.UUID] = []
+        self._late = late or []
+        self._fake = sqs
+
+    async def _reset_deliveries(self, channel: Channel, notification_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+        already_back = {NotificationMessage.from_json(body).notification_id for body in self._fake.sent}
+        assert not already_back & set(notification_ids), "a delivery is reset before its message goes back"
+        self._fake.calls.append(f"reset {len(notification_ids)}")
+        self.reset.extend(notification_ids)
+        return list(notification_ids)
+
+    async def _gave_up_since(self, channel: Channel, since: datetime, *, exclude: set[uuid.UUID]) -> list[str]:
+        return self._late
+
+
+class TestRedrive:
+    async def test_move_task_resets_every_delivery_first_then_moves_with_progress(self) -> None:
+        messages = [notification() for _ in range(3)]
+        sqs = FakeSqs([m.to_json() for m in messages], move_tasks=True)
+        queues = Queues(sqs)
+        progress: list[tuple[int, int | None]] = []
+        result = await queues.redrive(Channel.SLACK, progress=lambda done, total: progress.append((done, total)))
+        assert (result.method, result.moved, result.deliveries_reset, result.late) == ("move-task", 3, 3, [])
+        assert set(queues.reset) == {m.notification_id for m in messages}
+        assert sqs.calls.index("reset 3") < sqs.calls.index("visible 3") < sqs.calls.index("start")
+        assert progress == [(1, 3), (3, 3)]
+        assert sqs.dlq == {}
+
+    async def test_move_task_reports_deliveries_that_gave_up_meanwhile(self) -> None:
+        sqs = FakeSqs([notification().to_json()], move_tasks=True)
+        result = await Queues(sqs, late=["late-one"]).redrive(Channel.SLACK)
+        assert result.late == ["late-one"]
+
+    async def test_without_move_tasks_it_copies_resetting_before_sending_and_deleting_after(self) -> None:
+        messages = [notification() for _ in range(12)]
+        sqs = FakeSqs([m.to_json() for m in messages] + ["not json"], move_tasks=False)
+        result = await Queues(sqs).redrive(Channel.SLACK)
+        assert (result.method, result.moved, result.deliveries_reset, result.left_unparseable, result.failed) == ("copy", 12, 12, 1, 0)
+        assert sorted(sqs.sent) == sorted(m.to_json() for m in messages)
+        assert sqs.dlq == {"m12": "not json"} and not sqs.hidden, "the unparseable message stays, visible"
+        first_batch = sqs.calls[: sqs.calls.index("delete 10") + 1]
+        assert first_batch == ["receive 10", "reset 10", "send 10", "delete 10"]
+
+    async def test_move_task_asked_for_where_unsupported(self) -> None:
+        with pytest.raises(FailedError, match="does not support StartMessageMoveTask"):
+            await Queues(FakeSqs([], move_tasks=False)).redrive(Channel.SLACK, method="move-task")
+
+
+class FakeConnection:
+    def __init__(self, rows: list[tuple[bool, float]]) -> None:
+        self.rows = rows
+        self.statements = 0
+
+    async def execute(self, _statement: Any, _params: dict[str, Any]) -> Any:
+        self.statements += 1
+        allowed, tokens = self.rows.pop(0)
+        return SimpleNamespace(one=lambda: SimpleNamespace(allowed=allowed, tokens=tokens))
+
+
+class TestRateLimiterShadow:
+    def settings(self) -> GatewaySettings:
+        return GatewaySettings(rate_limit_enabled=True, rate_limit_overrides={"acme": {"rate": 2, "burst": 4}})
+
+    async def test_an_empty_shadow_refuses_without_asking_the_database(self) -> None:
+        now = [100.0]
+        limiter = RateLimiter(self.settings(), clock=lambda: now[0])
+        connection = FakeConnection([(True, 0.0), (True, 0.0)])
+        assert (await limiter.take(connection, client="acme")).allowed  # type: ignore[arg-type]
+        refused = await limiter.take(connection, client="acme")  # type: ignore[arg-type]
+        assert (refused.allowed, refused.retry_after_seconds, connection.statements) == (False, 1, 1)
+        now[0] += 0.5  # one token earned: ask the database again
+        assert (await limiter.take(connection, client="acme")).allowed  # type: ignore[arg-type]
+        assert connection.statements == 2
+
+    async def test_the_database_decides_when_the_shadow_has_tokens(self) -> None:
+        limiter = RateLimiter(self.settings(), clock=lambda: 0.0)
+        connection = FakeConnection([(False, 0.25)])
+        refused = await limiter.take(connection, client="acme")  # type: ignore[arg-type]
+        assert (refused.allowed, refused.retry_after_seconds) == (False, 1)
+
+    def test_overrides_and_defaults(self) -> None:
+        settings = self.settings()
+        assert (settings.rate_limit_for("acme").rate, settings.rate_limit_for("acme").burst) == (2, 4)
+        assert (settings.rate_limit_for("other").rate, settings.rate_limit_for("other").burst) == (50, 100)
+
+
+class TestGatewayErrorMapping:
+    @pytest.mark.parametrize(
+        ("status", "code"),
+        [(400, ExitCode.FAILED), (404, ExitCode.FAILED), (409, ExitCode.FAILED), (403, ExitCode.REFUSED),
+         (429, ExitCode.UNAVAILABLE), (503, ExitCode.UNAVAILABLE), (500, ExitCode.UNAVAILABLE)],
+    )
+    def test_status_to_exit_code(self, status: int, code: ExitCode) -> None:
+        response = httpx.Response(status, json={"message": "why", "field": "recipient"}, headers={"Retry-After": "3"})
+        error = _http_error(response)
+        assert (error.exit_code, error.message, error.status) == (code, "why", status)
+        if code is ExitCode.UNAVAILABLE:
+            assert error.details["retry_after_seconds"] == 3
