@@ -74,7 +74,9 @@ class DeliveryRepository:
                         deliveries.c.status,
                         deliveries.c.attempts,
                         deliveries.c.claimed_by,
-                        func.greatest(extract("epoch", deliveries.c.claimed_until - func.now()), 0),
+                        # clock_timestamp(), not now(): this transaction may have started
+                        # before it waited for the winner's row lock.
+                        func.greatest(extract("epoch", deliveries.c.claimed_until - func.clock_timestamp()), 0),
                     ).where(_key(notification_id, channel))
                 )
             ).one_or_none()
