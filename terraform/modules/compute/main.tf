@@ -1,0 +1,158 @@
+# ECS on Fargate: one service per component, each from its own image built from the repository's
+# Dockerfile (target = the service's key in local.images).
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+
+  # Dockerfile target => ECR repository. The migrate task runs the gateway image.
+  images = toset(["gateway", "sender-sms", "sender-email", "sender-slack"])
+
+  # Per sender: its Dockerfile target, `python -m` module, ops port and settings prefix.
+  senders = {
+    sms   = { image = "sender-sms", ops_port = 9001, settings_prefix = "SMS_SENDER" }
+    email = { image = "sender-email", ops_port = 9002, settings_prefix = "EMAIL_SENDER" }
+    slack = { image = "sender-slack", ops_port = 9003, settings_prefix = "SLACK_SENDER" }
+  }
+
+  gateway_port     = 8443
+  gateway_ops_port = 9000
+  # Where the gateway's task writes the PEM files it reads from Secrets Manager.
+  mtls_dir = "/run/mtls"
+
+  # Environment of every service: the real settings of shared/settings.py (tests/infra checks the
+  # names). AWS_ENDPOINT_URL is empty on purpose: empty means the real AWS endpoints, while the
+  # default is the local emulator.
+  common_environment = {
+    AWS_ENDPOINT_URL = ""
+    AWS_REGION       = local.region
+    LOG_LEVEL        = var.log_level
+    LOG_FORMAT       = "json"
+  }
+
+  environment = {
+    gateway = {
+      GATEWAY_HOST      = "0.0.0.0"
+      GATEWAY_PORT      = tostring(local.gateway_port)
+      GATEWAY_OPS_HOST  = "0.0.0.0"
+      GATEWAY_OPS_PORT  = tostring(local.gateway_ops_port)
+      GATEWAY_TLS_CA    = "${local.mtls_dir}/ca.crt.pem"
+      GATEWAY_TLS_CERT  = "${local.mtls_dir}/server.crt.pem"
+      GATEWAY_TLS_KEY   = "${local.mtls_dir}/server.key.pem"
+      GATEWAY_TLS_CRL   = "${local.mtls_dir}/crl.pem"
+      GATEWAY_TOPIC_ARN = var.topic_arn
+    }
+    sms = {
+      SMS_SENDER_OPS_HOST    = "0.0.0.0"
+      SMS_SENDER_OPS_PORT    = tostring(local.senders.sms.ops_port)
+      SMS_SENDER_ID          = var.sms_sender_id
+      SMS_ORIGINATION_NUMBER = var.sms_origination_number
+    }
+    email = {
+      EMAIL_SENDER_OPS_HOST = "0.0.0.0"
+      EMAIL_SENDER_OPS_PORT = tostring(local.senders.email.ops_port)
+      EMAIL_FROM_ADDRESS    = var.email_from_address
+    }
+    slack = {
+      SLACK_SENDER_OPS_HOST = "0.0.0.0"
+      SLACK_SENDER_OPS_PORT = tostring(local.senders.slack.ops_port)
+      SLACK_API_URL         = var.slack_api_url
+    }
+    migrate = {}
+  }
+
+  # Environment variables filled from Secrets Manager when a task starts (execution role).
+  secrets = {
+    gateway = { DATABASE_URL = "${var.database_secret_arn}:url::" }
+    sms     = { DATABASE_URL = "${var.database_secret_arn}:url::" }
+    email   = { DATABASE_URL = "${var.database_secret_arn}:url::" }
+    slack = {
+      DATABASE_URL    = "${var.database_secret_arn}:url::"
+      SLACK_BOT_TOKEN = aws_secretsmanager_secret.slack_bot_token.arn
+    }
+    migrate = { DATABASE_URL = "${var.database_secret_arn}:url::" }
+  }
+
+  # Unset (null) optional settings are left out, so the service uses its default.
+  container_environment = {
+    for service, variables in local.environment : service => [
+      for name, value in merge(local.common_environment, variables) : { name = name, value = value } if value != null
+    ]
+  }
+  container_secrets = {
+    for service, variables in local.secrets : service => [
+      for name, value_from in variables : { name = name, valueFrom = value_from }
+    ]
+  }
+
+  log_groups = toset(["gateway", "sms", "email", "slack", "migrate"])
+}
+
+resource "aws_ecr_repository" "service" {
+  for_each = local.images
+
+  name                 = "${var.name}/${each.key}"
+  image_tag_mutability = "IMMUTABLE"
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+  }
+
+  tags = var.tags
+}
+
+resource "aws_ecr_lifecycle_policy" "service" {
+  for_each = aws_ecr_repository.service
+
+  repository = each.value.name
+  policy = jsonencode({
+    rules = [{
+      rulePriority = 1
+      description  = "Keep the last 30 images"
+      selection    = { tagStatus = "any", countType = "imageCountMoreThan", countNumber = 30 }
+      action       = { type = "expire" }
+    }]
+  })
+}
+
+resource "aws_ecs_cluster" "this" {
+  name = var.name
+
+  # Container Insights publishes RunningTaskCount, which the senders' scaling policies divide by.
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+
+  tags = var.tags
+}
+
+resource "aws_ecs_cluster_capacity_providers" "this" {
+  cluster_name       = aws_ecs_cluster.this.name
+  capacity_providers = ["FARGATE"]
+
+  default_capacity_provider_strategy {
+    capacity_provider = "FARGATE"
+    weight            = 1
+  }
+}
+
+resource "aws_cloudwatch_log_group" "service" {
+  for_each = local.log_groups
+
+  name              = "/ecs/${var.name}/${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.logs_kms_key_arn
+  tags              = var.tags
+}

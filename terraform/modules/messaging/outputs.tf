@@ -1,0 +1,23 @@
+output "topic_arn" {
+  description = "ARN of the notifications topic."
+  value       = aws_sns_topic.notifications.arn
+}
+
+output "kms_key_arn" {
+  description = "ARN of the key that encrypts the topic and queues (null without a customer managed key)."
+  value       = local.kms_key_arn
+}
+
+output "queues" {
+  description = "Per channel: the queue's and the dead-letter queue's name, ARN and URL."
+  value = {
+    for channel, names in local.channels : channel => {
+      name                  = aws_sqs_queue.channel[channel].name
+      arn                   = aws_sqs_queue.channel[channel].arn
+      url                   = aws_sqs_queue.channel[channel].id
+      dead_letter_queue     = aws_sqs_queue.dead_letter[channel].name
+      dead_letter_queue_arn = aws_sqs_queue.dead_letter[channel].arn
+      dead_letter_queue_url = aws_sqs_queue.dead_letter[channel].id
+    }
+  }
+}

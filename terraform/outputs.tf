@@ -1,0 +1,82 @@
+# Every output is described in terraform/README.md (a test checks that none is missing there).
+
+output "gateway_endpoint" {
+  description = "Where clients connect: host:port of the gateway's NLB (mTLS)."
+  value       = "${module.compute.gateway_load_balancer_dns_name}:8443"
+}
+
+output "topic_arn" {
+  description = "ARN of the notifications topic."
+  value       = module.messaging.topic_arn
+}
+
+output "queue_urls" {
+  description = "Per channel: URLs of its queue and dead-letter queue."
+  value = {
+    for channel, queue in module.messaging.queues : channel => {
+      queue             = queue.url
+      dead_letter_queue = queue.dead_letter_queue_url
+    }
+  }
+}
+
+output "ecr_repository_urls" {
+  description = "ECR repository per Dockerfile target: push each image there with the tag given as image_tag."
+  value       = module.compute.ecr_repository_urls
+}
+
+output "ecs_cluster_name" {
+  description = "Name of the ECS cluster."
+  value       = module.compute.cluster_name
+}
+
+output "ecs_service_names" {
+  description = "ECS service per component (gateway, sms, email, slack)."
+  value       = module.compute.service_names
+}
+
+output "migrate_task_definition_arn" {
+  description = "Task definition that runs the database migrations (see Deploying)."
+  value       = module.compute.migrate_task_definition_arn
+}
+
+output "migrate_network_configuration" {
+  description = "The --network-configuration for `aws ecs run-task` of the migrate task."
+  value = {
+    awsvpcConfiguration = {
+      subnets        = module.network.private_subnet_ids
+      securityGroups = [module.compute.workers_security_group_id]
+      assignPublicIp = "DISABLED"
+    }
+  }
+}
+
+output "database_endpoint" {
+  description = "host:port of the PostgreSQL instance (private)."
+  value       = module.database.endpoint
+}
+
+output "database_secret_arn" {
+  description = "Secret with the database credentials; key `url` is DATABASE_URL."
+  value       = module.database.secret_arn
+}
+
+output "gateway_tls_secret_arn" {
+  description = "Secret to fill with the gateway's TLS material (JSON: ca, cert, key, crl)."
+  value       = module.compute.gateway_tls_secret_arn
+}
+
+output "slack_bot_token_secret_arn" {
+  description = "Secret to fill with the Slack bot token."
+  value       = module.compute.slack_bot_token_secret_arn
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic the CloudWatch alarms notify: subscribe on-call tooling to it."
+  value       = module.monitoring.alarm_topic_arn
+}
+
+output "vpc_id" {
+  description = "ID of the VPC."
+  value       = module.network.vpc_id
+}

@@ -1,0 +1,226 @@
+# Every variable is described in terraform/README.md (a test checks that none is missing there).
+
+# --- General --------------------------------------------------------------------------------
+
+variable "aws_region" {
+  description = "Region to deploy to."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "name" {
+  description = "Prefix of resource names (cluster, services, roles, keys). The topic and queue names are fixed by shared/topology.py, so one deployment per account and region."
+  type        = string
+  default     = "notifications"
+}
+
+variable "tags" {
+  description = "Extra tags for every resource (Application and ManagedBy are always set)."
+  type        = map(string)
+  default     = {}
+}
+
+# --- Network --------------------------------------------------------------------------------
+
+variable "vpc_cidr_block" {
+  description = "Address range of the VPC."
+  type        = string
+  default     = "10.40.0.0/16"
+}
+
+variable "availability_zone_count" {
+  description = "Availability zones for the subnets (2 or 3)."
+  type        = number
+  default     = 2
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway for all zones (cheaper) instead of one per zone (keeps egress through a zone outage)."
+  type        = bool
+  default     = true
+}
+
+# --- Images and services --------------------------------------------------------------------
+
+variable "image_tag" {
+  description = "Tag of the images to run; the same tag is pushed to each ECR repository (gateway, sender-sms, sender-email, sender-slack)."
+  type        = string
+}
+
+variable "cpu_architecture" {
+  description = "X86_64 or ARM64: the platform the images were built for. ARM64 (Graviton) Fargate is about 20% cheaper."
+  type        = string
+  default     = "X86_64"
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of every service."
+  type        = string
+  default     = "INFO"
+}
+
+variable "log_retention_days" {
+  description = "Retention of every CloudWatch log group (services, RDS, VPC flow logs), in days."
+  type        = number
+  default     = 365
+}
+
+variable "gateway_task_count" {
+  description = "Gateway tasks (spread over the zones by ECS)."
+  type        = number
+  default     = 2
+}
+
+variable "gateway_cpu" {
+  description = "Gateway task CPU units (1024 = 1 vCPU)."
+  type        = number
+  default     = 512
+}
+
+variable "gateway_memory" {
+  description = "Gateway task memory in MiB."
+  type        = number
+  default     = 1024
+}
+
+variable "gateway_allowed_cidrs" {
+  description = "IPv4 ranges allowed to connect to the gateway on 8443. Every client must also present a certificate from our CA."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "gateway_load_balancer_internal" {
+  description = "Make the gateway's NLB internal (private subnets) for clients inside the VPC or a peered network."
+  type        = bool
+  default     = false
+}
+
+variable "load_balancer_deletion_protection" {
+  description = "Protect the gateway's NLB from deletion (turn off before `terraform destroy`)."
+  type        = bool
+  default     = true
+}
+
+variable "senders" {
+  description = "Per channel: task size, and the bounds and target of its backlog-per-task autoscaling."
+  type = map(object({
+    min_tasks               = number
+    max_tasks               = number
+    target_backlog_per_task = number
+    cpu                     = number
+    memory                  = number
+  }))
+  default = {
+    sms   = { min_tasks = 1, max_tasks = 10, target_backlog_per_task = 200, cpu = 256, memory = 512 }
+    email = { min_tasks = 1, max_tasks = 10, target_backlog_per_task = 200, cpu = 256, memory = 512 }
+    slack = { min_tasks = 1, max_tasks = 4, target_backlog_per_task = 50, cpu = 256, memory = 512 }
+  }
+
+  validation {
+    condition     = toset(keys(var.senders)) == toset(["sms", "email", "slack"])
+    error_message = "senders needs exactly the channels sms, email and slack."
+  }
+
+  validation {
+    condition     = alltrue([for sender in values(var.senders) : sender.min_tasks >= 1 && sender.max_tasks >= sender.min_tasks])
+    error_message = "Each sender needs 1 <= min_tasks <= max_tasks (the scaling metric divides by the running tasks)."
+  }
+}
+
+variable "email_from_address" {
+  description = "EMAIL_FROM_ADDRESS: the address the email sender sends from."
+  type        = string
+  default     = "sender@notifications.com"
+}
+
+variable "ses_identity" {
+  description = "Verified SES identity that covers email_from_address: null means the address itself (created here, confirmed by mail); a domain must be verified already."
+  type        = string
+  default     = null
+}
+
+variable "sms_sender_id" {
+  description = "SMS_SENDER_ID: alphanumeric sender id shown where the destination country allows one; null leaves it unset."
+  type        = string
+  default     = null
+}
+
+variable "sms_origination_number" {
+  description = "SMS_ORIGINATION_NUMBER: registered long code, toll-free number or short code SNS sends from; null leaves it unset."
+  type        = string
+  default     = null
+}
+
+variable "slack_api_url" {
+  description = "SLACK_API_URL of the Slack sender."
+  type        = string
+  default     = "https://slack.com/api/"
+}
+
+# --- Database -------------------------------------------------------------------------------
+
+variable "database_instance_class" {
+  description = "RDS instance class."
+  type        = string
+  default     = "db.t4g.small"
+}
+
+variable "database_engine_version" {
+  description = "PostgreSQL version; a major version alone follows minor upgrades."
+  type        = string
+  default     = "15"
+}
+
+variable "database_allocated_storage_gb" {
+  description = "Initial gp3 storage, GiB."
+  type        = number
+  default     = 20
+}
+
+variable "database_max_allocated_storage_gb" {
+  description = "Storage autoscaling ceiling, GiB."
+  type        = number
+  default     = 100
+}
+
+variable "database_multi_az" {
+  description = "Run a synchronous standby in a second zone (automatic failover; doubles the instance cost)."
+  type        = bool
+  default     = true
+}
+
+variable "database_backup_retention_days" {
+  description = "Days of automated backups and point-in-time recovery (1-35)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.database_backup_retention_days >= 1 && var.database_backup_retention_days <= 35
+    error_message = "database_backup_retention_days must be between 1 and 35."
+  }
+}
+
+variable "database_deletion_protection" {
+  description = "Protect the database from deletion (turn off before `terraform destroy`)."
+  type        = bool
+  default     = true
+}
+
+# --- Alarms ---------------------------------------------------------------------------------
+
+variable "alarm_emails" {
+  description = "Addresses subscribed to the alarm topic (each confirms by mail). Subscribe a pager through the topic ARN output instead if you have one."
+  type        = list(string)
+  default     = []
+}
+
+variable "oldest_message_age_alarm_seconds" {
+  description = "Alarm when a channel queue's oldest message is older than this many seconds."
+  type        = number
+  default     = 900
+}

@@ -1,0 +1,26 @@
+terraform {
+  required_version = ">= 1.6"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.80, < 7.0"
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = ">= 3.6, < 4.0"
+    }
+  }
+
+  # The state holds the database password: keep it in an encrypted, access-controlled bucket.
+  # `terraform init -backend-config=...` supplies bucket, key and region (terraform/README.md).
+  backend "s3" {}
+}
+
+provider "aws" {
+  region = var.aws_region
+
+  default_tags {
+    tags = merge({ Application = var.name, ManagedBy = "terraform" }, var.tags)
+  }
+}

@@ -1,0 +1,248 @@
+"""terraform/ provisions what the Python code expects.
+
+The messaging module must build the topology of shared/topology.py (names, redrive, timeouts, raw
+delivery, filter policies, queue policy), and every environment variable the compute module gives
+a container must be a real setting of that service. Both read the HCL with the parser checkov
+ships (module ``hcl2``), without any provider.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from shared import topology
+from shared.settings import environment_names
+
+REPO = Path(__file__).resolve().parents[2]
+MESSAGING = REPO / "terraform" / "modules" / "messaging" / "main.tf"
+COMPUTE = REPO / "terraform" / "modules" / "compute" / "main.tf"
+INTERPOLATION = re.compile(r"'\$\{(?P<reference>[^}]+)\}'")
+
+
+def _parser_wraps_values() -> bool:
+    # Some python-hcl2 versions wrap every attribute value in a one-element list.
+    return hcl2.loads("a = 1\n")["a"] == [1]
+
+
+WRAPPED = _parser_wraps_values()
+
+
+def _unwrap(value: Any) -> Any:
+    return value[0] if WRAPPED and isinstance(value, list) and len(value) == 1 else value
+
+
+def _load(path: Path) -> dict[str, Any]:
+    with path.open() as file:
+        return hcl2.load(file)
+
+
+def _locals(document: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for block in document.get("locals", []):
+        merged.update({name: _unwrap(value) for name, value in block.items() if not name.startswith("__")})
+    return merged
+
+
+def _resource(document: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
+    for block in document.get("resource", []):
+        if name in block.get(kind, {}):
+            return {key: _unwrap(value) for key, value in block[kind][name].items()}
+    raise AssertionError(f"{kind}.{name} is not in the module")
+
+
+def _data(document: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
+    for block in document.get("data", []):
+        if name in block.get(kind, {}):
+            return block[kind][name]
+    raise AssertionError(f"data.{kind}.{name} is not in the module")
+
+
+def _evaluate(expression: Any, *, local_values: dict[str, Any], channel: str) -> Any:
+    """Evaluate the few expression shapes the module uses, for one for_each key (`channel`).
+
+    ``${local.x}``, ``${each.key}`` and ``${each.value.x}`` become their values; ``jsonencode({...})``
+    becomes the object it encodes, with other references left as ``${...}`` strings.
+    """
+    if not isinstance(expression, str) or not expression.startswith("${"):
+        return expression
+
+    def value_of(reference: str) -> Any:
+        reference = reference.strip()
+        if reference == "each.key":
+            return channel
+        if reference.startswith("each.value."):
+            return local_values["channels"][channel][reference.removeprefix("each.value.")]
+        if reference.startswith("local."):
+            return local_values[reference.removeprefix("local.")]
+        return "${" + reference.replace("each.key", channel) + "}"
+
+    inner = expression[2:-1]
+    match = re.fullmatch(r"jsonencode\((?P<body>.*)\)", inner, flags=re.DOTALL)
+    if match is None:
+        return value_of(inner)
+    body = INTERPOLATION.sub(lambda m: repr(value_of(m["reference"])), match["body"])
+    return ast.literal_eval(body)
+
+
+@pytest.fixture(scope="module")
+def messaging() -> dict[str, Any]:
+    return _load(MESSAGING)
+
+
+@pytest.fixture(scope="module")
+def messaging_locals(messaging: dict[str, Any]) -> dict[str, Any]:
+    return _locals(messaging)
+
+
+CHANNELS = [channel_queues.channel.value for channel_queues in topology.ALL_QUEUES]
+
+
+class TestMessagingModule:
+    def test_topic_name(self, messaging: dict[str, Any], messaging_locals: dict[str, Any]) -> None:
+        topic = _resource(messaging, "aws_sns_topic", "notifications")
+        assert _evaluate(topic["name"], local_values=messaging_locals, channel="") == topology.TOPIC_NAME
+
+    def test_one_queue_and_dead_letter_queue_per_channel_with_the_topology_names(
+        self, messaging_locals: dict[str, Any]
+    ) -> None:
+        expected = {
+            queues.channel.value: {"queue": queues.queue, "dead_letter_queue": queues.dead_letter_queue}
+            for queues in topology.ALL_QUEUES
+        }
+        assert messaging_locals["channels"] == expected
+
+    @pytest.mark.parametrize("channel", CHANNELS)
+    def test_queue_resources_are_named_from_the_channel_map(
+        self, messaging: dict[str, Any], messaging_locals: dict[str, Any], channel: str
+    ) -> None:
+        queue = _resource(messaging, "aws_sqs_queue", "channel")
+        dead_letter = _resource(messaging, "aws_sqs_queue", "dead_letter")
+        assert queue["for_each"] == dead_letter["for_each"] == "${local.channels}"
+        expected = topology.queues_for(channel)
+        assert _evaluate(queue["name"], local_values=messaging_locals, channel=channel) == expected.queue
+        assert _evaluate(dead_letter["name"], local_values=messaging_locals, channel=channel) == expected.dead_letter_queue
+
+    @pytest.mark.parametrize("channel", CHANNELS)
+    def test_redrive_to_the_channels_dead_letter_queue_after_max_receive_count(
+        self, messaging: dict[str, Any], messaging_locals: dict[str, Any], channel: str
+    ) -> None:
+        queue = _resource(messaging, "aws_sqs_queue", "channel")
+        redrive = _evaluate(queue["redrive_policy"], local_values=messaging_locals, channel=channel)
+        assert redrive == {
+            "deadLetterTargetArn": f"${{aws_sqs_queue.dead_letter[{channel}].arn}}",
+            "maxReceiveCount": topology.MAX_RECEIVE_COUNT,
+        }
+
+    def test_queue_attributes_match_the_topology(self, messaging: dict[str, Any], messaging_locals: dict[str, Any]) -> None:
+        queue = _resource(messaging, "aws_sqs_queue", "channel")
+        dead_letter = _resource(messaging, "aws_sqs_queue", "dead_letter")
+        expected = topology.queue_attributes("arn:placeholder")
+
+        def attribute(resource: dict[str, Any], name: str) -> str:
+            return str(_evaluate(resource[name], local_values=messaging_locals, channel=""))
+
+        assert attribute(queue, "visibility_timeout_seconds") == expected["VisibilityTimeout"]
+        assert attribute(queue, "message_retention_seconds") == expected["MessageRetentionPeriod"]
+        assert attribute(queue, "receive_wait_time_seconds") == expected["ReceiveMessageWaitTimeSeconds"]
+        assert attribute(dead_letter, "message_retention_seconds") == str(topology.DLQ_RETENTION_SECONDS)
+
+    @pytest.mark.parametrize("channel", CHANNELS)
+    def test_subscription_delivers_raw_messages_filtered_on_the_channel(
+        self, messaging: dict[str, Any], messaging_locals: dict[str, Any], channel: str
+    ) -> None:
+        subscription = _resource(messaging, "aws_sns_topic_subscription", "channel")
+        assert subscription["for_each"] == "${local.channels}"
+        assert subscription["topic_arn"] == "${aws_sns_topic.notifications.arn}"
+        assert subscription["protocol"] == "sqs"
+        assert subscription["endpoint"] == "${aws_sqs_queue.channel[each.key].arn}"
+        assert subscription["raw_message_delivery"] is True
+        assert subscription["filter_policy_scope"] == "MessageAttributes"
+        filter_policy = _evaluate(subscription["filter_policy"], local_values=messaging_locals, channel=channel)
+        assert filter_policy == topology.queues_for(channel).filter_policy
+
+    def test_queue_policy_lets_only_the_topic_send(self, messaging: dict[str, Any]) -> None:
+        queue_policy = _resource(messaging, "aws_sqs_queue_policy", "channel")
+        assert queue_policy["policy"] == "${data.aws_iam_policy_document.allow_topic[each.key].json}"
+
+        document = _data(messaging, "aws_iam_policy_document", "allow_topic")
+        statements = document["statement"]
+        assert len(statements) == 1, "the queue policy must hold only the statement for the topic"
+        statement = {key: _unwrap(value) for key, value in statements[0].items()}
+        expected = topology._allow_topic_policy("QUEUE_ARN", "TOPIC_ARN")["Statement"][0]
+
+        principal = {key: _unwrap(value) for key, value in _unwrap(statement["principals"]).items()}
+        condition = {key: _unwrap(value) for key, value in _unwrap(statement["condition"]).items()}
+        assert statement["sid"] == expected["Sid"]
+        assert statement["effect"] == expected["Effect"]
+        assert statement["actions"] == [expected["Action"]]
+        assert statement["resources"] == ["${aws_sqs_queue.channel[each.key].arn}"]
+        assert {principal["type"]: principal["identifiers"]} == {
+            kind: [identifier] for kind, identifier in expected["Principal"].items()
+        }
+        (test, variables), = expected["Condition"].items()
+        (variable, _), = variables.items()
+        assert (condition["test"], condition["variable"], condition["values"]) == (
+            test,
+            variable,
+            ["${aws_sns_topic.notifications.arn}"],
+        )
+
+
+# --- The compute module's container environments -------------------------------------------
+
+# The environment key in terraform/modules/compute/main.tf => the settings class of that process.
+SETTINGS_BY_SERVICE = {
+    "gateway": ("gateway.settings", "GatewaySettings"),
+    "sms": ("sender_sms.settings", "SmsSenderSettings"),
+    "email": ("sender_email.settings", "EmailSenderSettings"),
+    "slack": ("sender_slack.settings", "SlackSenderSettings"),
+    "migrate": ("shared.settings", "ServiceSettings"),
+}
+
+
+def _settings_class(module_name: str, class_name: str) -> type:
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        pytest.fail(f"{module_name} does not exist (yet): cannot check the settings of its service ({exc})")
+    return getattr(module, class_name)
+
+
+@pytest.fixture(scope="module")
+def compute_locals() -> dict[str, Any]:
+    return _locals(_load(COMPUTE))
+
+
+class TestComputeModule:
+    def test_every_service_has_a_settings_class(self, compute_locals: dict[str, Any]) -> None:
+        assert set(compute_locals["environment"]) == set(SETTINGS_BY_SERVICE)
+        assert set(compute_locals["secrets"]) == set(SETTINGS_BY_SERVICE)
+
+    @pytest.mark.parametrize("service", sorted(SETTINGS_BY_SERVICE))
+    def test_container_environment_holds_only_real_settings(self, compute_locals: dict[str, Any], service: str) -> None:
+        settings = _settings_class(*SETTINGS_BY_SERVICE[service])
+        names = (
+            set(compute_locals["common_environment"])
+            | set(compute_locals["environment"][service])
+            | set(compute_locals["secrets"][service])
+        )
+        unknown = sorted(names - environment_names(settings))
+        assert not unknown, f"{service}: {unknown} are not settings of {settings.__name__}"
+
+    @pytest.mark.parametrize("channel", CHANNELS)
+    def test_sender_ops_ports_are_the_settings_defaults(self, compute_locals: dict[str, Any], channel: str) -> None:
+        settings = _settings_class(*SETTINGS_BY_SERVICE[channel])
+        assert compute_locals["senders"][channel]["ops_port"] == settings.model_fields["ops_port"].default
+
+    def test_gateway_ports_are_the_settings_defaults(self, compute_locals: dict[str, Any]) -> None:
+        settings = _settings_class(*SETTINGS_BY_SERVICE["gateway"])
+        assert compute_locals["gateway_port"] == settings.model_fields["port"].default
+        assert compute_locals["gateway_ops_port"] == settings.model_fields["ops_port"].default
