@@ -5,7 +5,7 @@ subscription delivers raw messages and filters on the ``channels`` message attri
 only receives the notifications addressed to its channel. Each queue has a dead-letter queue that
 receives a message after ``MAX_RECEIVE_COUNT`` failed receives.
 
-Terraform (``terraform/messaging.tf``) and docker compose provision the same definitions; a test
+Terraform (``terraform/modules/messaging/main.tf``) and docker compose provision the same definitions; a test
 checks that they agree with this module.
 """
 
