@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from prometheus_client import Counter
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Float, Text
@@ -51,6 +52,8 @@ from gateway.errors import TooManyRequestsError
 from gateway.settings import GatewaySettings, RateLimit
 
 Clock = Callable[[], float]
+
+RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused with 429 (over the client's rate limit), by client.", ["client"])
 
 # Refill, take a token when there is one, and say whether there was: one atomic statement.
 TAKE_TOKEN = text(
@@ -129,6 +132,7 @@ async def enforce_rate_limit(
         return
     decision = await limiter.take(connection, client=identity.common_name)
     if not decision.allowed:
+        RATE_LIMITED.labels(identity.common_name).inc()
         limit = limiter.limit_for(identity.common_name)
         raise TooManyRequestsError(
             f"rate limit exceeded for client {identity.common_name!r}: {limit.rate:g} requests per second "
