@@ -132,12 +132,13 @@ def dlq_redrive(
 
         result = _run(work)
     emit(asdict(result), as_json=as_json, human=lambda _: _describe_redrive(result))
-    if result.failed or result.late:
-        raise FailedError(
-            f"{result.failed} message(s) could not be moved and stay in the DLQ; {len(result.late)} delivery(ies) gave up "
-            "during the move task and were skipped by the sender" if result.late else
-            f"{result.failed} message(s) could not be moved and stay in the DLQ; run redrive again"
-        )
+    problems = []
+    if result.failed:
+        problems.append(f"{result.failed} message(s) could not be moved and stay in the DLQ (run redrive again)")
+    if result.late:
+        problems.append(f"{len(result.late)} delivery(ies) gave up while the move task ran and were not resent (send them again)")
+    if problems:
+        raise FailedError("; ".join(problems))
 
 
 @dlq_app.command("purge")
