@@ -119,7 +119,7 @@ def send(
     key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Send a notification to a recipient (needs the 'notifications' role); prints its id."""
+    """Send a notification to a recipient (needs the 'notifications' role); prints its id (alone, on stdout)."""
     with _client(gateway_url, ca, cert, key) as client:
         accepted = client.send(
             recipient=recipient,
@@ -128,8 +128,11 @@ def send(
             channels=[c.value for c in channel] if channel else None,
             idempotency_key=idempotency_key,
         )
-    replayed = " (a repeat of an earlier request: nothing new was sent)" if accepted["replayed"] else ""
-    emit(accepted, as_json=as_json, human=lambda a: f"Accepted {a['id']} for {a['recipient']} on {', '.join(a['channels'])}{replayed}")
+    # Only the id on stdout, so that `id=$(notifyctl send ...)` works; the sentence goes to stderr.
+    emit(accepted, as_json=as_json, human=accepted["id"])
+    if not as_json:
+        replayed = " (a repeat of an earlier request: nothing new was sent)" if accepted["replayed"] else ""
+        typer.echo(f"accepted for {accepted['recipient']} on {', '.join(accepted['channels'])}{replayed}", err=True)
 
 
 @report_errors

@@ -158,11 +158,14 @@ class TestGatewayErrors:
         cli = cli_stack.cli
         cli_stack.stack.senders.only(Channel.SLACK)
         cli.json("recipients", "put", "cli-grace", "--slack-id", "C0GRACE01")
-        accepted = cli.json("send", "cli-grace", "status please", "--idempotency-key", "cli-key-1")
-        assert cli.json("send", "cli-grace", "status please", "--idempotency-key", "cli-key-1")["replayed"] is True
-        final = cli.json("status", accepted["id"], "--wait", "--timeout", "30")
+        sent = cli("send", "cli-grace", "status please", "--idempotency-key", "cli-key-1")
+        assert sent.returncode == 0 and sent.stderr == "accepted for cli-grace on slack\n"
+        notification_id = str(uuid.UUID(sent.stdout.strip()))  # the id alone: id=$(notifyctl send ...) works
+        repeat = cli.json("send", "cli-grace", "status please", "--idempotency-key", "cli-key-1")
+        assert (repeat["id"], repeat["replayed"]) == (notification_id, True)
+        final = cli.json("status", notification_id, "--wait", "--timeout", "30")
         assert final["deliveries"]["slack"]["status"] == "sent"
-        human = cli("status", accepted["id"])
+        human = cli("status", notification_id)
         assert human.returncode == 0 and "slack  sent" in human.stdout
 
     def test_rate_limit_429_and_recovery(self, cli_stack: CliStack) -> None:
