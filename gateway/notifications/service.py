@@ -19,6 +19,9 @@ from gateway.errors import BadRequestError, ConflictError, NotFoundError
 from gateway.notifications.repository import NotificationRepository, message_from_row
 from gateway.notifications.schemas import NotificationAccepted, NotificationCreate, NotificationPublic
 from gateway.publisher import NotificationPublisher
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 ACCEPTED = Counter("gateway_notifications_accepted_total", "Notifications accepted (201), by client.", ["client"])
 
@@ -60,6 +63,7 @@ class NotificationService:
         if row is not None:
             publisher.submit(message_from_row(row))
             ACCEPTED.labels(client.common_name).inc()
+            log.info("notification_accepted", notification_id=str(row["id"]), client=client.common_name, channels=row["channels"])
             return Acceptance(_accepted(row), replayed=False)
         return await self._explain_refusal(connection, request=request, client=client, key=idempotency_key, request_hash=request_hash)
 
