@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print figures (a table for people, one JSON line for machines), not tests."""
