@@ -500,7 +500,8 @@ def overload(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         "offered_per_second": rate,
         "offered": round(rate * args.duration),
         "statuses": run.load["statuses"],
-        "per_second": run.load["per_second"],
+        "answered_over_seconds": run.load["span_seconds"],
+        "per_second": {status: count / run.load["span_seconds"] for status, count in run.load["statuses"].items()},
         "latency_ms": run.load["latency_ms"],
         "connections_opened": run.load["connections_opened"],
         "waited_for_connection": run.load["waited_for_connection"],
@@ -531,6 +532,7 @@ def print_overload(result: dict[str, Any], stack: Stack, args: argparse.Namespac
     )
     print(machine_line(stack))
     print()
+    print(f"answers came over {result['answered_over_seconds']:.1f} s (the offered load lasted {args.duration:g} s)")
     header = f"{'answer':<18}{'count':>8}{'per s':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}"
     print(header)
     print("-" * len(header))

@@ -92,9 +92,11 @@ class Results:
     connections_opened: int = 0
     waited_for_connection: int = 0  # open loop: requests that found every allowed connection busy
     late: int = 0  # requests that ended after the window
+    last_end: float = 0.0
 
     def record(self, started: float, ended: float, outcome: str, body: bytes = b"") -> None:
         self.all_statuses[outcome] += 1
+        self.last_end = max(self.last_end, ended)
         if ended < self.window_from:
             return
         if ended > self.window_until:
@@ -111,6 +113,9 @@ class Results:
         seconds = self.window_until - self.window_from
         return {
             "window_seconds": seconds,
+            # From the window's start to the last answer: longer than the window in the open loop
+            # when answers lag the schedule.
+            "span_seconds": max(seconds, self.last_end - self.window_from),
             "statuses": dict(self.statuses),
             "all_statuses": dict(self.all_statuses),
             "per_second": {status: count / seconds for status, count in self.statuses.items()},
