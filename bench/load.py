@@ -188,6 +188,14 @@ async def open_loop(args: argparse.Namespace, context: ssl.SSLContext, request: 
     announce(results)
 
     async def one(scheduled: float) -> None:
+        try:
+            await attempt(scheduled)
+        except asyncio.CancelledError:
+            # Still waiting for a connection or an answer when the run gave up on it.
+            results.record(scheduled, time.monotonic(), "unanswered")
+            raise
+
+    async def attempt(scheduled: float) -> None:
         nonlocal busy
         if not idle and busy >= args.max_connections:
             results.waited_for_connection += 1
@@ -224,7 +232,10 @@ async def open_loop(args: argparse.Namespace, context: ssl.SSLContext, request: 
         task.add_done_callback(tasks.discard)
         sent += 1
     if tasks:
-        await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT_SECONDS + 5)
+        _, pending = await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT_SECONDS + 5)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
     for connection in idle:
         connection.close()
     return results
