@@ -14,19 +14,27 @@ WIREMOCK_VERSION := 3.13.2
 WIREMOCK_JAR := .local/wiremock/node_modules/wiremock/build/wiremock-standalone-$(WIREMOCK_VERSION).jar
 PYTEST_ARGS ?=
 
-.PHONY: help up test install
+.PHONY: help up test install localstack
 
 help:
 	@echo "make up       run the whole system in the foreground (Ctrl-C stops it)"
 	@echo "make test     run the whole test suite (DATABASE_URL, when set, is the Postgres to test against)"
 	@echo "make install  install uv if missing, the virtualenv (uv sync --frozen), the WireMock jar and promtool (as root)"
+	@echo "make localstack  run LocalStack on port 4566 (installing it first); then AWS_ENDPOINT_URL=http://localhost:4566 make up"
 
 up: install
 	$(VENV_PYTHON) -m stack up
 
 # Compiled once here, because PYTHONDONTWRITEBYTECODE (set on many machines, CI's included) would
 # otherwise make every service process compile its imports again: seconds each, dozens of times per test run.
+#
+# The end-to-end tests run on LocalStack too. It is installed here, outside the tests' time limits
+# (a minute the first time, then nothing), into .local/localstack; `install` leaves it out, since
+# `make up` runs on moto. If it cannot be installed, say so and run the tests anyway: the LocalStack
+# ones then fail, each with the reason, and the rest still report.
 test: install
+	@UV=$(UV) $(VENV_PYTHON) -m stack.localstack --install-only \
+	  || echo "*** LocalStack could not be installed (above); its tests will fail ***" >&2
 	$(UV) run --frozen python -m pytest $(PYTEST_ARGS)
 
 install: $(UV)
@@ -40,6 +48,9 @@ install: $(UV)
 	    echo "warning: promtool is missing; tests/infra/test_monitoring.py will fail. Install it: sudo apt-get install -y prometheus" >&2; \
 	  fi; \
 	}
+
+localstack: install
+	UV=$(UV) $(VENV_PYTHON) -m stack.localstack
 
 .local/uv/bin/uv:
 	$(PYTHON) -m venv .local/uv

@@ -1,22 +1,23 @@
 """From a client's POST to the provider, through every real piece.
 
-The gateway and the three senders run as processes on a moto server, real Postgres and
-WireMock standing in for Slack. What arrives is checked where it lands (moto's sent SMS and
-emails, WireMock's journal), and the status the client reads back from the gateway.
+The gateway and the three senders run as processes on an AWS emulator, real Postgres and
+WireMock standing in for Slack. Every test runs twice: on moto, and on LocalStack, the emulator
+the Docker setup uses. What arrives is checked where it lands (the emulator's sent SMS and emails,
+WireMock's journal), and the status the client reads back from the gateway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from shared.topology import Channel
-from stack.components import MotoServer, WireMock, free_port, prepare_system
+from stack.components import EMULATORS, Emulator, WireMock, free_port, prepare_system
 from tests.integration.sender_fixtures import Aws, Senders, Slack, slack_error, wait_until
 from tests.support.harness import Certificates, GatewayProcess, PostgresServer, start_gateway
 
@@ -26,32 +27,62 @@ pytestmark = pytest.mark.timeout(180)
 @dataclass
 class System:
     gateway: GatewayProcess
-    moto: MotoServer
+    aws: Emulator
     slack: Slack
     senders: Senders
 
 
-@pytest.fixture(scope="module")
-def system(postgres_server: PostgresServer, certificates: Certificates, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    log_dir = tmp_path_factory.mktemp("e2e-logs")
+@contextlib.contextmanager
+def failing_loudly(emulator: str) -> Iterator[None]:
+    """An emulator that cannot be installed or started fails the tests, saying why; never a skip,
+    so that CI notices a lane that stopped running."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - whatever it is, it is the reason the tests fail
+        reason = f"{emulator} could not be started here: {type(exc).__name__}: {exc}"
+        raise pytest.fail.Exception(reason, pytrace=False) from None  # the reason once, not twice
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        "moto",
+        # The first test may install LocalStack (about a minute with uv, several without) before starting it.
+        pytest.param("localstack", marks=pytest.mark.timeout(480)),
+    ],
+)
+def system(
+    request: pytest.FixtureRequest,
+    postgres_server: PostgresServer,
+    certificates: Certificates,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[System]:
+    log_dir = tmp_path_factory.mktemp(f"e2e-{request.param}-logs")
     database_url = postgres_server.create_database()
-    moto = MotoServer(free_port(), log_path=log_dir / "moto.log").start()
-    wiremock = WireMock(free_port(), log_path=log_dir / "wiremock.log").start()
+    aws = EMULATORS[request.param](free_port(), log_path=log_dir / f"{request.param}.log")
+    wiremock = WireMock(free_port(), log_path=log_dir / "wiremock.log")
     senders: Senders | None = None
     gateway: GatewayProcess | None = None
     try:
-        asyncio.run(prepare_system(database_url=database_url, aws_endpoint_url=moto.endpoint_url, certs_dir=certificates.directory))
-        gateway = start_gateway(certificates=certificates, database_url=database_url, aws_endpoint_url=moto.endpoint_url, log_dir=log_dir)
-        senders = Senders(database_url=database_url, aws=Aws(moto), slack_api_url=wiremock.slack_api_url, log_dir=log_dir)
+        # Both boot at once: together they take as long as the slower one, not the sum.
+        with failing_loudly(request.param):
+            aws.start(wait=False)
+        wiremock.start(wait=False)
+        with failing_loudly(request.param):
+            aws.wait_until_ready()
+        wiremock.wait_until_ready()
+        asyncio.run(prepare_system(database_url=database_url, aws_endpoint_url=aws.endpoint_url, certs_dir=certificates.directory))
+        gateway = start_gateway(certificates=certificates, database_url=database_url, aws_endpoint_url=aws.endpoint_url, log_dir=log_dir)
+        senders = Senders(database_url=database_url, aws=Aws(aws), slack_api_url=wiremock.slack_api_url, log_dir=log_dir)
         senders.ensure(Channel.SMS, Channel.EMAIL, Channel.SLACK)
-        yield System(gateway, moto, Slack(wiremock), senders)
+        yield System(gateway, aws, Slack(wiremock), senders)
     finally:
         if senders is not None:
             senders.stop_all()
         if gateway is not None:
             gateway.process.stop()
         wiremock.stop()
-        moto.stop()
+        aws.stop()
         postgres_server.drop_database(database_url)
 
 
@@ -96,9 +127,9 @@ class TestDelivery:
             assert delivery["last_error"] is None
         assert final["published"] is True
 
-        sms = [m for m in system.moto.sent_sms() if m["message"] == text]
+        sms = [m for m in system.aws.sent_sms() if m["message"] == text]
         assert [m["phone_number"] for m in sms] == ["+14155552671"]
-        emails = [m for m in system.moto.sent_emails() if m["body"] == text]
+        emails = [m for m in system.aws.sent_emails() if m["body"] == text]
         assert len(emails) == 1
         assert emails[0]["source"] == "sender@notifications.com"
         assert emails[0]["destination"] == ["ada@example.com"]
@@ -114,7 +145,7 @@ class TestDelivery:
         ]
         for notification_id in ids:
             wait_until_sent(system, notification_id, 1)
-        emails = sorted((m["destination"][0], m["subject"]) for m in system.moto.sent_emails() if m["body"] == text)
+        emails = sorted((m["destination"][0], m["subject"]) for m in system.aws.sent_emails() if m["body"] == text)
         assert emails == [("grace@example.com", "Notification"), ("linus@example.com", "Notification")]
 
     def test_only_the_requested_channel_is_used(self, system: System) -> None:
@@ -124,7 +155,7 @@ class TestDelivery:
         )
         wait_until_sent(system, created["id"], 1)
         assert len(system.slack.posts(text=text)) == 1
-        assert not [m for m in system.moto.sent_sms() if m["message"] == text]
+        assert not [m for m in system.aws.sent_sms() if m["message"] == text]
 
     def test_permanent_failure_is_visible_to_the_client(self, system: System) -> None:
         text = f"To a channel that is gone ({secrets.token_hex(4)})"
