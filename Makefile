@@ -1,5 +1,6 @@
 # The README's quick start: `make up` runs the whole system, `make test` runs every test.
-# Both install what they need first; a fresh clone needs only python3 (3.11+), Java 17 and npm.
+# Both install what they need first; a fresh clone needs only python3 (3.11+), Java 17 and npm
+# (and, for `make test`'s LocalStack lane, a Python 3.12+ such as python3.13).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
