@@ -762,6 +762,8 @@ def find_localstack_python() -> Path:
             rejected.append(f"{candidate} ({version[0]}.{version[1]})")
         else:
             usable[candidate] = version
+    if not usable and (managed := _uv_managed_python(rejected)) is not None:
+        return managed
     if not usable:
         raise ComponentError(
             "LocalStack needs Python 3.12 or newer (3.13 preferred) for its virtualenv, and none was found. "
@@ -770,6 +772,28 @@ def find_localstack_python() -> Path:
             "Install one (e.g. `pyenv install 3.13`, or your system's python3.13 package) and run again."
         )
     return max(usable, key=lambda path: (usable[path] == _LOCALSTACK_PREFERRED_PYTHON, usable[path]))
+
+
+def _uv_managed_python(rejected: list[str]) -> Path | None:
+    """A Python 3.13 that uv manages, installing it when missing: what a fresh machine with only
+    Python 3.11 gets (uv downloads its Python builds, where the machine may reach them)."""
+    uv = _find_uv()
+    if uv is None:
+        return None
+    version = ".".join(map(str, _LOCALSTACK_PREFERRED_PYTHON))
+
+    def uv_python(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(uv), "python", *args], capture_output=True, text=True, timeout=600, check=False)
+
+    found = uv_python("find", "--managed-python", version)
+    if found.returncode != 0:
+        installed = uv_python("install", version)
+        if installed.returncode != 0:
+            reason = (installed.stderr.strip().splitlines() or ["failed"])[-1].strip()
+            rejected.append(f"`uv python install {version}` ({reason})")
+            return None
+        found = uv_python("find", "--managed-python", version)
+    return Path(found.stdout.strip()) if found.returncode == 0 and found.stdout.strip() else None
 
 
 def _python_output(python: Path, code: str) -> str:
