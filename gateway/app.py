@@ -43,7 +43,9 @@ def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None 
     app.include_router(recipients_router)
     app.include_router(notifications_router)
     install_error_handlers(app)
-    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        GatewayMiddleware, max_body_bytes=settings.max_body_bytes, max_in_flight=settings.max_in_flight_requests
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -51,14 +53,22 @@ def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: GatewaySettings = app.state.settings
-    engine = create_engine(settings).execution_options(isolation_level="AUTOCOMMIT")
+    # Requests: no overflow (overflow connections would be closed and reopened under load) and
+    # autocommit (every write is one statement). Publishing has a small pool of its own, so that a
+    # burst of requests never starves the deletes that confirm what SNS has.
+    engine = create_engine(
+        settings, max_overflow=0, pool_timeout=settings.database_pool_timeout_seconds, autocommit=True
+    )
+    publishing_engine = create_engine(settings, pool_size=2, max_overflow=0, autocommit=True)
     app.state.engine = engine
     async with aws_clients(settings, "sns") as sns:
         sns_publisher = SnsPublisher(sns, settings.topic_arn or await topic_arn(sns))
-        app.state.publisher = NotificationPublisher(sns=sns_publisher, engine=engine)
+        app.state.publisher = NotificationPublisher(
+            sns=sns_publisher, engine=publishing_engine, hand_over_after=settings.outbox_grace_seconds
+        )
         relay = OutboxRelay(
             sns=sns_publisher,
-            engine=engine,
+            engine=publishing_engine,
             poll_interval=settings.outbox_poll_interval_seconds,
             batch_size=settings.outbox_batch_size,
             max_backoff=settings.outbox_max_backoff_seconds,
@@ -89,6 +99,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await asyncio.gather(*background, return_exceptions=True)
             await ops.stop()
             await engine.dispose()
+            await publishing_engine.dispose()
             log.info("gateway_stopped")
 
 

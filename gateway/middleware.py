@@ -23,18 +23,37 @@ LATENCY = Histogram(
 )
 
 
+SHED = Counter("gateway_requests_shed_total", "Requests answered 503 at once because too many were in progress.")
+
+
 class _BodyTooLarge(Exception):
     pass
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
-        self.app, self.max_body_bytes = app, max_body_bytes
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_in_flight: int) -> None:
+        self.app, self.max_body_bytes, self.max_in_flight = app, max_body_bytes, max_in_flight
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.in_flight >= self.max_in_flight:
+            SHED.inc()
+            REQUESTS.labels(scope["method"], "unmatched", "503").inc()
+            response = error_response(
+                503, "the gateway is at capacity; nothing was stored, retry shortly", headers={"Retry-After": "1"}
+            )
+            await response(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
         response_started = False

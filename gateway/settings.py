@@ -47,6 +47,11 @@ class GatewaySettings(ServiceSettings):
     outbox_max_backoff_seconds: float = Field(default=60.0, gt=0)
 
     max_body_bytes: int = Field(default=65_536, ge=1024)
+    # Beyond this many requests in progress, answer 503 at once rather than queue: under overload
+    # a quick "retry later" beats a slow answer the client has given up on.
+    max_in_flight_requests: int = Field(default=256, ge=1)
+    # How long a request waits for a database connection before it is answered 503.
+    database_pool_timeout_seconds: float = Field(default=2.0, gt=0)
     recipients_page_size: int = Field(default=50, ge=1, le=1000)
 
     # Per client certificate (CN), shared by every replica through Postgres (gateway/rate_limit.py).

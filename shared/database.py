@@ -32,16 +32,29 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DATABASE_UNAVAILABLE_ERRORS)
 
 
-def create_engine(settings: ServiceSettings) -> AsyncEngine:
+def create_engine(
+    settings: ServiceSettings,
+    *,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+    pool_timeout: float = 5.0,
+    autocommit: bool = False,
+) -> AsyncEngine:
+    """The service's engine. ``max_overflow`` defaults to ``pool_size``; a hot path that should not
+    churn connections passes 0 (overflow connections are closed when returned, so a busy service
+    would reconnect, and re-prepare its statements, again and again)."""
+    size = pool_size or settings.database_pool_size
+    options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     return create_async_engine(
         settings.sqlalchemy_url,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
-        pool_timeout=5,
+        pool_size=size,
+        max_overflow=size if max_overflow is None else max_overflow,
+        pool_timeout=pool_timeout,
         # A connection that sat idle across a Postgres restart is dead; pre-ping only on checkout
         # would cost a round trip per request, so recycle instead and let errors invalidate.
         pool_recycle=300,
         connect_args={"timeout": 5, "command_timeout": 10},
+        **options,
     )
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Request, Response
 
 from gateway.auth import NotificationsClient
 from gateway.deps import Connection
@@ -47,7 +46,7 @@ async def post_notification(
     connection: Connection,
     client: NotificationsClient,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     """Accept a notification for delivery on each of the recipient's channels."""
     state = request.app.state
     acceptance = await notification_service.accept(
@@ -61,7 +60,9 @@ async def post_notification(
     headers = {"Location": f"/notifications/{acceptance.notification.id}"}
     if acceptance.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(acceptance.notification.model_dump(mode="json", exclude_none=True), status_code=201, headers=headers)
+    return Response(
+        acceptance.notification.model_dump_json(exclude_none=True), status_code=201, headers=headers, media_type="application/json"
+    )
 
 
 @router.get("/{notification_id}", response_model=NotificationPublic, responses={404: {"model": ErrorBody}})

@@ -7,11 +7,11 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.auth import ClientIdentity
@@ -94,7 +94,7 @@ class NotificationService:
         return NotificationPublic(**_accepted(row).model_dump(), client=row["client"], published=row["published"], deliveries=row["deliveries"])
 
 
-def _accepted(row: RowMapping) -> NotificationAccepted:
+def _accepted(row: Mapping[str, Any]) -> NotificationAccepted:
     return NotificationAccepted(
         id=row["id"],
         recipient=row["recipient"],
