@@ -21,6 +21,9 @@ DATABASE_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.AdminShutdownError,
+    # What a connection the server closed while it sat idle says when it is used before asyncpg
+    # has noticed the close ("cannot switch to state 12; another operation is in progress").
+    asyncpg.exceptions.InternalClientError,
 )
 
 

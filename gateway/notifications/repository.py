@@ -12,6 +12,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Float
 
+from shared.database import DATABASE_UNAVAILABLE_ERRORS
 from shared.messages import NotificationMessage, RecipientSnapshot
 
 # One statement, one round trip, atomic on its own: take the recipient's contact data as a
@@ -126,9 +127,19 @@ class NotificationRepository:
         grace_seconds: float,
     ) -> Mapping[str, Any] | None:
         driver = (await connection.get_raw_connection()).driver_connection
-        return await driver.fetchrow(
-            _ACCEPT, id, recipient, message, subject, requested, client, client_serial, idempotency_key, request_hash, grace_seconds
-        )
+        try:
+            return await driver.fetchrow(
+                _ACCEPT, id, recipient, message, subject, requested, client, client_serial, idempotency_key, request_hash, grace_seconds
+            )
+        except DATABASE_UNAVAILABLE_ERRORS as exc:
+            # SQLAlchemy never saw this statement, so it cannot tell that the connection died
+            # under it: unless told, the pool hands the dead connection out again and again, and
+            # after a Postgres restart every accept fails with "connection is closed" for good.
+            # Like SQLAlchemy on a disconnect of its own, drop the whole pool: its other
+            # connections were most likely closed by the same restart.
+            await connection.invalidate(exc)
+            await connection.engine.dispose(close=False)
+            raise
 
     async def by_idempotency_key(self, connection: AsyncConnection, *, client: str, idempotency_key: str) -> RowMapping | None:
         parameters = {"client": client, "idempotency_key": idempotency_key}

@@ -117,3 +117,27 @@ class TestDatabaseOutage:
 
             wait_until(accepted, timeout=20, message="the gateway did not recover after Postgres came back")
             assert httpx.get(f"{faulty.gateway.ops_url}/readyz", timeout=10).status_code == 200
+
+    def test_recovers_when_postgres_closes_its_connections(self, faulty: FaultyGateway) -> None:
+        # What a Postgres restart does to an idle gateway: every pooled connection is closed by
+        # the server. The gateway may answer a 503 per dead connection it finds, then must accept
+        # again (it used to keep handing out the dead ones: 503 forever after a restart).
+        with faulty.gateway.client() as client:
+            assert client.put("/recipients/db-restart", json={"slack_id": "U0123456789"}).status_code == 204
+            for i in range(8):  # several pooled connections in use
+                assert client.post("/notifications", json={"recipient": "db-restart", "message": f"before {i}"}).status_code == 201
+            database = faulty.database_url.rsplit("/", 1)[1]
+            terminated = fetch(
+                faulty.database_url,
+                "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                database,
+            )
+            assert terminated[0]["n"] >= 1
+            answers = []
+            for i in range(40):
+                response = client.post("/notifications", json={"recipient": "db-restart", "message": f"after {i}"})
+                answers.append(response.status_code)
+                if response.status_code == 201:
+                    break
+                assert response.status_code == 503, response.text
+            assert answers[-1] == 201, f"no 201 after the server closed the gateway's connections: {answers}"
