@@ -328,8 +328,8 @@ def _median(values: list[float]) -> float:
 # Where a sample of the sender's CPU goes, by the first of these its stack matches.
 STAGES: tuple[tuple[str, str], ...] = (
     ("logging (structlog)", "structlog"),
-    ("claim: the conditional UPDATE (SQLAlchemy, asyncpg)", "DeliveryRepository.claim"),
-    ("sent: the UPDATE (SQLAlchemy, asyncpg)", "DeliveryRepository.mark_sent"),
+    ("claim: the batched conditional UPDATE (asyncpg)", "DeliveryRepository._claim_batch"),
+    ("sent: the group-committed UPDATE (asyncpg)", "DeliveryRepository._mark_sent_batch"),
     ("SQS ReceiveMessage (aiobotocore)", "SqsQueue.receive"),
     ("SQS DeleteMessageBatch (aiobotocore)", "DeleteBatcher"),
     ("Slack chat.postMessage (slack_sdk, aiohttp)", "SlackProvider.send"),

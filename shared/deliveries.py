@@ -10,20 +10,77 @@ A claim is a lease (``claimed_until``): the sender's heartbeat extends it while 
 and every settling UPDATE is conditional on still holding it, so a replica whose lease was
 taken over never overwrites the new owner's outcome (except ``sent``: a send that happened is
 recorded whatever else is going on).
+
+Claims and ``sent`` are the hot path (one of each per message), so they are *batched*: the
+claims a process makes while its previous claim statement is in flight (a received batch of
+messages all ask in the same turn of the event loop) go to Postgres as one UPDATE ... RETURNING;
+likewise ``sent`` records are group-committed in one UPDATE. Each caller still waits for its own
+row's outcome, so a message is deleted from SQS only once its ``sent`` is committed. Every
+statement runs on the bare asyncpg connection as a single autocommit statement: SQLAlchemy's
+statement handling cost more CPU than the statements themselves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, extract, func, or_, select, update
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.tables import DeliveryStatus, deliveries
+from shared.database import DATABASE_UNAVAILABLE_ERRORS
+from shared.tables import DeliveryStatus
 from shared.topology import Channel
+
+# Rows are locked in notification_id order (the subquery's ORDER BY ... FOR UPDATE), so two
+# replicas claiming overlapping batches (copies of the same messages) wait for each other
+# instead of deadlocking. A row is claimable when pending, or sending under an expired lease.
+_CLAIM = """
+    UPDATE deliveries AS d
+    SET status = 'sending', attempts = d.attempts + 1, claimed_by = $3,
+        claimed_until = now() + make_interval(secs => $4::float8), updated_at = now()
+    WHERE d.channel = $2
+      AND d.notification_id IN (
+          SELECT notification_id FROM deliveries
+          WHERE notification_id = ANY($1::uuid[]) AND channel = $2
+          ORDER BY notification_id
+          FOR UPDATE
+      )
+      AND (d.status = 'pending' OR (d.status = 'sending' AND (d.claimed_until IS NULL OR d.claimed_until < now())))
+    RETURNING d.notification_id, d.attempts
+"""
+
+# The state of rows a claim did not take. A statement of its own, after the UPDATE: it sees
+# what the winner committed while the UPDATE waited for its row lock (the UPDATE's own snapshot
+# predates that). clock_timestamp(), not now(), for the same reason.
+_CLAIM_STATES = """
+    SELECT notification_id, status, attempts, claimed_by,
+           greatest(extract(epoch FROM claimed_until - clock_timestamp()), 0)::float8 AS remaining
+    FROM deliveries
+    WHERE notification_id = ANY($1::uuid[]) AND channel = $2
+"""
+
+_MARK_SENT = """
+    UPDATE deliveries AS d
+    SET status = 'sent', provider_message_id = s.provider_message_id, sent_at = now(), last_error = NULL,
+        claimed_by = NULL, claimed_until = NULL, updated_at = now()
+    FROM unnest($1::uuid[], $2::text[]) AS s(notification_id, provider_message_id)
+    WHERE d.notification_id = s.notification_id AND d.channel = $3
+"""
+
+_SETTLE = """
+    UPDATE deliveries
+    SET status = $4, last_error = $5, claimed_by = NULL, claimed_until = NULL, updated_at = now()
+    WHERE notification_id = $1 AND channel = $2 AND status = 'sending' AND claimed_by = $3
+"""
+
+_EXTEND_CLAIMS = """
+    UPDATE deliveries SET claimed_until = now() + make_interval(secs => $4::float8)
+    WHERE notification_id = ANY($1::uuid[]) AND channel = $2 AND status = 'sending' AND claimed_by = $3
+"""
 
 
 @dataclass(frozen=True)
@@ -38,76 +95,78 @@ class Claim:
     claim_remaining_seconds: float = 0.0
 
 
+Request = TypeVar("Request")
+Outcome = TypeVar("Outcome")
+
+
+class StatementBatcher(Generic[Request, Outcome]):
+    """Runs concurrent requests as one statement: those made in the same turn of the event loop,
+    or while the previous batch is in flight, go together in the next. One batch at a time, so
+    under load batches grow instead of statements queueing for connections; when idle a request
+    waits for nothing but its own round trip. ``run`` returns one outcome per request, in order;
+    when it raises, every request of the batch raises the same error."""
+
+    def __init__(self, run: Callable[[list[Request]], Awaitable[list[Outcome]]]) -> None:
+        self._run = run
+        self._waiting: list[tuple[Request, asyncio.Future[Outcome]]] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    async def submit(self, request: Request) -> Outcome:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiting.append((request, future))
+        if self._draining is None:
+            # Starts after the tasks already scheduled for this turn: a received batch's other
+            # messages join before the statement goes out.
+            self._draining = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    outcomes = await self._run([request for request, _ in batch])
+                except Exception as exc:  # noqa: BLE001 - every caller gets it and decides
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if not future.done():  # its caller was cancelled meanwhile
+                        future.set_result(outcome)
+        finally:
+            self._draining = None
+
+
+@dataclass(frozen=True)
+class _ClaimKey:
+    channel: Channel
+    claimed_by: str
+    lease_seconds: float
+
+
 class DeliveryRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._claims: dict[_ClaimKey, StatementBatcher[uuid.UUID, Claim]] = {}
+        self._sent: dict[Channel, StatementBatcher[tuple[uuid.UUID, str | None], None]] = {}
 
     async def claim(
         self, *, notification_id: uuid.UUID, channel: Channel, claimed_by: str, lease_seconds: float
     ) -> Claim:
-        claimable = or_(
-            deliveries.c.status == DeliveryStatus.PENDING.value,
-            and_(
-                deliveries.c.status == DeliveryStatus.SENDING.value,
-                or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < func.now()),
-            ),
-        )
-        statement = (
-            update(deliveries)
-            .where(_key(notification_id, channel), claimable)
-            .values(
-                status=DeliveryStatus.SENDING.value,
-                attempts=deliveries.c.attempts + 1,
-                claimed_by=claimed_by,
-                claimed_until=func.now() + timedelta(seconds=lease_seconds),
-                updated_at=func.now(),
-            )
-            .returning(deliveries.c.attempts)
-        )
-        async with self._engine.begin() as connection:
-            attempts = (await connection.execute(statement)).scalar_one_or_none()
-            if attempts is not None:
-                return Claim(claimed=True, status=DeliveryStatus.SENDING, attempts=attempts, claimed_by=claimed_by)
-            row = (
-                await connection.execute(
-                    select(
-                        deliveries.c.status,
-                        deliveries.c.attempts,
-                        deliveries.c.claimed_by,
-                        # clock_timestamp(), not now(): this transaction may have started
-                        # before it waited for the winner's row lock.
-                        func.greatest(extract("epoch", deliveries.c.claimed_until - func.clock_timestamp()), 0),
-                    ).where(_key(notification_id, channel))
-                )
-            ).one_or_none()
-        if row is None:
-            return Claim(claimed=False, status=None)
-        return Claim(
-            claimed=False,
-            status=DeliveryStatus(row[0]),
-            attempts=row[1],
-            claimed_by=row[2],
-            claim_remaining_seconds=float(row[3] or 0.0),
-        )
+        key = _ClaimKey(channel, claimed_by, lease_seconds)
+        batcher = self._claims.get(key)
+        if batcher is None:
+            batcher = self._claims[key] = StatementBatcher(lambda ids: self._claim_batch(key, ids))
+        return await batcher.submit(notification_id)
 
     async def mark_sent(
         self, *, notification_id: uuid.UUID, channel: Channel, provider_message_id: str | None
     ) -> None:
-        statement = (
-            update(deliveries)
-            .where(_key(notification_id, channel))
-            .values(
-                status=DeliveryStatus.SENT.value,
-                provider_message_id=provider_message_id,
-                sent_at=func.now(),
-                last_error=None,
-                claimed_by=None,
-                claimed_until=None,
-                updated_at=func.now(),
-            )
-        )
-        async with self._engine.begin() as connection:
-            await connection.execute(statement)
+        batcher = self._sent.get(channel)
+        if batcher is None:
+            batcher = self._sent[channel] = StatementBatcher(lambda sent: self._mark_sent_batch(channel, sent))
+        await batcher.submit((notification_id, provider_message_id))
 
     async def mark_failed(self, *, notification_id: uuid.UUID, channel: Channel, claimed_by: str, reason: str) -> bool:
         """Record a final failure; False when the claim was no longer ours (nothing changed)."""
@@ -140,18 +199,52 @@ class DeliveryRepository:
         """The heartbeat: push the leases of the given deliveries this replica still holds."""
         if not notification_ids:
             return 0
-        statement = (
-            update(deliveries)
-            .where(
-                deliveries.c.notification_id.in_(list(notification_ids)),
-                deliveries.c.channel == channel.value,
-                deliveries.c.status == DeliveryStatus.SENDING.value,
-                deliveries.c.claimed_by == claimed_by,
+        status = await self._on_connection(
+            lambda connection: connection.execute(
+                _EXTEND_CLAIMS, list(notification_ids), channel.value, claimed_by, lease_seconds
             )
-            .values(claimed_until=func.now() + timedelta(seconds=lease_seconds))
         )
-        async with self._engine.begin() as connection:
-            return (await connection.execute(statement)).rowcount
+        return _row_count(status)
+
+    # -- statements ----------------------------------------------------------------------
+
+    async def _claim_batch(self, key: _ClaimKey, notification_ids: list[uuid.UUID]) -> list[Claim]:
+        async def run(connection: asyncpg.Connection) -> list[Claim]:
+            won = {
+                row[0]: row[1]
+                for row in await connection.fetch(
+                    _CLAIM, notification_ids, key.channel.value, key.claimed_by, key.lease_seconds
+                )
+            }
+            lost = {notification_id for notification_id in notification_ids if notification_id not in won}
+            states = (
+                {row[0]: row for row in await connection.fetch(_CLAIM_STATES, list(lost), key.channel.value)}
+                if lost
+                else {}
+            )
+            claims = []
+            for notification_id in notification_ids:
+                # pop: of two copies of one message in a batch only the first has the claim.
+                attempts = won.pop(notification_id, None)
+                if attempts is not None:
+                    claims.append(Claim(True, DeliveryStatus.SENDING, attempts, key.claimed_by))
+                elif notification_id in states:
+                    _, status, row_attempts, claimed_by, remaining = states[notification_id]
+                    claims.append(Claim(False, DeliveryStatus(status), row_attempts, claimed_by, remaining or 0.0))
+                elif notification_id in lost:
+                    claims.append(Claim(claimed=False, status=None))
+                else:
+                    # The second copy of a message claimed in this very statement.
+                    claims.append(Claim(False, DeliveryStatus.SENDING, 0, key.claimed_by, key.lease_seconds))
+            return claims
+
+        return await self._on_connection(run)
+
+    async def _mark_sent_batch(self, channel: Channel, sent: list[tuple[uuid.UUID, str | None]]) -> list[None]:
+        ids = [notification_id for notification_id, _ in sent]
+        provider_ids = [provider_message_id for _, provider_message_id in sent]
+        await self._on_connection(lambda connection: connection.execute(_MARK_SENT, ids, provider_ids, channel.value))
+        return [None] * len(sent)
 
     async def _settle(
         self,
@@ -162,18 +255,31 @@ class DeliveryRepository:
         status: DeliveryStatus,
         reason: str,
     ) -> bool:
-        statement = (
-            update(deliveries)
-            .where(
-                _key(notification_id, channel),
-                deliveries.c.status == DeliveryStatus.SENDING.value,
-                deliveries.c.claimed_by == claimed_by,
+        outcome = await self._on_connection(
+            lambda connection: connection.execute(
+                _SETTLE, notification_id, channel.value, claimed_by, status.value, reason
             )
-            .values(status=status.value, last_error=reason, claimed_by=None, claimed_until=None, updated_at=func.now())
         )
-        async with self._engine.begin() as connection:
-            return (await connection.execute(statement)).rowcount == 1
+        return _row_count(outcome) == 1
+
+    async def _on_connection(self, run: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+        """Run statements on a pooled connection's bare asyncpg connection (autocommit: no
+        transaction is open on it; asyncpg prepares each statement once per connection)."""
+        async with self._engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            try:
+                return await run(driver)
+            except DATABASE_UNAVAILABLE_ERRORS as exc:
+                # SQLAlchemy never saw these statements, so it cannot tell that the connection
+                # died under them: unless told, the pool hands the dead connection out again and
+                # again, and after a Postgres restart every claim fails for good. Like SQLAlchemy
+                # on a disconnect of its own, drop the whole pool: its other connections were
+                # most likely closed by the same restart.
+                await connection.invalidate(exc)
+                await connection.engine.dispose(close=False)
+                raise
 
 
-def _key(notification_id: uuid.UUID, channel: Channel):  # noqa: ANN202 - a SQLAlchemy clause
-    return and_(deliveries.c.notification_id == notification_id, deliveries.c.channel == channel.value)
+def _row_count(status: str) -> int:
+    """Rows an UPDATE changed, from asyncpg's command tag (``UPDATE 3``)."""
+    return int(status.rpartition(" ")[2] or 0)
