@@ -12,14 +12,17 @@ What happens to a message
 3. **Rate limit.** The message waits for its turn in the provider's token bucket (per process;
    for Slack one bucket per Slack channel). Until then it is *unstarted*.
 4. **Claim.** One conditional UPDATE turns the delivery ``sending`` for this replica (see
-   ``shared/deliveries.py``). If the delivery is already ``sent`` or ``failed`` the message is a
-   duplicate and is deleted unsent. If another replica holds a live claim, the message's
-   visibility is pushed past that claim and it is left alone.
+   ``shared/deliveries.py``; the claims of messages received together go as one statement).
+   If the delivery is already ``sent`` or ``failed`` the message is a duplicate and is deleted
+   unsent. If another replica holds a live claim, the message's visibility is pushed past that
+   claim and it is left alone.
 5. **Send**, bounded by ``send_timeout_seconds``. While the message is held, a heartbeat
    extends its visibility and its claim, so no second copy starts meanwhile.
 6. **Settle.**
 
-   - *Success*: ``sent`` with the provider's message id; the message is deleted (batched).
+   - *Success*: ``sent`` with the provider's message id (group-committed with other sends that
+     finished meanwhile; the message waits for its own commit); then the message is deleted
+     (batched).
    - *Transient failure* (throttling, 5xx, timeouts, connection errors, database down): the
      delivery goes back to ``pending`` with ``last_error`` and the message stays on the queue,
      invisible for ``compute_backoff(receive count)`` seconds (exponential with jitter, or the
@@ -126,6 +129,11 @@ class Consumer:
         self._deliveries = deliveries
         self.instance_id = instance_id
         self.channel = settings.channel
+        # The per-message series, looked up once (labels() costs a locked dict lookup each time).
+        self._received = MESSAGES_RECEIVED.labels(self.channel.value)
+        self._in_flight_gauge = MESSAGES_IN_FLIGHT.labels(self.channel.value)
+        self._send_duration = SEND_DURATION.labels(self.channel.value)
+        self._sent = MESSAGES_SENT.labels(self.channel.value)
         self._rate_limiter = KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
         self._slots = Slots(settings.concurrency)
         self._deleter = DeleteBatcher(queue, flush_seconds=settings.delete_flush_seconds)
@@ -192,13 +200,13 @@ class Consumer:
                 continue
             errors = 0
             self._slots.release(reserved - len(messages))
-            MESSAGES_RECEIVED.labels(self.channel.value).inc(len(messages))
+            self._received.inc(len(messages))
             if self._stopping.is_set():
                 await self._hand_back(messages)
                 self._slots.release(len(messages))
                 return
             for message in messages:
-                MESSAGES_IN_FLIGHT.labels(self.channel.value).inc()
+                self._in_flight_gauge.inc()
                 self._in_flight[message] = asyncio.create_task(self._handle(message))
 
     async def _hand_back(self, messages: list[ReceivedMessage]) -> None:
@@ -229,7 +237,7 @@ class Consumer:
         finally:
             self._in_flight.pop(message, None)
             self._slots.release()
-            MESSAGES_IN_FLIGHT.labels(self.channel.value).dec()
+            self._in_flight_gauge.dec()
 
     async def _process(self, message: ReceivedMessage) -> None:
         try:
@@ -282,9 +290,9 @@ class Consumer:
             error: SendError | None = None
             started = time.monotonic()
             try:
-                result = await asyncio.wait_for(
-                    self._provider.send(notification), timeout=self._settings.send_timeout_seconds
-                )
+                # asyncio.timeout, not wait_for: wait_for runs the send in a task of its own.
+                async with asyncio.timeout(self._settings.send_timeout_seconds):
+                    result = await self._provider.send(notification)
             except SendError as exc:
                 error = exc
             except TimeoutError:
@@ -295,7 +303,7 @@ class Consumer:
                 log.exception("provider raised an unexpected error")
                 error = TransientSendError(f"unexpected error: {_short(exc)}", code="unexpected")
             finally:
-                SEND_DURATION.labels(self.channel.value).observe(time.monotonic() - started)
+                self._send_duration.observe(time.monotonic() - started)
 
             if result is not None:
                 await self._succeeded(message, notification, result)
@@ -325,7 +333,7 @@ class Consumer:
     # -- outcomes ------------------------------------------------------------------------
 
     async def _succeeded(self, message: ReceivedMessage, notification: NotificationMessage, result: SendResult) -> None:
-        MESSAGES_SENT.labels(self.channel.value).inc()
+        self._sent.inc()
         for delay in (*RECORD_SENT_DELAYS, None):
             try:
                 await self._deliveries.mark_sent(
