@@ -153,6 +153,8 @@ class Consumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then shut down gracefully (see the module docstring)."""
+        # On every line of this consumer's: its receivers and messages run in copies of this context.
+        structlog.contextvars.bind_contextvars(channel=self.channel.value)
         receivers = [
             asyncio.create_task(self._receive_loop(), name=f"receiver-{index}")
             for index in range(self._settings.receiver_count)
@@ -226,10 +228,11 @@ class Consumer:
 
     async def _handle(self, message: ReceivedMessage) -> None:
         try:
-            with structlog.contextvars.bound_contextvars(
-                channel=self.channel.value, sqs_message_id=message.message_id, receive_count=message.receive_count
-            ):
-                await self._process(message)
+            # Bound in this message's own task (create_task gave it a copy of the receiver's
+            # context): they stay for the rest of the task and need no restoring, which saves
+            # bound_contextvars' copy of the whole context per binding.
+            structlog.contextvars.bind_contextvars(sqs_message_id=message.message_id, receive_count=message.receive_count)
+            await self._process(message)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - never let one message take the loop down
@@ -254,13 +257,13 @@ class Consumer:
                 code="wrong_channel",
             )
             return
-        with structlog.contextvars.bound_contextvars(notification_id=str(notification.notification_id)):
-            await self._rate_limiter.acquire(self._provider.rate_limit_key(notification))
-            if self._stopping.is_set():
-                await self._hand_back([message])
-                return
-            message.started = True
-            await self._deliver(message, notification)
+        structlog.contextvars.bind_contextvars(notification_id=str(notification.notification_id))
+        await self._rate_limiter.acquire(self._provider.rate_limit_key(notification))
+        if self._stopping.is_set():
+            await self._hand_back([message])
+            return
+        message.started = True
+        await self._deliver(message, notification)
 
     async def _deliver(self, message: ReceivedMessage, notification: NotificationMessage) -> None:
         try:
@@ -285,33 +288,33 @@ class Consumer:
             return
 
         message.claimed_notification_id = notification.notification_id
-        with structlog.contextvars.bound_contextvars(attempt=claim.attempts):
-            result: SendResult | None = None
-            error: SendError | None = None
-            started = time.monotonic()
-            try:
-                # asyncio.timeout, not wait_for: wait_for runs the send in a task of its own.
-                async with asyncio.timeout(self._settings.send_timeout_seconds):
-                    result = await self._provider.send(notification)
-            except SendError as exc:
-                error = exc
-            except TimeoutError:
-                error = TransientSendError(
-                    f"no answer within {self._settings.send_timeout_seconds:g} s", code="timeout"
-                )
-            except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the message
-                log.exception("provider raised an unexpected error")
-                error = TransientSendError(f"unexpected error: {_short(exc)}", code="unexpected")
-            finally:
-                self._send_duration.observe(time.monotonic() - started)
+        structlog.contextvars.bind_contextvars(attempt=claim.attempts)
+        result: SendResult | None = None
+        error: SendError | None = None
+        started = time.monotonic()
+        try:
+            # asyncio.timeout, not wait_for: wait_for runs the send in a task of its own.
+            async with asyncio.timeout(self._settings.send_timeout_seconds):
+                result = await self._provider.send(notification)
+        except SendError as exc:
+            error = exc
+        except TimeoutError:
+            error = TransientSendError(
+                f"no answer within {self._settings.send_timeout_seconds:g} s", code="timeout"
+            )
+        except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the message
+            log.exception("provider raised an unexpected error")
+            error = TransientSendError(f"unexpected error: {_short(exc)}", code="unexpected")
+        finally:
+            self._send_duration.observe(time.monotonic() - started)
 
-            if result is not None:
-                await self._succeeded(message, notification, result)
-            elif isinstance(error, PermanentSendError):
-                await self._failed_permanently(message, notification, error)
-            else:
-                assert error is not None
-                await self._retry(message, error, notification=notification)
+        if result is not None:
+            await self._succeeded(message, notification, result)
+        elif isinstance(error, PermanentSendError):
+            await self._failed_permanently(message, notification, error)
+        else:
+            assert error is not None
+            await self._retry(message, error, notification=notification)
 
     async def _not_claimed(self, message: ReceivedMessage, claim: Claim) -> None:
         if claim.status is None:
