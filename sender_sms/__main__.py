@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shared.lean_process  # noqa: F401 - first, before the libraries it keeps lean
 from shared.sender_service import run_sender
 
 from sender_sms.provider import SmsProvider
