@@ -8,24 +8,30 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from botocore.config import Config
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from gateway.errors import install_error_handlers
 from gateway.middleware import GatewayMiddleware
+from gateway.notifications.endpoints import PostNotificationShortcut
 from gateway.notifications.endpoints import router as notifications_router
 from gateway.publisher import NotificationPublisher, OutboxRelay, SnsPublisher
-from gateway.rate_limit import RateLimiter
+from gateway.rate_limit import RateLimited, RateLimiter
 from gateway.recipients.endpoints import router as recipients_router
 from gateway.settings import GatewaySettings
 from gateway.tls import CrlReloader
-from shared.aws import aws_clients
-from shared.database import check_database, create_engine
+from shared.aws import CLIENT_CONFIG, aws_clients
+from shared.database import check_database, create_engine, create_pool
 from shared.logging import get_logger
 from shared.ops_server import OpsServer
 from shared.topology import topic_arn
 
 log = get_logger(__name__)
+
+# The gateway builds its SNS requests itself, always the same shape; botocore's check of every
+# parameter of every PublishBatch entry is CPU spent on every notification, for nothing.
+SNS_CLIENT_CONFIG = CLIENT_CONFIG.merge(Config(parameter_validation=False))
 
 
 def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None = None) -> FastAPI:
@@ -40,10 +46,16 @@ def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None 
     app.state.settings = settings
     app.state.ssl_context = ssl_context
     app.state.rate_limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
-    app.include_router(recipients_router)
-    app.include_router(notifications_router)
+    # The rate limit costs a database round trip per request: when it is off, its dependency is
+    # not even solved.
+    rate_limited = [RateLimited] if settings.rate_limit_enabled else []
+    app.include_router(recipients_router, dependencies=rate_limited)
+    app.include_router(notifications_router, dependencies=rate_limited)
     install_error_handlers(app)
-    app.add_middleware(
+    if not settings.rate_limit_enabled:
+        # The rate limit is a dependency of the route: with it on, every request takes the route.
+        app.add_middleware(PostNotificationShortcut)
+    app.add_middleware(  # the outermost: it wraps the shortcut too
         GatewayMiddleware, max_body_bytes=settings.max_body_bytes, max_in_flight=settings.max_in_flight_requests
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -61,7 +73,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     publishing_engine = create_engine(settings, pool_size=2, max_overflow=0, autocommit=True)
     app.state.engine = engine
-    async with aws_clients(settings, "sns") as sns:
+    # POST /notifications runs on asyncpg directly (gateway/deps.py's PooledConnection).
+    app.state.database = await create_pool(settings)
+    async with aws_clients(settings, "sns", config=SNS_CLIENT_CONFIG) as sns:
         sns_publisher = SnsPublisher(sns, settings.topic_arn or await topic_arn(sns))
         app.state.publisher = NotificationPublisher(
             sns=sns_publisher, engine=publishing_engine, hand_over_after=settings.outbox_grace_seconds
@@ -99,6 +113,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await asyncio.gather(*background, return_exceptions=True)
             await ops.stop()
             await engine.dispose()
+            await app.state.database.close()
             await publishing_engine.dispose()
             log.info("gateway_stopped")
 

@@ -15,6 +15,7 @@ from typing import Annotated
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from fastapi import Depends, Request
+from starlette.types import Scope
 
 from gateway.errors import ForbiddenError, UnauthenticatedError
 
@@ -46,21 +47,33 @@ def identity_from_der(der: bytes) -> ClientIdentity:
     )
 
 
+def identity_of(scope: Scope) -> ClientIdentity:
+    """The calling client's identity, worked out once per TLS connection.
+
+    The TLS extension dict lives as long as the connection (gateway/tls.py fills it once), and a
+    keep-alive connection's certificate cannot change, so the identity is kept in it.
+    """
+    tls = scope.get("extensions", {}).get("tls") or {}
+    identity = tls.get("client_identity")
+    if identity is None:
+        der = tls.get("client_cert_der")
+        if not der:
+            # Only reachable when the app is served without mutual TLS (misconfiguration).
+            raise UnauthenticatedError("a client certificate is required")
+        identity = tls["client_identity"] = identity_from_der(der)
+    return identity
+
+
 async def client_identity(request: Request) -> ClientIdentity:
     # async on purpose: a sync dependency runs in the thread pool, which halved throughput.
-    tls = request.scope.get("extensions", {}).get("tls")
-    der = tls.get("client_cert_der") if tls else None
-    if not der:
-        # Only reachable when the app is served without mutual TLS (misconfiguration).
-        raise UnauthenticatedError("a client certificate is required")
-    return identity_from_der(der)
+    return identity_of(request.scope)
 
 
 def require_role(role: Role):  # noqa: ANN201 - returns a FastAPI dependency
     # Reads the identity itself rather than depending on client_identity: one dependency fewer
-    # to solve on every request, and identity_from_der is cached anyway.
+    # to solve on every request.
     async def dependency(request: Request) -> ClientIdentity:
-        identity = await client_identity(request)
+        identity = identity_of(request.scope)
         if role.value not in identity.roles:
             raise ForbiddenError(
                 f"the client certificate {identity.common_name!r} lacks the role {role.value!r} "

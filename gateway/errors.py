@@ -64,6 +64,10 @@ def error_response(status_code: int, message: str, *, field: str | None = None, 
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
+def api_error_response(exc: ApiError) -> JSONResponse:
+    return error_response(exc.status_code, exc.message, field=exc.field, headers=exc.headers)
+
+
 def describe_validation_error(error: dict[str, Any]) -> tuple[str, str | None]:
     """One human sentence for the first thing wrong with a request, and the field it names."""
     location = [str(part) for part in error.get("loc", ()) if part not in ("body", "path", "query", "header")]
@@ -91,7 +95,7 @@ def describe_validation_error(error: dict[str, Any]) -> tuple[str, str | None]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status_code, exc.message, field=exc.field, headers=exc.headers)
+        return api_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -16,14 +16,15 @@ Redis:
 
 What it costs
 -------------
-One more round trip per request, on the connection the request already holds (FastAPI caches
-the ``Connection`` dependency per request, so no second pool checkout). Measured on the
+One more round trip per request, on the SQLAlchemy connection the recipients routes already
+hold (FastAPI caches the ``Connection`` dependency per request, so no second pool checkout; POST
+/notifications, which runs on a bare asyncpg connection, checks one out for it). Measured on the
 2-CPU development machine (local Postgres 15, asyncpg, 3,000 statements in a row): 0.44 ms
 median and about 2 ms p99 per statement, against 0.30 ms for a bare ``SELECT 1``: the cost is
 the round trip, not the work. ``tests/integration/test_rate_limit.py`` prints the figure on
 each run. That is why it is off by default (``GATEWAY_RATE_LIMIT_ENABLED``); batching tokens
 per replica would save the round trip but let a client exceed its limit by the batch size on
-every replica.
+every replica. Off, the dependency is not installed at all (gateway/app.py).
 
 A client over its limit costs the database almost nothing: each replica keeps a *shadow* of
 every bucket it has seen (the tokens the database last returned, refilled locally). Other

@@ -126,7 +126,9 @@ class MtlsHttpToolsProtocol(HttpToolsProtocol):
             "client_cert_error": None,
             "tls_version": _TLS_VERSIONS.get(ssl_object.version() or "", None),
             "cipher_suite": None,
-            # Not part of the ASGI spec: the DER bytes, so the app need not decode PEM again.
+            # Not part of the ASGI spec: the DER bytes, so the app need not decode PEM again
+            # (gateway/auth.py keeps the identity it reads from them here too, as
+            # "client_identity": once per connection).
             "client_cert_der": der,
             "cipher_name": cipher[0] if cipher else None,
         }

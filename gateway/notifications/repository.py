@@ -6,21 +6,22 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID as PG_UUID
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Float
 
-from shared.database import DATABASE_UNAVAILABLE_ERRORS
 from shared.messages import NotificationMessage, RecipientSnapshot
 
 # One statement, one round trip, atomic on its own: take the recipient's contact data as a
 # snapshot, insert the notification, one pending delivery per channel and the outbox row. It
 # inserts nothing when the recipient is unknown, a requested channel is not one the recipient
 # has, or the client already used the idempotency key; the caller then finds out which.
-# It runs on the asyncpg connection itself: this is the hot path, and SQLAlchemy's statement
-# handling cost more CPU than the statement.
+# It runs on a bare asyncpg connection (so do the lookups that explain a refusal): this is the hot
+# path, and SQLAlchemy's checkout and statement handling cost more CPU than the statement. asyncpg
+# prepares it once per connection and reuses it from its statement cache.
 _ACCEPT = """
     WITH accepted AS (
         INSERT INTO notifications (id, recipient, phone_number, email, slack_id, message, subject, channels,
@@ -50,20 +51,16 @@ _ACCEPT = """
     SELECT * FROM accepted
 """
 
-_BY_IDEMPOTENCY_KEY = text(
-    "SELECT * FROM notifications WHERE client = :client AND idempotency_key = :idempotency_key"
-)
+_BY_IDEMPOTENCY_KEY = "SELECT * FROM notifications WHERE client = $1 AND idempotency_key = $2"
 
-_RECIPIENT_CHANNELS = text(
-    """
+_RECIPIENT_CHANNELS = """
     SELECT ARRAY(
         SELECT c.channel FROM unnest(ARRAY['sms', 'email', 'slack'], ARRAY[phone_number, email, slack_id])
                               AS c(channel, address)
         WHERE c.address IS NOT NULL
     ) AS channels
-    FROM recipients WHERE name = :recipient
-    """
-)
+    FROM recipients WHERE name = $1
+"""
 
 _STATUS = text(
     """
@@ -113,7 +110,7 @@ _BACKLOG = text("SELECT count(*) FROM outbox")
 class NotificationRepository:
     async def accept(
         self,
-        connection: AsyncConnection,
+        connection: asyncpg.Connection,
         *,
         id: UUID,  # noqa: A002 - the column's name
         recipient: str,
@@ -126,28 +123,16 @@ class NotificationRepository:
         request_hash: str | None,
         grace_seconds: float,
     ) -> Mapping[str, Any] | None:
-        driver = (await connection.get_raw_connection()).driver_connection
-        try:
-            return await driver.fetchrow(
-                _ACCEPT, id, recipient, message, subject, requested, client, client_serial, idempotency_key, request_hash, grace_seconds
-            )
-        except DATABASE_UNAVAILABLE_ERRORS as exc:
-            # SQLAlchemy never saw this statement, so it cannot tell that the connection died
-            # under it: unless told, the pool hands the dead connection out again and again, and
-            # after a Postgres restart every accept fails with "connection is closed" for good.
-            # Like SQLAlchemy on a disconnect of its own, drop the whole pool: its other
-            # connections were most likely closed by the same restart.
-            await connection.invalidate(exc)
-            await connection.engine.dispose(close=False)
-            raise
+        return await connection.fetchrow(
+            _ACCEPT, id, recipient, message, subject, requested, client, client_serial, idempotency_key, request_hash, grace_seconds
+        )
 
-    async def by_idempotency_key(self, connection: AsyncConnection, *, client: str, idempotency_key: str) -> RowMapping | None:
-        parameters = {"client": client, "idempotency_key": idempotency_key}
-        return (await connection.execute(_BY_IDEMPOTENCY_KEY, parameters)).mappings().first()
+    async def by_idempotency_key(self, connection: asyncpg.Connection, *, client: str, idempotency_key: str) -> Mapping[str, Any] | None:
+        return await connection.fetchrow(_BY_IDEMPOTENCY_KEY, client, idempotency_key)
 
-    async def recipient_channels(self, connection: AsyncConnection, *, recipient: str) -> list[str] | None:
-        row = (await connection.execute(_RECIPIENT_CHANNELS, {"recipient": recipient})).first()
-        return list(row.channels) if row else None
+    async def recipient_channels(self, connection: asyncpg.Connection, *, recipient: str) -> list[str] | None:
+        row = await connection.fetchrow(_RECIPIENT_CHANNELS, recipient)
+        return list(row["channels"]) if row else None
 
     async def status(self, connection: AsyncConnection, *, notification_id: UUID) -> RowMapping | None:
         return (await connection.execute(_STATUS, {"id": notification_id})).mappings().first()

@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.auth import ClientIdentity
 from gateway.errors import BadRequestError, ConflictError, NotFoundError
 from gateway.notifications.repository import NotificationRepository, message_from_row
-from gateway.notifications.schemas import NotificationAccepted, NotificationCreate, NotificationPublic
+from gateway.notifications.schemas import NotificationAccepted, NotificationCreate, NotificationPublic, accepted_json
 from gateway.publisher import NotificationPublisher
 from shared.logging import get_logger
 
@@ -26,9 +27,10 @@ log = get_logger(__name__)
 ACCEPTED = Counter("gateway_notifications_accepted_total", "Notifications accepted (201), by client.", ["client"])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Acceptance:
-    notification: NotificationAccepted
+    id: uuid.UUID
+    body: bytes  # the 201's JSON body, a NotificationAccepted
     replayed: bool  # True when an Idempotency-Key repeat returned the first response
 
 
@@ -38,7 +40,7 @@ class NotificationService:
 
     async def accept(
         self,
-        connection: AsyncConnection,
+        connection: asyncpg.Connection,
         *,
         request: NotificationCreate,
         client: ClientIdentity,
@@ -64,11 +66,11 @@ class NotificationService:
             publisher.submit(message_from_row(row))
             ACCEPTED.labels(client.common_name).inc()
             log.info("notification_accepted", notification_id=str(row["id"]), client=client.common_name, channels=row["channels"])
-            return Acceptance(_accepted(row), replayed=False)
+            return Acceptance(row["id"], accepted_json(row), replayed=False)
         return await self._explain_refusal(connection, request=request, client=client, key=idempotency_key, request_hash=request_hash)
 
     async def _explain_refusal(
-        self, connection: AsyncConnection, *, request: NotificationCreate, client: ClientIdentity, key: str | None, request_hash: str | None
+        self, connection: asyncpg.Connection, *, request: NotificationCreate, client: ClientIdentity, key: str | None, request_hash: str | None
     ) -> Acceptance:
         if key is not None:
             earlier = await self._repository.by_idempotency_key(connection, client=client.common_name, idempotency_key=key)
@@ -77,7 +79,7 @@ class NotificationService:
                     raise ConflictError(
                         "this Idempotency-Key was already used with a different request body; use a new key for a new notification"
                     )
-                return Acceptance(_accepted(earlier), replayed=True)
+                return Acceptance(earlier["id"], accepted_json(earlier), replayed=True)
         available = await self._repository.recipient_channels(connection, recipient=request.recipient)
         if available is None:
             raise BadRequestError(f"unknown recipient: {request.recipient!r}", field="recipient")

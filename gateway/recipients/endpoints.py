@@ -9,14 +9,12 @@ from fastapi import APIRouter, Query, Request, Response, status
 from gateway.auth import RecipientsClient
 from gateway.deps import Connection, RecipientName
 from gateway.errors import ErrorBody
-from gateway.rate_limit import RateLimited
 from gateway.recipients.schemas import RecipientContacts, RecipientPage, RecipientPublic
 from gateway.recipients.service import recipient_service
 
 router = APIRouter(
     prefix="/recipients",
     tags=["recipients"],
-    dependencies=[RateLimited],
     responses={400: {"model": ErrorBody}, 403: {"model": ErrorBody}, 429: {"model": ErrorBody}},
 )
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from gateway.auth import identity_from_der
 from gateway.errors import BadRequestError, describe_validation_error
-from gateway.notifications.schemas import NotificationCreate
+from gateway.notifications.schemas import NotificationAccepted, NotificationCreate, accepted_json
 from gateway.notifications.service import fingerprint, uuid7
 from gateway.recipients.schemas import NAME_PATTERN, RecipientContacts
 from gateway.recipients.service import decode_cursor, encode_cursor
@@ -83,6 +83,17 @@ class TestNotificationCreate:
         b = NotificationCreate.model_validate({"channels": ["sms"], "message": "m", "recipient": "r"})
         c = NotificationCreate.model_validate({"recipient": "r", "message": "m2", "channels": ["sms"]})
         assert fingerprint(a) == fingerprint(b) != fingerprint(c)
+
+
+class TestAcceptedJson:
+    @pytest.mark.parametrize("subject", [None, "Order update"])
+    @pytest.mark.parametrize("created_at", [datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)])
+    def test_same_bytes_as_the_model(self, subject: str | None, created_at: datetime) -> None:
+        row = {
+            "id": uuid7(), "recipient": "José", "message": 'a "quoted" \\ line\nand 🎉', "subject": subject,
+            "channels": ["sms", "email"], "created_at": created_at, "client": "acme",
+        }
+        assert accepted_json(row) == NotificationAccepted(**row).model_dump_json(exclude_none=True).encode()
 
 
 class TestValidationDescriptions:
