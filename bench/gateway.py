@@ -624,10 +624,12 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("publisher: outbox DELETE after publishing", ("NotificationPublisher._work", "delete_published")),
     ("publisher: SNS PublishBatch (botocore, aiohttp)", ("NotificationPublisher._work",)),
     ("outbox relay", ("OutboxRelay",)),
+    ("DB connection: opening asyncpg connections", ("PooledConnection.", "connect_utils")),
+    ("DB connection: asyncpg pool checkout and return", ("PooledConnection.",)),
     ("DB connection dependency: opening asyncpg connections", ("database_connection", "connect_utils")),
     ("DB connection dependency: pool checkout and return", ("database_connection",)),
     ("accept statement: asyncpg (bind, protocol, decode)", ("NotificationRepository.accept", "asyncpg/")),
-    ("accept statement: SQLAlchemy layers", ("NotificationRepository.accept",)),
+    ("accept statement: the repository call itself", ("NotificationRepository.accept",)),
     ("refusals: lookups after a refused insert", ("_explain_refusal",)),
     ("service: uuid7, rows to models, submit to publisher", ("NotificationService.accept",)),
     ("FastAPI: body validation", ("solve_dependencies", "pydantic")),
@@ -635,6 +637,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("endpoint: model_dump and JSONResponse", ("post_notification",)),
     ("metrics (prometheus_client)", ("prometheus_client",)),
     ("response: sending through the middlewares", ("run_asgi", "send")),
+    ("shortcut: body, validation, identity", ("PostNotificationShortcut",)),
     ("ASGI: Starlette/FastAPI routing and middlewares", ("run_asgi",)),
 )
 
