@@ -332,7 +332,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("sent: the group-committed UPDATE (asyncpg)", "DeliveryRepository._mark_sent_batch"),
     ("SQS ReceiveMessage (aiobotocore)", "SqsQueue.receive"),
     ("SQS DeleteMessageBatch (aiobotocore)", "DeleteBatcher"),
-    ("Slack chat.postMessage (slack_sdk, aiohttp)", "SlackProvider.send"),
+    ("Slack chat.postMessage (aiohttp)", "SlackProvider.send"),
     ("message parsing (pydantic)", "NotificationMessage.from_json"),
     ("heartbeat", "Consumer.heartbeat"),
     ("metrics (prometheus_client)", "prometheus_client"),
