@@ -94,17 +94,18 @@ class PostNotificationShortcut:
         self.route = next(route for route in router.routes if getattr(route, "endpoint", None) is post_notification)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/notifications" or scope["method"] != "POST":
+        eligible, idempotency_key = _eligible(scope)
+        if not eligible:
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
         valid = _valid_inputs(scope, body)
         if valid is None:
-            await self.app(scope, _replay(body), send)
+            await self.app(scope, _replay(body, receive), send)
             return
         scope["route"] = self.route  # as the router would, for the metrics
         try:
-            response = await _accept(scope["app"].state, valid[0], client=valid[1], idempotency_key=valid[2])
+            response = await _accept(scope["app"].state, valid[0], client=valid[1], idempotency_key=idempotency_key)
         except ApiError as exc:
             response = api_error_response(exc)
         await response(scope, receive, send)
@@ -113,19 +114,32 @@ class PostNotificationShortcut:
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
-def _valid_inputs(scope: Scope, body: bytes) -> tuple[NotificationCreate, ClientIdentity, str | None] | None:
-    """What the route would be called with, or None when FastAPI must look at the request."""
-    content_type, keys = None, []
+def _eligible(scope: Scope) -> tuple[bool, str | None]:
+    """Whether this shortcut may take the request, and its Idempotency-Key.
+
+    Only a JSON body of a declared length: GatewayMiddleware has refused (413) a length over the
+    limit, so reading it here cannot fail (a chunked body over the limit is the route's to refuse).
+    """
+    if scope["type"] != "http" or scope["path"] != "/notifications" or scope["method"] != "POST":
+        return False, None
+    content_type, length, keys = None, None, []
     for name, value in scope["headers"]:
         if name == b"content-type":
             content_type = value
+        elif name == b"content-length":
+            length = value
         elif name == b"idempotency-key":
             keys.append(value.decode("latin-1"))
-    if content_type != b"application/json" or len(keys) > 1:
-        return None
+    if content_type != b"application/json" or length is None or len(keys) > 1:
+        return False, None
     key = keys[0] if keys else None
     if key is not None and (len(key) > IDEMPOTENCY_KEY_MAX_LENGTH or not _IDEMPOTENCY_KEY.fullmatch(key)):
-        return None
+        return False, None
+    return True, key
+
+
+def _valid_inputs(scope: Scope, body: bytes) -> tuple[NotificationCreate, ClientIdentity] | None:
+    """What the route would be called with, or None when FastAPI must look at the request."""
     try:
         client = identity_of(scope)
         notification = NotificationCreate.model_validate(json.loads(body))
@@ -133,7 +147,7 @@ def _valid_inputs(scope: Scope, body: bytes) -> tuple[NotificationCreate, Client
         return None
     if Role.NOTIFICATIONS.value not in client.roles:
         return None
-    return notification, client, key
+    return notification, client
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -145,15 +159,15 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
-    """A receive channel that gives the body already read, then what the client's would."""
-    sent = False
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that gives the body already read, then the client's own channel."""
+    replayed = False
 
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return receive
+    return replay
