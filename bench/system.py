@@ -38,6 +38,7 @@ from stack.components import (
 )
 from tests.integration.sender_fixtures import TEST_RUNTIME_SETTINGS, Aws, Senders, SenderProcess
 from tests.support.harness import PostgresServer, fetch
+from tests.support.patched_moto import patched_moto
 
 # The senders' own defaults for every setting the integration tests shorten: this measures production.
 PRODUCTION_SENDER_SETTINGS = {name: str(SenderSettings.model_fields[name.lower()].default) for name in TEST_RUNTIME_SETTINGS}
@@ -80,10 +81,20 @@ def fresh_database(work_dir: Path, cleanup: contextlib.ExitStack) -> tuple[str, 
 
 def start_emulator(name: str, port: int, log_dir: Path, cleanup: contextlib.ExitStack) -> tuple[Emulator, str]:
     """moto or LocalStack, started without waiting (call ``wait_until_ready``); returns it and its description."""
-    emulator = EMULATORS[name](port, log_path=log_dir / f"{name}.log")
+    if name == "moto-patched":
+        # moto with the zero-loss test's fixes to its SQS (no lost messages under concurrency,
+        # no slow-down with queue depth): see tests/support/patched_moto.py.
+        emulator: Emulator = patched_moto(port, log_path=log_dir / f"{name}.log")
+    else:
+        emulator = EMULATORS[name](port, log_path=log_dir / f"{name}.log")
     emulator.start(wait=False)
     cleanup.callback(emulator.stop)
-    label = f"moto {package_version('moto')} (server mode)" if name == "moto" else f"LocalStack {LOCALSTACK_VERSION} (host mode)"
+    labels = {
+        "moto": f"moto {package_version('moto')} (server mode)",
+        "moto-patched": f"moto {package_version('moto')} (server mode, tests/support/patched_moto.py)",
+        "localstack": f"LocalStack {LOCALSTACK_VERSION} (host mode)",
+    }
+    label = labels[name]
     return emulator, label
 
 
