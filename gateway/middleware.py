@@ -58,19 +58,31 @@ class GatewayMiddleware:
         status = 500
         response_started = False
         received = 0
+        body_too_large = False
 
-        async def send_and_record(message: Message) -> None:
+        async def record_and_send(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status, response_started = message["status"], True
             await send(message)
 
+        async def send_and_record(message: Message) -> None:
+            if body_too_large:
+                # FastAPI turns any error raised while it reads a body into a 400 of its own; a
+                # chunked body (no Content-Length to refuse up front) over the limit is a 413
+                # whatever the app made of it, so its own answer is replaced.
+                if message["type"] == "http.response.start" and not response_started:
+                    await self._response_for(_BodyTooLarge())(scope, receive, record_and_send)
+                return
+            await record_and_send(message)
+
         async def receive_limited() -> Message:
-            nonlocal received
+            nonlocal received, body_too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    body_too_large = True
                     raise _BodyTooLarge
             return message
 
@@ -84,7 +96,7 @@ class GatewayMiddleware:
                 log.exception("error_after_response_started")
             else:
                 response = self._response_for(exc)
-                await response(scope, receive, send_and_record)
+                await response(scope, receive, record_and_send)
         finally:
             route = scope.get("route")
             route_name = getattr(route, "path", "unmatched")
