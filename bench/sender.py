@@ -49,6 +49,7 @@ from typing import Any
 import asyncpg
 
 from bench.system import (
+    EMULATOR_NAMES,
     BenchWireMock,
     ProcessGauge,
     fresh_database,
@@ -443,7 +444,7 @@ def print_report(result: dict[str, Any], args: argparse.Namespace, machine: str)
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--emulator", choices=("moto", "moto-patched", "localstack"), default="moto", help="the AWS emulator (default moto; moto-patched: with the zero-loss test's fixes)")
+    parser.add_argument("--emulator", choices=EMULATOR_NAMES, default="moto", help="the AWS emulator (default moto; moto-patched: with the zero-loss test's fixes)")
     parser.add_argument("--concurrency", type=int, default=32, help="SLACK_SENDER_CONCURRENCY (default 32)")
     parser.add_argument("--delay-ms", type=int, default=200, help="WireMock's delay on chat.postMessage (default 200)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each a bare-client run and a sender run (default 3)")

@@ -79,6 +79,10 @@ def fresh_database(work_dir: Path, cleanup: contextlib.ExitStack) -> tuple[str, 
     return database_url, f"{label}, {fetch(database_url, 'SHOW server_version')[0]['server_version']}"
 
 
+# What --emulator takes in the benchmarks that run the senders.
+EMULATOR_NAMES = ("moto", "moto-patched", "localstack")
+
+
 def start_emulator(name: str, port: int, log_dir: Path, cleanup: contextlib.ExitStack) -> tuple[Emulator, str]:
     """moto or LocalStack, started without waiting (call ``wait_until_ready``); returns it and its description."""
     if name == "moto-patched":
@@ -94,6 +98,7 @@ def start_emulator(name: str, port: int, log_dir: Path, cleanup: contextlib.Exit
         "moto-patched": f"moto {package_version('moto')} (server mode, tests/support/patched_moto.py)",
         "localstack": f"LocalStack {LOCALSTACK_VERSION} (host mode)",
     }
+    assert set(labels) == set(EMULATOR_NAMES)
     label = labels[name]
     return emulator, label
 
