@@ -126,11 +126,11 @@ class TestDatabaseOutage:
             assert client.put("/recipients/db-restart", json={"slack_id": "U0123456789"}).status_code == 204
             for i in range(8):  # several pooled connections in use
                 assert client.post("/notifications", json={"recipient": "db-restart", "message": f"before {i}"}).status_code == 201
-            database = faulty.database_url.rsplit("/", 1)[1]
+            # current_database(): the URL may be a socket URL, whose last path segment is no name.
             terminated = fetch(
                 faulty.database_url,
-                "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                database,
+                "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()",
             )
             assert terminated[0]["n"] >= 1
             answers = []
