@@ -11,11 +11,10 @@ from notifyctl.errors import FailedError, NotDoneError
 from notifyctl.gateway_client import CaOption, CertOption, GatewayClient, GatewayUrlOption, KeyOption, Profile
 from notifyctl.gateway_client import DEFAULT_GATEWAY_URL as _URL
 from notifyctl.output import JsonOption, emit, report_errors
-from shared.topology import Channel
+from shared.channels import Channel
+from shared.statuses import FINAL_STATUSES
 
 recipients_app = typer.Typer(help="Register, read and delete recipients (needs the 'recipients' role).", no_args_is_help=True)
-
-FINAL_STATUSES = frozenset({"sent", "failed"})
 
 
 def _client(gateway_url: str, ca: Any, cert: Any, key: Any) -> GatewayClient:

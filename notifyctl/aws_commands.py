@@ -17,7 +17,8 @@ import typer
 
 from notifyctl.errors import FailedError, NotifyctlError, UnavailableError
 from notifyctl.output import JsonOption, emit, report_errors
-from shared.topology import Channel, create_topology, verify_topology
+from shared.channels import CHANNEL_NAMES, Channel
+from shared.topology import create_topology, verify_topology
 
 if TYPE_CHECKING:
     from notifyctl.dead_letters import ChannelStats, DeadLetter, DeadLetterQueues, RedriveResult
@@ -38,7 +39,9 @@ class RedriveMethod(StrEnum):
     MOVE_TASK = "move-task"
 
 
-ChannelArgument = Annotated[Channel, typer.Argument(help="sms, email or slack.", case_sensitive=False)]
+ChannelArgument = Annotated[
+    Channel, typer.Argument(help=f"{', '.join(CHANNEL_NAMES[:-1])} or {CHANNEL_NAMES[-1]}.", case_sensitive=False)
+]
 
 
 def _run(work: Callable[[Any, Any, Any], Awaitable[T]], *, database: bool = True) -> T:

@@ -40,7 +40,7 @@ from shared.messages import NotificationMessage
 from shared.queue_metrics import oldest_message_age_seconds, queue_counts
 from shared.sqs_queue import DEAD_LETTER_REASON_ATTRIBUTE, SQS_BATCH_SIZE
 from shared.tables import DeliveryStatus, deliveries
-from shared.topology import Channel, queues_for
+from shared.channels import Channel, channel_spec
 
 GAVE_UP_PREFIX = "gave up after "
 # Long enough that a message read during a redrive does not reappear before it is handled.
@@ -105,7 +105,7 @@ class DeadLetterQueues:
     async def stats(self, channels: Sequence[Channel] = tuple(Channel)) -> list[ChannelStats]:
         result = []
         for channel in channels:
-            queues = queues_for(channel)
+            queues = channel_spec(channel)
             queue_url, dlq_url = await self._url(queues.queue), await self._url(queues.dead_letter_queue)
             waiting, in_flight = await queue_counts(self._sqs, queue_url)
             dead, dead_in_flight = await queue_counts(self._sqs, dlq_url)
@@ -130,7 +130,7 @@ class DeadLetterQueues:
         Messages are read with a short visibility timeout (so that paging sees new ones) and
         made visible again at the end; if notifyctl dies meanwhile they reappear on their own.
         """
-        dlq_url = await self._url(queues_for(channel).dead_letter_queue)
+        dlq_url = await self._url(channel_spec(channel).dead_letter_queue)
         seen: dict[str, dict[str, Any]] = {}
         try:
             while len(seen) < limit:
@@ -150,7 +150,7 @@ class DeadLetterQueues:
     # -- replaying -----------------------------------------------------------------------
 
     async def redrive(self, channel: Channel, *, method: str = "auto", progress: Progress | None = None) -> RedriveResult:
-        queues = queues_for(channel)
+        queues = channel_spec(channel)
         queue_url, dlq_url = await self._url(queues.queue), await self._url(queues.dead_letter_queue)
         if method in ("auto", "move-task") and await self._move_tasks_supported(dlq_url):
             return await self._redrive_with_move_task(channel, queue_url, dlq_url, progress)
@@ -232,7 +232,7 @@ class DeadLetterQueues:
 
     async def purge(self, channel: Channel) -> int:
         """Delete every message of the channel's DLQ; returns how many there were (approximately)."""
-        dlq_url = await self._url(queues_for(channel).dead_letter_queue)
+        dlq_url = await self._url(channel_spec(channel).dead_letter_queue)
         waiting, in_flight = await queue_counts(self._sqs, dlq_url)
         try:
             await self._sqs.purge_queue(QueueUrl=dlq_url)
@@ -345,7 +345,7 @@ def _dead_letter(message: dict[str, Any], notification: NotificationMessage | No
     reason = message.get("MessageAttributes", {}).get(DEAD_LETTER_REASON_ATTRIBUTE, {}).get("StringValue")
     contact = None
     if notification is not None:
-        contact = {Channel.SMS: notification.recipient.phone_number, Channel.EMAIL: notification.recipient.email, Channel.SLACK: notification.recipient.slack_id}[channel]
+        contact = getattr(notification.recipient, channel_spec(channel).contact_field)
     return DeadLetter(
         message_id=message["MessageId"],
         sent_at=datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None,

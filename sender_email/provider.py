@@ -14,7 +14,7 @@ from shared.providers import (
     aws_provider_config,
     classify_aws_error,
 )
-from shared.topology import Channel
+from shared.channels import Channel
 
 from sender_email.settings import EmailSenderSettings
 

@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.sender_settings import SenderSettings
-from shared.topology import Channel
+from shared.channels import Channel
 
 
 class SmsSenderSettings(SenderSettings):

@@ -78,7 +78,7 @@ from shared.sender_metrics import (
 )
 from shared.sender_settings import SenderSettings
 from shared.sqs_queue import DeleteBatcher, ReceivedMessage, SqsQueue
-from shared.tables import DeliveryStatus
+from shared.statuses import DeliveryStatus
 
 log = get_logger(__name__)
 

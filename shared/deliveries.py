@@ -32,8 +32,8 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.database import DATABASE_UNAVAILABLE_ERRORS
-from shared.tables import DeliveryStatus
-from shared.topology import Channel
+from shared.statuses import DeliveryStatus
+from shared.channels import Channel
 
 # Rows are locked in notification_id order (the subquery's ORDER BY ... FOR UPDATE), so two
 # replicas claiming overlapping batches (copies of the same messages) wait for each other

@@ -25,7 +25,7 @@ from botocore.exceptions import (
 )
 
 from shared.messages import NotificationMessage
-from shared.topology import Channel
+from shared.channels import Channel
 
 
 @dataclass(frozen=True)

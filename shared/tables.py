@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -22,14 +20,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
+from shared.channels import CHANNEL_NAMES, CONTACT_FIELDS
+from shared.statuses import DeliveryStatus
+
 metadata = MetaData()
 
 
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"  # accepted, not yet picked up by the channel's sender
-    SENDING = "sending"  # claimed by a sender that is calling the provider now
-    SENT = "sent"
-    FAILED = "failed"
+def _one_of(column: str, values: tuple[str, ...] | list[str]) -> str:
+    return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
 recipients = Table(
@@ -41,9 +39,7 @@ recipients = Table(
     Column("slack_id", String(32)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint(
-        "phone_number IS NOT NULL OR email IS NOT NULL OR slack_id IS NOT NULL", name="recipients_has_contact"
-    ),
+    CheckConstraint(" OR ".join(f"{field} IS NOT NULL" for field in CONTACT_FIELDS), name="recipients_has_contact"),
 )
 
 notifications = Table(
@@ -89,8 +85,8 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
-    CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="deliveries_status"),
-    CheckConstraint("channel IN ('sms', 'email', 'slack')", name="deliveries_channel"),
+    CheckConstraint(_one_of("status", [status.value for status in DeliveryStatus]), name="deliveries_status"),
+    CheckConstraint(_one_of("channel", CHANNEL_NAMES), name="deliveries_channel"),
 )
 
 # Notifications accepted but not yet confirmed published to SNS. A row is deleted once SNS has

@@ -10,8 +10,8 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import to_json
 
-from shared.tables import DeliveryStatus
-from shared.topology import Channel
+from shared.statuses import DeliveryStatus
+from shared.channels import Channel
 
 MAX_MESSAGE_CHARACTERS = 10_000
 MAX_SUBJECT_CHARACTERS = 200

@@ -31,7 +31,7 @@ from tests.integration.sender_fixtures import (  # noqa: F401 - fixtures
 
 from shared.deliveries import DeliveryRepository
 from shared.settings import to_asyncpg_url
-from shared.tables import DeliveryStatus
+from shared.statuses import DeliveryStatus
 from shared.topology import Channel, queues_for
 
 pytestmark = pytest.mark.timeout(240)
