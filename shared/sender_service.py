@@ -6,6 +6,7 @@ Each ``sender_<channel>/__main__.py`` is one call: ``run_sender(settings=..., pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -16,6 +17,7 @@ import uvloop
 from botocore.config import Config
 
 from shared.aws import CLIENT_CONFIG, aws_clients
+from shared.backoff import QUEUE_RESOLUTION
 from shared.consumer import Consumer
 from shared.database import check_database, create_engine
 from shared.deliveries import DeliveryRepository
@@ -27,9 +29,6 @@ from shared.sender_settings import SenderSettings
 from shared.sqs_queue import SqsQueue
 
 log = get_logger(__name__)
-
-MAX_STARTUP_RETRY_DELAY = 10.0
-
 
 def run_sender(*, settings: SenderSettings, provider: Provider) -> int:
     """Run a sender until it is told to stop; returns the process exit code."""
@@ -102,15 +101,14 @@ async def _drain_on_stop(stop: asyncio.Event, ops: OpsServer) -> None:
 
 async def _resolve_queues(queue: SqsQueue, stop: asyncio.Event) -> bool:
     """Wait until the queues exist (the stack may still be starting); False when told to stop."""
-    delay = 0.5
+    attempt = 0
     while not stop.is_set():
         try:
             await queue.resolve()
             return True
         except Exception as exc:  # noqa: BLE001 - keep trying; /readyz shows the problem
             log.warning("queues not available yet", queue=queue.queue_name, error=f"{type(exc).__name__}: {exc}")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-        except TimeoutError:
-            delay = min(delay * 2, MAX_STARTUP_RETRY_DELAY)
+        attempt += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=QUEUE_RESOLUTION.delay(attempt))
     return False
