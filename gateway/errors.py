@@ -15,7 +15,6 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
-
 class ErrorBody(BaseModel):
     message: str
     field: str | None = None
@@ -51,10 +50,6 @@ class ConflictError(ApiError):
 
 class TooManyRequestsError(ApiError):
     status_code = 429
-
-
-class ServiceUnavailableError(ApiError):
-    status_code = 503
 
 
 def error_response(status_code: int, message: str, *, field: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -66,7 +66,7 @@ from shared.deliveries import Claim, DeliveryRepository
 from shared.logging import get_logger
 from shared.messages import NotificationMessage
 from shared.providers import PermanentSendError, Provider, SendError, SendResult, TransientSendError
-from shared.rate_limit import KeyedRateLimiter
+from shared.token_bucket import KeyedRateLimiter
 from shared.sender_metrics import (
     DUPLICATES_SKIPPED,
     MESSAGES_FAILED,

@@ -19,7 +19,7 @@ from botocore.config import Config
 from shared.aws import CLIENT_CONFIG, aws_clients
 from shared.backoff import QUEUE_RESOLUTION
 from shared.consumer import Consumer
-from shared.database import check_database, create_engine
+from shared.database import Database
 from shared.deliveries import DeliveryRepository
 from shared.logging import configure_logging, get_logger
 from shared.ops_server import OpsServer
@@ -45,9 +45,8 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
         loop.add_signal_handler(signum, _request_stop, stop, signum)
     instance_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
-    engine = create_engine(settings)
     async with AsyncExitStack() as stack:
-        stack.push_async_callback(engine.dispose)
+        database = await stack.enter_async_context(Database.for_service(settings))
         # Fail fast: the runtime decides about retries, and a queue that cannot be reached
         # should show on /readyz rather than inside botocore's retry loop.
         sqs = await stack.enter_async_context(
@@ -57,7 +56,7 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
         ops = OpsServer(
             host=settings.ops_host,
             port=settings.ops_port,
-            readiness_checks={"database": lambda: check_database(engine), "queue": queue.check},
+            readiness_checks={"database": database.check, "queue": queue.check},
         )
         await ops.start()
         stack.push_async_callback(ops.stop)
@@ -79,7 +78,7 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
             settings=settings,
             provider=provider,
             queue=queue,
-            deliveries=DeliveryRepository(engine),
+            deliveries=DeliveryRepository(database),
             instance_id=instance_id,
         )
         await consumer.run(stop)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -89,22 +91,24 @@ deliveries = Table(
     CheckConstraint(_one_of("channel", CHANNEL_NAMES), name="deliveries_channel"),
 )
 
-# Notifications accepted but not yet confirmed published to SNS. A row is deleted once SNS has
-# the message; the gateway's relay re-publishes whatever stays here (see gateway/outbox.py).
+# Publications owed to SNS: a notification's message, addressed to ``channels``, due at
+# ``next_attempt_at``. A row is deleted once SNS has the message (see gateway/outbox/).
 outbox = Table(
     "outbox",
     metadata,
-    Column(
-        "notification_id", UUID(as_uuid=True), ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("notification_id", UUID(as_uuid=True), ForeignKey("notifications.id", ondelete="CASCADE"), nullable=False),
+    # The SNS message's ``channels`` attribute: which channels' queues this publication reaches.
+    Column("channels", ARRAY(Text), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("outbox_next_attempt_at", "next_attempt_at"),
+    Index("outbox_notification_id", "notification_id"),
 )
 
-# The gateway's per-client token buckets, shared by every replica (see gateway/rate_limit.py).
+# The gateway's per-client token buckets, shared by every replica (see gateway/client_rate_limit.py).
 # UNLOGGED: no WAL for a row rewritten on every request; after a Postgres crash the table is
 # empty, which only means every client starts with a full bucket.
 rate_limit_buckets = Table(

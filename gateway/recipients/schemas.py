@@ -17,12 +17,6 @@ E164_PATTERN = re.compile(r"^\+[1-9]\d{1,14}$")
 SLACK_ID_PATTERN = re.compile(r"^[UWCGD][A-Z0-9]{6,20}$")
 
 
-def validate_recipient_name(name: str) -> str:
-    if not NAME_PATTERN.fullmatch(name):
-        raise ValueError(f"the recipient name must be {NAME_RULES}")
-    return name
-
-
 def _phone_number(value: str) -> str:
     if not E164_PATTERN.fullmatch(value):
         raise ValueError("phone_number must be an E.164 number: + and country code, digits only, e.g. +14155552671")

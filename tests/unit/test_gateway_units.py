@@ -12,8 +12,9 @@ from pydantic import ValidationError
 
 from gateway.auth import identity_from_der
 from gateway.errors import BadRequestError, describe_validation_error
-from gateway.notifications.schemas import NotificationAccepted, NotificationCreate, accepted_json
+from gateway.notifications.schemas import NotificationAccepted, NotificationCreate
 from gateway.notifications.service import fingerprint, uuid7
+from gateway.notifications.stored import StoredNotification
 from gateway.recipients.schemas import NAME_PATTERN, RecipientContacts
 from gateway.recipients.service import decode_cursor, encode_cursor
 from shared.settings import to_asyncpg_url
@@ -92,8 +93,10 @@ class TestAcceptedJson:
         row = {
             "id": uuid7(), "recipient": "José", "message": 'a "quoted" \\ line\nand 🎉', "subject": subject,
             "channels": ["sms", "email"], "created_at": created_at, "client": "acme",
+            "phone_number": "+14155552671", "email": "jose@example.com", "slack_id": None,
         }
-        assert accepted_json(row) == NotificationAccepted(**row).model_dump_json(exclude_none=True).encode()
+        stored = StoredNotification.from_row(row)
+        assert stored.accepted_json() == NotificationAccepted(**row).model_dump_json(exclude_none=True).encode()
 
 
 class TestValidationDescriptions:

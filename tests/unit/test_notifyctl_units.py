@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.rate_limit import RateLimiter
+from gateway.client_rate_limit import ClientRateLimiter
 from gateway.settings import GatewaySettings
 from notifyctl.dead_letters import DeadLetterQueues
 from notifyctl.errors import ExitCode, FailedError
@@ -101,7 +101,7 @@ class Queues(DeadLetterQueues):
     """The SQS choreography for real; the two database statements recorded instead."""
 
     def __init__(self, sqs: FakeSqs, *, late: list[str] | None = None) -> None:
-        super().__init__(sqs=sqs, engine=None)  # type: ignore[arg-type]
+        super().__init__(sqs=sqs, database=None)  # type: ignore[arg-type]
         self.reset: list[uuid.UUID] = []
         self._late = late or []
         self._fake = sqs
@@ -155,10 +155,9 @@ class FakeConnection:
         self.rows = rows
         self.statements = 0
 
-    async def execute(self, _statement: Any, _params: dict[str, Any]) -> Any:
+    async def fetchrow(self, _statement: str, *_params: Any) -> tuple[bool, float]:
         self.statements += 1
-        allowed, tokens = self.rows.pop(0)
-        return SimpleNamespace(one=lambda: SimpleNamespace(allowed=allowed, tokens=tokens))
+        return self.rows.pop(0)
 
 
 class TestRateLimiterShadow:
@@ -167,7 +166,7 @@ class TestRateLimiterShadow:
 
     async def test_an_empty_shadow_refuses_without_asking_the_database(self) -> None:
         now = [100.0]
-        limiter = RateLimiter(self.settings(), clock=lambda: now[0])
+        limiter = ClientRateLimiter(self.settings(), clock=lambda: now[0])
         connection = FakeConnection([(True, 0.0), (True, 0.0)])
         assert (await limiter.take(connection, client="acme")).allowed  # type: ignore[arg-type]
         refused = await limiter.take(connection, client="acme")  # type: ignore[arg-type]
@@ -177,7 +176,7 @@ class TestRateLimiterShadow:
         assert connection.statements == 2
 
     async def test_the_database_decides_when_the_shadow_has_tokens(self) -> None:
-        limiter = RateLimiter(self.settings(), clock=lambda: 0.0)
+        limiter = ClientRateLimiter(self.settings(), clock=lambda: 0.0)
         connection = FakeConnection([(False, 0.25)])
         refused = await limiter.take(connection, client="acme")  # type: ignore[arg-type]
         assert (refused.allowed, refused.retry_after_seconds) == (False, 1)
