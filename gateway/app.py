@@ -75,7 +75,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         sns_publisher = SnsPublisher(sns, settings.topic_arn or await topic_arn(sns))
         publisher = OutboxPublisher(sns=sns_publisher, database=publishing_database, hand_over_after=settings.outbox_grace_seconds)
         publisher.start()
-        app.state.notifications = NotificationService(publisher=publisher, outbox_grace_seconds=settings.outbox_grace_seconds)
+        app.state.notifications = NotificationService(
+            database=database, publisher=publisher, outbox_grace_seconds=settings.outbox_grace_seconds
+        )
         relay = OutboxRelay(
             sns=sns_publisher,
             database=publishing_database,

@@ -10,6 +10,7 @@ from fastapi import Depends, Path, Request
 
 from gateway.errors import BadRequestError
 from gateway.recipients.schemas import NAME_PATTERN, NAME_RULES
+from gateway.text import ecma_pattern
 
 
 async def database_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
@@ -20,7 +21,11 @@ async def database_connection(request: Request) -> AsyncIterator[asyncpg.Connect
 
 
 async def recipient_name(
-    name: Annotated[str, Path(description=f"The recipient's name: {NAME_RULES}.", max_length=128)],
+    name: Annotated[
+        str,
+        # The pattern is documented, and checked below, where the refusal says the rule in words.
+        Path(description=f"The recipient's name: {NAME_RULES}.", max_length=128, json_schema_extra={"pattern": ecma_pattern(NAME_PATTERN.pattern)}),
+    ],
 ) -> str:
     if not NAME_PATTERN.fullmatch(name):
         raise BadRequestError(f"invalid name: the recipient name must be {NAME_RULES}", field="name")

@@ -99,8 +99,7 @@ async def _accept(scope: Scope, receive: Receive, state: State) -> Acceptance:
     authorise(client, Role.NOTIFICATIONS)
     key = _validated_key(key)  # before the body, as FastAPI reports a header's error first
     request = AcceptRequest(notification=_validated_body(document), idempotency_key=key)
-    async with state.database.connection() as connection:
-        return await state.notifications.accept_one(connection, request, client=client)
+    return await state.notifications.accept_one(request, client=client)
 
 
 def _headers(scope: Scope) -> tuple[str | None, str | None]:

@@ -13,9 +13,6 @@ import asyncpg
 
 from shared.channels import CHANNEL_NAMES, CONTACT_FIELDS
 
-# The columns a stored notification is made of (gateway/notifications/stored.py).
-NOTIFICATION_COLUMNS = ("id", "recipient", *CONTACT_FIELDS, "message", "subject", "channels", "client", "created_at")
-
 _CHANNEL_NAMES_SQL = "ARRAY[" + ", ".join(f"'{name}'" for name in CHANNEL_NAMES) + "]"
 
 
@@ -27,9 +24,12 @@ def _contacts_sql(table: str) -> str:
 # recipient's contact data as a snapshot, and insert the notification, one pending delivery per
 # targeted channel and the outbox row that publishes it. An item is not inserted when its
 # recipient is unknown, a requested channel is not one the recipient has, or its client already
-# used its idempotency key; the statement returns, per item and in order, what decides which
-# (``known``, ``available``, the earlier notification with the same key). It runs on a bare
-# asyncpg connection, which prepares it once and reuses it from its statement cache.
+# used its idempotency key; the statement returns, per item and in order, what tells which
+# (``known``, ``available``; the caller looks the key up when neither explains it) and, for an
+# inserted one, what the database added (the snapshot, the targeted channels, created_at, the
+# outbox row). It runs on a bare asyncpg connection, which prepares it once and reuses it from
+# its statement cache; it returns no more than that, since decoding columns costs CPU on the
+# gateway's hot path.
 #
 # $1..$9 are one array each, an element per item: id, recipient, message, subject, requested
 # channels (NULL: all the recipient has; else comma-separated), client CN, client certificate
@@ -78,24 +78,17 @@ _ACCEPT = f"""
         SELECT p.id, p.channels, now() + make_interval(secs => $10::float8) FROM planned AS p JOIN accepted AS a ON a.id = p.id
         RETURNING id, notification_id
     )
-    SELECT p.position, p.known, p.available, a.id IS NOT NULL AS accepted, o.id AS outbox_id,
-           {", ".join(f"p.{column}" for column in NOTIFICATION_COLUMNS if column != "created_at")}, a.created_at,
-           e.request_hash AS earlier_request_hash,
-           {", ".join(f"e.{column} AS earlier_{column}" for column in NOTIFICATION_COLUMNS)}
+    SELECT p.known, p.available, o.id AS outbox_id, a.created_at, p.channels, {", ".join(f"p.{field}" for field in CONTACT_FIELDS)}
     FROM planned AS p
     LEFT JOIN accepted AS a ON a.id = p.id
     LEFT JOIN new_outbox AS o ON o.notification_id = p.id
-    LEFT JOIN notifications AS e
-           ON a.id IS NULL AND p.idempotency_key IS NOT NULL AND e.client = p.client AND e.idempotency_key = p.idempotency_key
     ORDER BY p.position
 """
 
-# The notifications that hold these (client, idempotency key) pairs: for items whose key was
-# taken by a notification the accept statement could not see (committed by a concurrent
-# request while it ran, or an earlier item of the same statement).
-_BY_IDEMPOTENCY_KEYS = f"""
-    SELECT k.position, n.request_hash AS earlier_request_hash,
-           {", ".join(f"n.{column} AS earlier_{column}" for column in NOTIFICATION_COLUMNS)}
+# The notifications holding these (client, idempotency key) pairs: the earlier requests of
+# items the accept did not store although their recipient has every channel they ask for.
+_BY_IDEMPOTENCY_KEYS = """
+    SELECT k.position, n.*
     FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(client, idempotency_key, position)
     JOIN notifications AS n ON n.client = k.client AND n.idempotency_key = k.idempotency_key
 """
@@ -133,7 +126,8 @@ class NotificationRepository:
     async def accept(
         self, connection: asyncpg.Connection, notifications: Sequence[NewNotification], *, outbox_grace_seconds: float
     ) -> list[asyncpg.Record]:
-        """Store ``notifications`` in one statement; one row per item, in order (see ``_ACCEPT``)."""
+        """Store ``notifications`` in one statement; one row per item, in order (see ``_ACCEPT``):
+        ``outbox_id`` is set for the ones it stored."""
         return await connection.fetch(
             _ACCEPT,
             [item.id for item in notifications],
@@ -149,7 +143,7 @@ class NotificationRepository:
         )
 
     async def by_idempotency_keys(self, connection: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> dict[int, asyncpg.Record]:
-        """The notifications holding these (client, key) pairs, by the pair's position (1-based)."""
+        """The notifications (rows) holding these (client, key) pairs, by the pair's position (1-based)."""
         rows = await connection.fetch(_BY_IDEMPOTENCY_KEYS, [client for client, _ in keys], [key for _, key in keys])
         return {row["position"]: row for row in rows}
 

@@ -1,11 +1,13 @@
 """Accepting notifications and reporting their delivery.
 
-``NotificationService`` is built once at start-up (``gateway/app.py``) with the outbox publisher
-it hands accepted notifications to. ``accept`` takes N notifications of one client and stores
-them in one statement; each item gets its own outcome: an ``Acceptance`` (new, or the replay of
-an earlier request with the same Idempotency-Key and body) or the ``ApiError`` it was refused
-with (unknown recipient, a requested channel the recipient lacks, a key reused with another
-body). POST /notifications is the N=1 case (``accept_one``).
+``NotificationService`` is built once at start-up (``gateway/app.py``) with the database and the
+outbox publisher it hands accepted notifications to. ``accept`` stores N notifications of one
+client in one statement; each item gets its own outcome: an ``Acceptance`` (new, or the replay of
+an earlier request with the same Idempotency-Key and body) or the ``ApiError`` it is refused with
+(unknown recipient, a requested channel the recipient lacks, a key reused with another body).
+POST /notifications is the N=1 case (``accept_one``): concurrent single accepts go to Postgres
+together, as one such statement (``shared/batching.py``), which costs the gateway and Postgres
+much less per notification than a statement each.
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ import asyncpg
 from prometheus_client import Counter
 
 from gateway.auth import ClientIdentity
-from gateway.errors import ApiError, BadRequestError, ConflictError, NotFoundError
-from gateway.notifications.repository import NOTIFICATION_COLUMNS, NewNotification, NotificationRepository
+from gateway.errors import ApiError, BadRequestError, ConflictError, InternalError, NotFoundError
+from gateway.notifications.repository import NewNotification, NotificationRepository
 from gateway.notifications.schemas import NotificationCreate, NotificationPublic
 from gateway.notifications.stored import StoredNotification
 from gateway.outbox.publisher import OutboxPublisher, Publication
+from shared.batching import StatementBatcher
+from shared.channels import CONTACT_FIELDS
+from shared.database import Database
 from shared.logging import get_logger
+from shared.messages import RecipientSnapshot
 
 log = get_logger(__name__)
 
@@ -57,50 +63,65 @@ AcceptOutcome = Acceptance | ApiError
 
 
 class NotificationService:
-    def __init__(self, *, publisher: OutboxPublisher, outbox_grace_seconds: float, repository: NotificationRepository | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        publisher: OutboxPublisher,
+        outbox_grace_seconds: float,
+        repository: NotificationRepository | None = None,
+    ) -> None:
+        self._database = database
         self._publisher = publisher
         self._outbox_grace_seconds = outbox_grace_seconds
         self._repository = repository or NotificationRepository()
+        self._single_accepts: StatementBatcher[NewNotification, AcceptOutcome] = StatementBatcher(self._store)
 
-    async def accept_one(self, connection: asyncpg.Connection, request: AcceptRequest, *, client: ClientIdentity) -> Acceptance:
-        """Accept one notification, or raise the error it was refused with."""
-        [outcome] = await self.accept(connection, [request], client=client)
+    async def accept_one(self, request: AcceptRequest, *, client: ClientIdentity) -> Acceptance:
+        """Accept one notification (in one statement with those accepted at the same moment),
+        or raise the error it was refused with."""
+        outcome = await self._single_accepts.submit(_new_notification(request, client))
         if isinstance(outcome, ApiError):
             raise outcome
         return outcome
 
-    async def accept(self, connection: asyncpg.Connection, requests: Sequence[AcceptRequest], *, client: ClientIdentity) -> list[AcceptOutcome]:
+    async def accept(self, requests: Sequence[AcceptRequest], *, client: ClientIdentity) -> list[AcceptOutcome]:
         """Store ``requests`` in one statement and publish the new ones; one outcome per request, in order."""
-        new = [_new_notification(request, client) for request in requests]
-        rows = await self._repository.accept(connection, new, outbox_grace_seconds=self._outbox_grace_seconds)
-        # Keys taken by a notification the statement could not see: look those up once more.
-        unseen = [
-            (index, item) for index, (item, row) in enumerate(zip(new, rows, strict=True))
-            if not row["accepted"] and row["earlier_id"] is None and item.idempotency_key is not None
-        ]
-        holders: dict[int, Mapping[str, Any]] = {}
-        if unseen:
-            found = await self._repository.by_idempotency_keys(connection, [(item.client, item.idempotency_key) for _, item in unseen])  # type: ignore[misc]
-            holders = {index: found[position] for position, (index, _) in enumerate(unseen, start=1) if position in found}
-        return [self._outcome(item, row, holders.get(index)) for index, (item, row) in enumerate(zip(new, rows, strict=True))]
+        return await self._store([_new_notification(request, client) for request in requests])
+
+    async def _store(self, items: list[NewNotification]) -> list[AcceptOutcome]:
+        async with self._database.connection() as connection:
+            rows = await self._repository.accept(connection, items, outbox_grace_seconds=self._outbox_grace_seconds)
+            # Not stored, with a key: an earlier request with that key decides first (a replay
+            # stays a replay after its recipient is gone), as the key's own check did.
+            taken = [
+                index for index, (item, row) in enumerate(zip(items, rows, strict=True))
+                if row["outbox_id"] is None and item.idempotency_key is not None
+            ]
+            holders: dict[int, Mapping[str, Any]] = {}
+            if taken:
+                found = await self._repository.by_idempotency_keys(
+                    connection, [(items[index].client, items[index].idempotency_key or "") for index in taken]
+                )
+                holders = {index: found[position] for position, index in enumerate(taken, start=1) if position in found}
+        return [self._outcome(item, row, holders.get(index)) for index, (item, row) in enumerate(zip(items, rows, strict=True))]
 
     def _outcome(self, item: NewNotification, row: Mapping[str, Any], holder: Mapping[str, Any] | None) -> AcceptOutcome:
-        if row["accepted"]:
-            stored = StoredNotification.from_row(row)
+        if row["outbox_id"] is not None:
+            stored = _stored(item, row)
             self._publisher.submit(Publication(row["outbox_id"], stored.sns_message()))
             ACCEPTED.labels(item.client).inc()
             log.info("notification_accepted", notification_id=str(stored.id), client=item.client, channels=stored.channels)
             return Acceptance(stored, replayed=False)
-        earlier = holder if holder is not None else row if row["earlier_id"] is not None else None
-        if earlier is not None:
-            if earlier["earlier_request_hash"] != item.request_hash:
+        if holder is not None:
+            if holder["request_hash"] != item.request_hash:
                 return ConflictError(
                     "this Idempotency-Key was already used with a different request body; use a new key for a new notification"
                 )
-            return Acceptance(StoredNotification.from_row(_earlier(earlier)), replayed=True)
+            return Acceptance(StoredNotification.from_row(holder), replayed=True)
         if not row["known"]:
             return BadRequestError(f"unknown recipient: {item.recipient!r}", field="recipient")
-        if not _storable(row, item):
+        if not _storable(item, row):
             available = list(row["available"])
             missing = [channel for channel in item.requested or () if channel not in available]
             return BadRequestError(
@@ -108,8 +129,10 @@ class NotificationService:
                 field="channels",
             )
         # Stored nothing, yet the recipient has the channels and no notification holds the key:
-        # only a notification deleted meanwhile could explain it, and nothing deletes them.
-        raise RuntimeError(f"notification {item.id} was neither stored nor refused")
+        # only a notification deleted meanwhile could explain it, and nothing deletes them. The
+        # other items of the statement are stored: this one alone is answered 500.
+        log.error("notification_neither_stored_nor_refused", notification_id=str(item.id), client=item.client)
+        return InternalError("internal error; it has been logged")
 
     async def status(self, connection: asyncpg.Connection, *, notification_id: uuid.UUID) -> NotificationPublic:
         row = await self._repository.status(connection, notification_id=notification_id)
@@ -133,13 +156,22 @@ def _new_notification(request: AcceptRequest, client: ClientIdentity) -> NewNoti
     )
 
 
-def _storable(row: Mapping[str, Any], item: NewNotification) -> bool:
+def _storable(item: NewNotification, row: Mapping[str, Any]) -> bool:
     """Whether the recipient is known and has every requested channel."""
     return bool(row["known"]) and (item.requested is None or set(item.requested) <= set(row["available"]))
 
 
-def _earlier(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {column: row[f"earlier_{column}"] for column in NOTIFICATION_COLUMNS}
+def _stored(item: NewNotification, row: Mapping[str, Any]) -> StoredNotification:
+    """The notification the accept statement has just stored: the item, and what the database added."""
+    return StoredNotification(
+        id=item.id,
+        recipient=RecipientSnapshot(name=item.recipient, **{field: row[field] for field in CONTACT_FIELDS}),
+        message=item.message,
+        subject=item.subject,
+        channels=list(row["channels"]),
+        client=item.client,
+        created_at=row["created_at"],
+    )
 
 
 def fingerprint(request: NotificationCreate) -> str:

@@ -38,6 +38,11 @@ class RecipientService:
         return RecipientPage(items=page, next_cursor=encode_cursor(page[-1].name) if more else None)
 
 
+# A cursor is the last name of a page in unpadded base64url; names are at most 128 characters of
+# at most 4 UTF-8 bytes each.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
+
+
 def encode_cursor(last_name: str) -> str:
     return base64.urlsafe_b64encode(last_name.encode()).decode().rstrip("=")
 
@@ -54,3 +59,6 @@ def decode_cursor(cursor: str) -> str:
 
 
 recipient_service = RecipientService()
+
+
+CURSOR_MAX_LENGTH = len(encode_cursor("\U0010ffff" * 128))
