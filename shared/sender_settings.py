@@ -11,8 +11,8 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
-from shared.settings import ServiceSettings
 from shared.channels import Channel, channel_spec
+from shared.settings import ServiceSettings
 from shared.topology import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS
 
 
