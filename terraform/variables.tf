@@ -220,6 +220,23 @@ variable "database_backup_retention_days" {
   }
 }
 
+variable "database_backup_replication_region" {
+  description = "Copy the automated backups (daily snapshots and transaction logs) to this second region, kept database_backup_retention_days there, for a point-in-time restore after losing this region. null: no copy."
+  type        = string
+  default     = null
+}
+
+variable "database_replicate_source_arn" {
+  description = "Make this deployment a disaster-recovery standby: its database is a cross-region read replica of that RDS instance (the primary deployment's database_instance_arn output), and it runs no services until promoted. null: a primary deployment."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.database_replicate_source_arn == null || can(regex("^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:db:[A-Za-z][A-Za-z0-9-]*$", var.database_replicate_source_arn))
+    error_message = "database_replicate_source_arn must be the ARN of an RDS instance (arn:aws:rds:<region>:<account>:db:<identifier>), or null."
+  }
+}
+
 variable "database_deletion_protection" {
   description = "Protect the database from deletion (turn off before `terraform destroy`)."
   type        = bool
