@@ -48,6 +48,7 @@ THIRD_PARTY_VARIABLES: dict[str, set[str]] = {
         "POSTGRES_HOST_AUTH_METHOD", "PGDATA",
     },
     "wiremock/wiremock": {"JAVA_TOOL_OPTIONS", "uid"},
+    "prom/prometheus": set(),
 }  # fmt: skip
 
 # Variables the Dockerfile sets for Python and uv themselves, not for our settings.
@@ -227,7 +228,6 @@ class TestStartOrder:
         test = " ".join(SERVICES[service]["healthcheck"]["test"])
         assert f"127.0.0.1:{ops_port}/readyz" in test
         assert ops_host == "0.0.0.0", "the ops port must listen beyond the container's loopback"
-        assert f"127.0.0.1:{ops_port}:{ops_port}" in SERVICES[service].get("ports", [])
 
     @pytest.mark.parametrize("service", THIRD_PARTY_SERVICES)
     def test_third_party_images_are_pinned(self, service: str) -> None:

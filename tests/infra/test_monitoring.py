@@ -47,8 +47,10 @@ class TestPromtool:
         result = promtool("check", "rules", "alerts.yml")
         assert result.returncode == 0, result.stdout + result.stderr
 
-    def test_scrape_config_is_valid(self) -> None:
-        result = promtool("check", "config", "prometheus.yml")
+    # prometheus.yml for the local stack, prometheus-compose.yml for docker compose.
+    @pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-compose.yml"])
+    def test_scrape_config_is_valid(self, config: str) -> None:
+        result = promtool("check", "config", config)
         assert result.returncode == 0, result.stdout + result.stderr
 
     def test_rules_fire_when_they_should(self) -> None:
