@@ -18,7 +18,7 @@ import httpx
 import typer
 from cryptography import x509
 
-from mtls.pki import resolve_directory
+from mtls.paths import PkiPaths
 from notifyctl.errors import FailedError, NotifyctlError, RefusedError, UnavailableError
 
 DEFAULT_GATEWAY_URL = "https://localhost:8443"
@@ -50,12 +50,12 @@ class Profile:
 
     @classmethod
     def from_options(cls, gateway_url: str, ca: Path | None, cert: Path | None, key: Path | None) -> Profile:
-        directory = resolve_directory()
+        files = PkiPaths.in_directory()
         return cls(
             gateway_url=gateway_url.rstrip("/"),
-            ca=ca or directory / "ca.crt.pem",
-            cert=cert or directory / "client.crt.pem",
-            key=key or directory / "client.key.pem",
+            ca=ca or files.ca_cert,
+            cert=cert or files.client_cert,
+            key=key or files.client_key,
         )
 
 
