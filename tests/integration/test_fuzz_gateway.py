@@ -43,8 +43,10 @@ from schemathesis.checks import (
 from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES
 from schemathesis.schemas import BaseSchema
 
-from stack.components import MotoServer, prepare_system
-from tests.support.harness import Certificates, GatewayProcess, PostgresServer, start_gateway
+from harness.gateway import Certificates, GatewayProcess, start_gateway
+from harness.postgres import PostgresServer
+from stack.moto import MotoServer
+from stack.prepare import prepare_system
 
 # (method, path) of every operation the gateway documents; a test checks the live schema has
 # exactly these, so a new route cannot slip past the fuzzer.

@@ -11,7 +11,9 @@ import uuid
 
 import pytest
 
-from tests.support.harness import GatewayProcess, QueueReader, fetch
+from harness.aws import QueueReader
+from harness.gateway import GatewayProcess
+from harness.postgres import fetch
 
 JANE = {"phone_number": "+14155552671", "email": "jane@example.com", "slack_id": "U0123456789"}
 NO_CONTACT = "at least one contact method (phone number, email or Slack ID) must be provided"

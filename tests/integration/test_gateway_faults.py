@@ -15,10 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.aws import QueueReader
+from harness.fault_proxy import FaultProxy
+from harness.gateway import Certificates, GatewayProcess, start_gateway
+from harness.postgres import PostgresServer, fetch, url_through_proxy
 from shared.migrate import upgrade
-from stack.components import MotoServer
-from tests.support.fault_proxy import FaultProxy
-from tests.support.harness import Certificates, GatewayProcess, PostgresServer, QueueReader, fetch, start_gateway, url_through_proxy
+from stack.moto import MotoServer
 
 
 @dataclass

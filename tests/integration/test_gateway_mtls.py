@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.gateway import Certificates, GatewayProcess, start_gateway
 from mtls import pki
-from tests.support.harness import Certificates, GatewayProcess, start_gateway
 
 
 def handshake_refused(gateway: GatewayProcess, context: ssl.SSLContext) -> bool:

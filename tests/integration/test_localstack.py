@@ -16,25 +16,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from shared.aws import aws_clients
 from shared.settings import ServiceSettings
 from shared.topology import TOPIC_NAME, Channel, create_topology, queues_for, verify_topology
-from stack.components import (
-    EMULATORS,
-    LOCALSTACK_INSTALL_DIR,
-    LOCALSTACK_VERSION,
-    ComponentError,
-    Emulator,
-    LocalStackServer,
-    ensure_localstack,
-    find_localstack_python,
-    free_port,
-    prepare_system,
-)
-from tests.support.harness import PostgresServer
+from harness.aws import EMULATORS, aws_client
+from harness.postgres import PostgresServer
+from stack.emulator import Emulator
+from stack.localstack import LocalStackServer
+from stack.localstack_install import LOCALSTACK_INSTALL_DIR, LOCALSTACK_VERSION, ensure_localstack, find_localstack_python
+from stack.network import free_port
+from stack.prepare import prepare_system
+from stack.processes import ComponentError
 
 # Starting LocalStack takes about ten seconds, more on a busy machine; the first start may install it.
 pytestmark = pytest.mark.timeout(480)
@@ -68,13 +62,7 @@ def emulator(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 
 def _client(service: str, emulator: Emulator) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=emulator.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return aws_client(service, emulator.endpoint_url)
 
 
 class TestReadBack:

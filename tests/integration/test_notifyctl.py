@@ -1,6 +1,6 @@
 """``notifyctl`` as operators run it: the installed console script (``.venv/bin/notifyctl``) as a
 subprocess, against a real stack: Postgres, moto, WireMock standing in for Slack, the Slack sender
-and gateways as processes (the senders' stack from ``sender_fixtures``, plus gateways of our own
+and gateways as processes (the ``sender_stack`` fixture's, plus gateways of our own
 on its database and moto).
 """
 
@@ -18,17 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.sender_fixtures import (  # noqa: F401 - fixtures
-    SenderStack,
-    sender_stack,
-    slack_error,
-    stack,
-    wait_until,
-)
 
+from harness.gateway import Certificates, GatewayProcess, start_gateway
+from harness.slack import slack_error
+from harness.system import System as SenderStack
+from harness.waiting import wait_until
 from mtls import pki
 from shared.topology import Channel, queues_for
-from tests.support.harness import Certificates, GatewayProcess, start_gateway
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -74,7 +70,7 @@ def cli_stack(sender_stack: SenderStack, tmp_path_factory: pytest.TempPathFactor
     pki.init_pki(certificates.directory)
     pki.issue_client_certificate(certificates.directory, LIMITED_CLIENT, pki.ROLES)
     log_dir = sender_stack.senders.log_dir
-    common = {"certificates": certificates, "database_url": sender_stack.db.url, "aws_endpoint_url": sender_stack.aws.moto.endpoint_url, "log_dir": log_dir}
+    common = {"certificates": certificates, "database_url": sender_stack.db.url, "aws_endpoint_url": sender_stack.emulator.endpoint_url, "log_dir": log_dir}
     gateway = start_gateway(name="gateway-notifyctl", **common)
     limited = None
     try:
@@ -93,7 +89,7 @@ def cli_stack(sender_stack: SenderStack, tmp_path_factory: pytest.TempPathFactor
             "NOTIFYCTL_KEY": str(certificates.client().key),
             "MTLS_DIR": str(certificates.directory),
             "DATABASE_URL": sender_stack.db.url,
-            "AWS_ENDPOINT_URL": sender_stack.aws.moto.endpoint_url,
+            "AWS_ENDPOINT_URL": sender_stack.emulator.endpoint_url,
             "AWS_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test",

@@ -18,8 +18,8 @@ from gateway.rate_limit import TAKE_TOKEN
 from mtls import pki
 from shared.database import create_engine
 from shared.settings import ServiceSettings
-from stack.components import MotoServer
-from tests.support.harness import Certificates, GatewayProcess, start_gateway
+from harness.gateway import Certificates, GatewayProcess, start_gateway
+from stack.moto import MotoServer
 
 OVERRIDES = {
     "rl-alone": {"rate": 1, "burst": 3},

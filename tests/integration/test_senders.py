@@ -19,16 +19,11 @@ import uuid
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from tests.integration.sender_fixtures import (  # noqa: F401 - fixtures
-    SenderStack,
-    make_notification,
-    sender_stack,
-    slack_error,
-    slack_ok,
-    stack,
-    wait_until,
-)
 
+from harness.database import make_notification
+from harness.slack import slack_error, slack_ok
+from harness.system import System as SenderStack
+from harness.waiting import wait_until
 from shared.deliveries import DeliveryRepository
 from shared.settings import to_asyncpg_url
 from shared.tables import DeliveryStatus
@@ -212,7 +207,7 @@ class TestSlackFailures:
         assert row["last_error"] == "gave up after 5 attempts: Slack answered HTTP 500"
         # attempts counts claims, not receives. SQS is at-least-once: a message can be received
         # twice at once (stock moto's unlocked ReceiveMessage does it now and then under several
-        # receivers; see tests/support/patched_moto.py), and the copy that finds the delivery
+        # receivers; see stack/patched_moto.py), and the copy that finds the delivery
         # claimed is left alone, using a receive without an attempt. Every claim is one call.
         assert 3 <= row["attempts"] <= 5
         assert len(stack.slack.posts(channel="C0BROKEN")) == row["attempts"]

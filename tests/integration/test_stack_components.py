@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import boto3
 import psutil
 import pytest
 from slack_sdk import WebClient
@@ -28,19 +27,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from shared.aws import aws_clients
 from shared.settings import ServiceSettings, to_asyncpg_url
 from shared.topology import verify_topology
-from stack.components import (
-    EmbeddedPostgres,
-    ManagedProcess,
-    MotoServer,
-    WireMock,
-    free_port,
-    port_in_use,
-    prepare_system,
-    wait_for_http,
-    wait_for_port,
-)
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from harness.aws import aws_client
+from harness.postgres import PostgresServer, fetch
+from stack.moto import MotoServer
+from stack.network import free_port, port_in_use, wait_for_http, wait_for_port
+from stack.postgres import EmbeddedPostgres
+from stack.prepare import prepare_system
+from stack.processes import REPO_ROOT, ManagedProcess
+from stack.wiremock_server import WireMock
 
 
 def _gone(pid: int) -> bool:
@@ -160,7 +154,7 @@ class TestManagedProcess:
             import sys, time
             from pathlib import Path
             sys.path.insert(0, {str(REPO_ROOT)!r})
-            from stack.components import ManagedProcess
+            from stack.processes import ManagedProcess
             child = ManagedProcess("orphan", ["sleep", "300"], log_path=Path({str(tmp_path / "orphan.log")!r}))
             child.start()
             print(child.pid, flush=True)
@@ -250,6 +244,28 @@ class TestPrepareSystem:
         for name in ("ca.crt.pem", "server.crt.pem", "server.key.pem", "client.crt.pem", "client.key.pem", "crl.pem"):
             assert (tmp_path / "certs" / name).is_file()
 
+    def test_the_command_reads_the_services_settings(
+        self, postgres_server: PostgresServer, moto: MotoServer, tmp_path: Path
+    ) -> None:
+        """``python -m stack.prepare``, as docker compose's init service runs it, twice."""
+        with postgres_server.fresh_database() as database_url:
+            env = {
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "AWS_ENDPOINT_URL": moto.endpoint_url,
+                "EMAIL_FROM_ADDRESS": "init@notifications.com",
+                "MTLS_DIR": str(tmp_path / "not-these"),
+            }
+            argv = [sys.executable, "-m", "stack.prepare", "--certs-dir", str(tmp_path / "certs")]
+            for _ in range(2):
+                result = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
+                assert result.returncode == 0, result.stdout + result.stderr
+            tables = {row["tablename"] for row in fetch(database_url, "SELECT tablename FROM pg_tables")}
+        assert {"recipients", "notifications", "deliveries", "outbox"} <= tables
+        assert "SES identity init@notifications.com verified" in result.stdout
+        assert "init@notifications.com" in _boto3_client("ses", moto).list_identities()["Identities"]
+        assert (tmp_path / "certs" / "server.key.pem").is_file() and not (tmp_path / "not-these").exists()
+
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
@@ -266,13 +282,7 @@ def wiremock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WireMock]:
 
 
 def _boto3_client(service: str, moto: MotoServer):  # noqa: ANN202 - boto3 clients have no static type
-    return boto3.client(
-        service,
-        endpoint_url=moto.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return aws_client(service, moto.endpoint_url)
 
 
 class TestMotoServer:

@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from stack.components import ManagedProcess, MotoServer, WireMock, free_port, port_in_use
-from tests.support.harness import REPO_ROOT, PostgresServer
+from harness.postgres import PostgresServer
+from stack.moto import MotoServer
+from stack.network import free_port, port_in_use
+from stack.processes import REPO_ROOT, ManagedProcess
+from stack.wiremock_server import WireMock
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -29,7 +29,7 @@ from sslyze import (
 from sslyze.connection_helpers.tls_connection import SslConnection
 from sslyze.errors import ConnectionToServerFailed
 
-from tests.support.harness import GatewayProcess
+from harness.gateway import GatewayProcess
 
 REFUSED_VERSIONS = {
     "SSL 2.0": ScanCommand.SSL_2_0_CIPHER_SUITES,

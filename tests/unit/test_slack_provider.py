@@ -21,7 +21,7 @@ from sender_slack.settings import SlackSenderSettings
 from shared.messages import NotificationMessage, RecipientSnapshot
 from shared.providers import PermanentSendError, TransientSendError
 from shared.topology import Channel
-from stack.components import free_port
+from stack.network import free_port
 
 Responder = Callable[[], web.Response]
 

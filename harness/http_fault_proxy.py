@@ -16,7 +16,7 @@ Rules:
 It runs as a process of its own, so that its work does not compete for the GIL with the test
 that drives the load::
 
-    python -m tests.support.http_fault_proxy --upstream http://127.0.0.1:4566 --rule aws \\
+    python -m harness.http_fault_proxy --upstream http://127.0.0.1:4566 --rule aws \\
         --failure-rate 0.1 --port 4600
 
 Its admin API: ``GET /__fault_proxy/stats`` answers ``{"forwarded", "picked", "failed",
@@ -46,9 +46,9 @@ from urllib.parse import parse_qs
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
-from stack.components import ManagedProcess, free_port, wait_for_http
+from stack.network import free_port, wait_for_http
+from stack.processes import REPO_ROOT, ManagedProcess
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_PREFIX = "/__fault_proxy/"
 # Not forwarded in either direction: they describe one connection, not the message.
 HOP_BY_HOP_HEADERS = frozenset(
@@ -260,7 +260,7 @@ class HttpFaultProxy:
             raise ValueError(f"unknown rule {rule!r}; known: {', '.join(sorted(RULES))}")
         self.port = free_port()
         argv = [
-            sys.executable, "-m", "tests.support.http_fault_proxy",
+            sys.executable, "-m", "harness.http_fault_proxy",
             "--upstream", upstream, "--rule", rule, "--failure-rate", str(failure_rate), "--port", str(self.port),
         ]
         if seed is not None:

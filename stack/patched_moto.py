@@ -1,4 +1,4 @@
-"""moto's server with fixes to its SQS, for tests that push thousands of messages through it.
+"""moto's server with fixes to its SQS, for runs that push thousands of messages through it.
 
 1. **It loses messages under concurrency.** ``Queue.delete_message`` rebuilds the queue's
    message list without the lock ``Queue.add_message`` appends under, so a message sent (SNS
@@ -24,8 +24,8 @@
 
 It also drops werkzeug's line per request (errors are still logged): under load, request threads
 queue for the log handler's lock before they answer. Nothing else changes. Use
-:func:`patched_moto` where a test would use ``MotoServer``, or run it as
-``python -m tests.support.patched_moto -H 127.0.0.1 -p 4566`` (moto.server's arguments).
+``MotoServer(port, patched=True)`` where a test would use ``MotoServer``, or run it as
+``python -m stack.patched_moto -H 127.0.0.1 -p 4566`` (moto.server's arguments).
 """
 
 from __future__ import annotations
@@ -36,12 +36,7 @@ import runpy
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
-
-from stack.components import ManagedProcess, MotoServer
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def install() -> None:
@@ -89,18 +84,6 @@ class _Untracked(list):  # type: ignore[type-arg]
 
     def append(self, _item: object) -> None:
         pass
-
-
-def patched_moto(port: int, *, log_path: Path, host: str = "127.0.0.1") -> MotoServer:
-    """A ``MotoServer`` (not started) that runs this module instead of ``python -m moto.server``."""
-    server = MotoServer(port, host=host, log_path=log_path)
-    server.process = ManagedProcess(
-        "moto",
-        [sys.executable, "-m", "tests.support.patched_moto", "-H", host, "-p", str(port)],
-        cwd=REPO_ROOT,
-        log_path=log_path,
-    )
-    return server
 
 
 def main() -> None:
