@@ -1,6 +1,6 @@
 """The consumer runtime's decisions, against an in-memory queue, delivery table and provider.
 
-The real SQS, Postgres and providers are exercised in tests/integration/test_senders.py; here
+The real SQS, Postgres and providers are exercised in tests/integration/shared/test_consumer.py; here
 every branch of "what happens to this message" is checked quickly and exactly.
 """
 
