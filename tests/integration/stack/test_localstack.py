@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
+from harness.aws import EMULATORS, aws_client
+from harness.postgres import PostgresServer
 from shared.aws import aws_clients
 from shared.settings import ServiceSettings
 from shared.topology import TOPIC_NAME, Channel, create_topology, queues_for, verify_topology
-from harness.aws import EMULATORS, aws_client
-from harness.postgres import PostgresServer
 from stack.emulator import Emulator
 from stack.localstack import LocalStackServer
 from stack.localstack_install import LOCALSTACK_INSTALL_DIR, LOCALSTACK_VERSION, ensure_localstack, find_localstack_python

@@ -11,7 +11,7 @@ from gateway.settings import GatewaySettings, RateLimit
 from sender_email.settings import EmailSenderSettings
 from sender_slack.settings import SlackSenderSettings
 from sender_sms.settings import SmsSenderSettings
-from shared.settings import ServiceSettings, environment_for, environment_name
+from shared.settings import ServiceSettings, environment_for, environment_name, to_asyncpg_url
 
 
 class TestEnvironmentName:
@@ -83,3 +83,20 @@ class TestGatewayCertificates:
         )
         monkeypatch.delenv("MTLS_DIR")
         assert GatewaySettings().tls_ca == Path(mtls.__file__).resolve().parent / "ca.crt.pem"
+
+
+class TestSettings:
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            ("postgresql://u@h:5432/d", "postgresql+asyncpg://u@h:5432/d"),
+            ("postgres://u@h/d", "postgresql+asyncpg://u@h/d"),
+            ("postgresql+asyncpg://u@/d?host=/tmp", "postgresql+asyncpg://u@/d?host=/tmp"),
+        ],
+    )
+    def test_database_url_forms(self, url: str, expected: str) -> None:
+        assert to_asyncpg_url(url) == expected
+
+    def test_other_schemes_refused(self) -> None:
+        with pytest.raises(ValueError, match="postgresql://"):
+            to_asyncpg_url("mysql://x")

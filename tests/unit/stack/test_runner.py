@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from shared.topology import Channel
 from stack.runner import LocalSystem, demo_curl_command
 from stack.services import GATEWAY, SENDER_BY_CHANNEL, SENDERS
-from shared.topology import Channel
 
 SETTINGS_VARIABLES = (
     "DATABASE_URL", "AWS_ENDPOINT_URL", "SLACK_API_URL", "SLACK_BOT_TOKEN", "MTLS_DIR", "GATEWAY_PORT", "GATEWAY_OPS_PORT",

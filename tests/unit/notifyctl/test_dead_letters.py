@@ -1,21 +1,16 @@
-"""Unit tests of the parts the integration tests cannot reach: the StartMessageMoveTask redrive
-(moto does not implement it), the rate limiter's local shadow, and the gateway error mapping."""
+"""notifyctl/dead_letters.py: the StartMessageMoveTask redrive, which moto does not implement
+(the copy redrive is tested against moto in tests/integration/notifyctl/)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
-import httpx
 import pytest
 
-from gateway.rate_limit import RateLimiter
-from gateway.settings import GatewaySettings
 from notifyctl.dead_letters import DeadLetterQueues
-from notifyctl.errors import ExitCode, FailedError
-from notifyctl.gateway_client import _http_error
+from notifyctl.errors import FailedError
 from shared.messages import NotificationMessage, RecipientSnapshot
 from shared.topology import Channel
 
@@ -148,55 +143,3 @@ class TestRedrive:
     async def test_move_task_asked_for_where_unsupported(self) -> None:
         with pytest.raises(FailedError, match="does not support StartMessageMoveTask"):
             await Queues(FakeSqs([], move_tasks=False)).redrive(Channel.SLACK, method="move-task")
-
-
-class FakeConnection:
-    def __init__(self, rows: list[tuple[bool, float]]) -> None:
-        self.rows = rows
-        self.statements = 0
-
-    async def execute(self, _statement: Any, _params: dict[str, Any]) -> Any:
-        self.statements += 1
-        allowed, tokens = self.rows.pop(0)
-        return SimpleNamespace(one=lambda: SimpleNamespace(allowed=allowed, tokens=tokens))
-
-
-class TestRateLimiterShadow:
-    def settings(self) -> GatewaySettings:
-        return GatewaySettings(rate_limit_enabled=True, rate_limit_overrides={"acme": {"rate": 2, "burst": 4}})
-
-    async def test_an_empty_shadow_refuses_without_asking_the_database(self) -> None:
-        now = [100.0]
-        limiter = RateLimiter(self.settings(), clock=lambda: now[0])
-        connection = FakeConnection([(True, 0.0), (True, 0.0)])
-        assert (await limiter.take(connection, client="acme")).allowed  # type: ignore[arg-type]
-        refused = await limiter.take(connection, client="acme")  # type: ignore[arg-type]
-        assert (refused.allowed, refused.retry_after_seconds, connection.statements) == (False, 1, 1)
-        now[0] += 0.5  # one token earned: ask the database again
-        assert (await limiter.take(connection, client="acme")).allowed  # type: ignore[arg-type]
-        assert connection.statements == 2
-
-    async def test_the_database_decides_when_the_shadow_has_tokens(self) -> None:
-        limiter = RateLimiter(self.settings(), clock=lambda: 0.0)
-        connection = FakeConnection([(False, 0.25)])
-        refused = await limiter.take(connection, client="acme")  # type: ignore[arg-type]
-        assert (refused.allowed, refused.retry_after_seconds) == (False, 1)
-
-    def test_overrides_and_defaults(self) -> None:
-        settings = self.settings()
-        assert (settings.rate_limit_for("acme").rate, settings.rate_limit_for("acme").burst) == (2, 4)
-        assert (settings.rate_limit_for("other").rate, settings.rate_limit_for("other").burst) == (50, 100)
-
-
-class TestGatewayErrorMapping:
-    @pytest.mark.parametrize(
-        ("status", "code"),
-        [(400, ExitCode.FAILED), (404, ExitCode.FAILED), (409, ExitCode.FAILED), (403, ExitCode.REFUSED),
-         (429, ExitCode.UNAVAILABLE), (503, ExitCode.UNAVAILABLE), (500, ExitCode.UNAVAILABLE)],
-    )
-    def test_status_to_exit_code(self, status: int, code: ExitCode) -> None:
-        response = httpx.Response(status, json={"message": "why", "field": "recipient"}, headers={"Retry-After": "3"})
-        error = _http_error(response)
-        assert (error.exit_code, error.message, error.status) == (code, "why", status)
-        if code is ExitCode.UNAVAILABLE:
-            assert error.details["retry_after_seconds"] == 3
