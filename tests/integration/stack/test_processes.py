@@ -43,6 +43,15 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
+def _group_gone(pgid: int, timeout: float = 5.0) -> list[int]:
+    """The group's members still alive once they all died or ``timeout`` passed: SIGKILL to a group
+    is delivered at once, but a busy machine may take a moment to end each member."""
+    deadline = time.monotonic() + timeout
+    while (members := _group_members(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return members
+
+
 def _wait_for_log_line(process: ManagedProcess, line: str, timeout: float = 10.0) -> None:
     """Wait for the child to print ``line`` (spelled differently in its argv, which the log header shows)."""
     deadline = time.monotonic() + timeout
@@ -65,7 +74,7 @@ class TestManagedProcess:
         process.stop(timeout=5)
 
         assert not process.running
-        assert _group_members(process.pid) == []
+        assert _group_gone(process.pid) == []
 
     def test_stop_kills_a_child_that_ignores_sigterm(self, tmp_path: Path) -> None:
         stubborn = textwrap.dedent(
@@ -93,7 +102,7 @@ class TestManagedProcess:
         _wait_for_log_line(process, "started-42")
 
         assert process.kill() == -signal.SIGKILL
-        assert _group_members(process.pid) == []
+        assert _group_gone(process.pid) == []
 
     def test_env_is_merged_into_the_parent_environment_and_output_is_logged(self, tmp_path: Path) -> None:
         process = ManagedProcess(
