@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mtls.paths import PkiPaths, resolve_directory
@@ -298,8 +299,12 @@ def _say(message: str) -> None:
 
 
 def up(*, with_senders: bool = True) -> int:
-    system = LocalSystem(with_senders=with_senders)
-    conflicts = system.port_conflicts()
+    try:
+        system = LocalSystem(with_senders=with_senders)
+        conflicts = system.port_conflicts()
+    except ValidationError as exc:  # a setting the services would refuse at start-up
+        print(f"[stack] invalid settings, nothing was started:\n{exc}", file=sys.stderr)
+        return 1
     if conflicts:
         for conflict in conflicts:
             print(f"[stack] {conflict}", file=sys.stderr)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.topology import Channel
-from stack.runner import LocalSystem, demo_curl_command
+from stack.runner import LocalSystem, demo_curl_command, up
 from stack.services import GATEWAY, SENDER_BY_CHANNEL, SENDERS
 
 SETTINGS_VARIABLES = (
@@ -118,3 +118,12 @@ def test_the_demo_curl_uses_the_client_certificate_of_mtls_dir(tmp_path: Path, m
     curl = demo_curl_command(tmp_path / "certs")
     assert "--cacert certs/ca.crt.pem --cert certs/client.crt.pem --key certs/client.key.pem" in curl
     assert "https://localhost:9443/notifications" in curl
+
+
+def test_a_setting_a_service_would_refuse_stops_it_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SMS_SENDER_OPS_PORT", "99999")
+    assert up() == 1
+    error = capsys.readouterr().err
+    assert "[stack] invalid settings, nothing was started" in error and "SmsSenderSettings" in error and "ops_port" in error
