@@ -4,14 +4,16 @@ Postgres is DATABASE_URL's server when that is set (CI points it at the machine'
 else an embedded one; every database the tests use is a fresh one of their own. ``gateway`` is a
 gateway alone on the session's moto (``queues`` reads what it publishes); ``system`` is the whole
 system, shared by every module that asks for it: a moto and a WireMock of its own, the gateway and
-the three senders. A test that changes the system's state calls ``system.reset()`` first (or uses
-``stack``, which does).
+the three senders, stopped as soon as the last test that asks for it is done (not at the end of
+the session: its idle long polls would run beside the tests that follow). A test that changes the
+system's state calls ``system.reset()`` first (or uses ``stack``, which does).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -92,15 +94,39 @@ def queues(prepared: dict[str, str], moto: MotoServer) -> QueueReader:
     return QueueReader(moto.endpoint_url)
 
 
+# The nodeid of the last test that uses ``system``, and how to stop the system early.
+LAST_SYSTEM_USER = pytest.StashKey[str]()
+STOP_SYSTEM = pytest.StashKey[Callable[[], None]]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    users = [item.nodeid for item in items if "system" in getattr(item, "fixturenames", ())]
+    if users:
+        config.stash[LAST_SYSTEM_USER] = users[-1]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    if item.config.stash.get(LAST_SYSTEM_USER, None) == item.nodeid and (stop := item.config.stash.get(STOP_SYSTEM, None)):
+        stop()
+
+
 @pytest.fixture(scope="session")
-def system(postgres_server: PostgresServer, certificates: Certificates, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def system(
+    request: pytest.FixtureRequest, postgres_server: PostgresServer, certificates: Certificates, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
     """The whole system, started once for every test that asks for it."""
-    with started_system(
-        postgres=postgres_server,
-        certificates=certificates,
-        log_dir=tmp_path_factory.mktemp("system-logs"),
-        senders=(Channel.SMS, Channel.EMAIL, Channel.SLACK),
-    ) as started:
+    with contextlib.ExitStack() as running:
+        started = running.enter_context(
+            started_system(
+                postgres=postgres_server,
+                certificates=certificates,
+                log_dir=tmp_path_factory.mktemp("system-logs"),
+                senders=(Channel.SMS, Channel.EMAIL, Channel.SLACK),
+            )
+        )
+        request.config.stash[STOP_SYSTEM] = running.close
         yield started
 
 
