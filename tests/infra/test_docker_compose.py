@@ -20,6 +20,7 @@ import jsonschema
 import pytest
 import yaml
 
+from mtls.paths import PkiPaths
 from shared.settings import environment_names
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,8 +28,8 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
 COMPOSE_SCHEMA = Path(__file__).resolve().parent / "schemas" / "compose-spec.json"
 
-# Dockerfile target => the settings classes of what runs in it. init runs the migrations and the
-# topology (ServiceSettings) and verifies the SES identity the email sender sends from.
+# Dockerfile target => the settings classes of what runs in it. init runs python -m stack.prepare:
+# the migrations and the topology (ServiceSettings), the SES identity the email sender sends from.
 SETTINGS_BY_TARGET: dict[str, list[tuple[str, str]]] = {
     "gateway": [("gateway.settings", "GatewaySettings")],
     "sender-sms": [("sender_sms.settings", "SmsSenderSettings")],
@@ -234,3 +235,46 @@ class TestStartOrder:
         image = SERVICES[service]["image"]
         tag = image.rsplit(":", 1)[1] if ":" in image else ""
         assert tag and tag != "latest", f"{service}: pin {image} to a version"
+
+
+class TestInit:
+    """The init service prepares the system with the one command `make up` and the tests use."""
+
+    def _script(self) -> str:
+        stage = STAGES["init"]
+        match = re.search(r"^COPY\b.*<<'EOF' (\S+)\n(.*?)^EOF$", stage, flags=re.MULTILINE | re.DOTALL)
+        assert match, "the init stage writes its script with a COPY heredoc"
+        assert re.search(rf'^CMD \["{re.escape(Path(match[1]).name)}"\]', stage, flags=re.MULTILINE), "and runs it"
+        return match[2]
+
+    def test_the_image_runs_stack_prepare_and_nothing_of_its_own(self) -> None:
+        script = self._script()
+        assert _python_modules(script) == {"stack.prepare"}
+        assert re.search(r'^python -m stack\.prepare --certs-dir "\$certs"$', script, flags=re.MULTILINE)
+        assert re.search(r"^certs=/run/mtls$", script, flags=re.MULTILINE)
+        # What the prepare step does is not written again here.
+        assert not re.search(r"migrate|topology|verify_email_identity|aws_clients|python -\s*<<", script)
+
+    def test_the_service_runs_the_images_command_with_the_certificates_mounted(self) -> None:
+        init = SERVICES["init"]
+        assert "command" not in init and "entrypoint" not in init
+        assert "./mtls:/run/mtls" in init["volumes"]
+        assert set(_environment(init)) >= {"DATABASE_URL", "AWS_ENDPOINT_URL", "EMAIL_FROM_ADDRESS"}
+
+
+class TestCertificatePaths:
+    def test_the_gateway_reads_the_file_names_mtls_writes(self) -> None:
+        gateway = SERVICES["gateway"]
+        assert "./mtls:/run/mtls:ro" in gateway["volumes"]
+        files = PkiPaths.in_directory("/run/mtls")
+        environment = _environment(gateway)
+        assert {name: environment[name] for name in ("GATEWAY_TLS_CA", "GATEWAY_TLS_CERT", "GATEWAY_TLS_KEY", "GATEWAY_TLS_CRL")} == {
+            "GATEWAY_TLS_CA": str(files.ca_cert),
+            "GATEWAY_TLS_CERT": str(files.server_cert),
+            "GATEWAY_TLS_KEY": str(files.server_key),
+            "GATEWAY_TLS_CRL": str(files.crl),
+        }
+
+    def test_the_init_script_makes_the_server_key_readable_by_its_file_name(self) -> None:
+        key = PkiPaths.in_directory("/run/mtls").server_key.name
+        assert f'chmod g+r "$certs"/{key}' in TestInit()._script()
