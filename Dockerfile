@@ -87,16 +87,18 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 CMD ["python", "-m", "sender_slack"]
 
 # --- init: the local stack's one-shot setup (docker compose's `init` service) ---------------
-# Certificates into /run/mtls, database migrations, the SNS/SQS topology and the SES sender
-# identity. Every step is idempotent, so each `docker compose up` runs it again safely.
-# On AWS, Terraform owns the topology and identity, and the migrate task runs the migrations.
+# `python -m stack.prepare`, as `make up` and the tests prepare the system: certificates into
+# /run/mtls, database migrations, the SNS/SQS topology and the SES sender identity (asked for
+# only while it is not verified). Every step is idempotent, so each `docker compose up` runs it
+# again safely. On AWS, Terraform owns the topology and identity, and the migrate task runs the
+# migrations.
 FROM runtime AS init
 COPY --chmod=0755 <<'EOF' /usr/local/bin/notifications-init
 #!/bin/sh
 set -eu
 certs=/run/mtls
 
-python -m mtls --dir "$certs" init
+python -m stack.prepare --certs-dir "$certs"
 # In compose, /run/mtls is ./mtls of the checkout. Hand the files to the checkout's owner, so
 # the host's test suite can read its client keys, with the group of the image's user, so the
 # gateway (which runs as that user) can read its server key. Needs root (compose runs init so).
@@ -107,27 +109,6 @@ if [ "$(id -u)" = 0 ]; then
         echo "init: could not change the owner of the files in $certs; the gateway may not read its key" >&2
     fi
 fi
-
-python -m shared.migrate upgrade
-python -m shared.topology create
-
-python - <<'PY'
-import asyncio
-
-from sender_email.settings import EmailSenderSettings
-from shared.aws import aws_clients
-
-
-async def verify_sender_identity() -> None:
-    # The emulator marks the address verified at once; the email sender sends from it.
-    settings = EmailSenderSettings()
-    async with aws_clients(settings, "ses") as ses:
-        await ses.verify_email_identity(EmailAddress=settings.email_from_address)
-    print(f"SES identity {settings.email_from_address} verified")
-
-
-asyncio.run(verify_sender_identity())
-PY
 EOF
 HEALTHCHECK NONE
 CMD ["notifications-init"]

@@ -10,7 +10,7 @@ UV_VERSION := 0.13.9
 # uv from PATH when there is one; otherwise the copy `install` bootstraps into .local/uv.
 UV ?= $(shell command -v uv 2>/dev/null || echo .local/uv/bin/uv)
 VENV_PYTHON := .venv/bin/python
-# Keep in step with WIREMOCK_NPM_VERSION in stack/components.py, which installs it.
+# Keep in step with WIREMOCK_NPM_VERSION in stack/wiremock_server.py, which installs it.
 WIREMOCK_VERSION := 3.13.2
 WIREMOCK_JAR := .local/wiremock/node_modules/wiremock/build/wiremock-standalone-$(WIREMOCK_VERSION).jar
 PYTEST_ARGS ?=
@@ -40,7 +40,7 @@ test: install
 
 install: $(UV)
 	$(UV) sync --frozen --compile-bytecode
-	@test -f $(WIREMOCK_JAR) || $(VENV_PYTHON) -c "from stack.components import ensure_wiremock_jar as e; print(e())"
+	@test -f $(WIREMOCK_JAR) || $(VENV_PYTHON) -c "from stack.wiremock_server import ensure_wiremock_jar as e; print(e())"
 	@# promtool (Debian package prometheus) checks monitoring/alerts.yml in tests/infra/test_monitoring.py.
 	@command -v promtool >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

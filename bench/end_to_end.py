@@ -53,30 +53,23 @@ from typing import Any
 import asyncpg
 import uvloop
 
-from bench.gateway import GATEWAY_ENV
 from bench.load import REQUEST_TIMEOUT_SECONDS, Connection, build_request, send
 from bench.system import (
     EMULATOR_NAMES,
-    BenchWireMock,
     ProcessGauge,
     ProcessTreeGauge,
-    embedded_postgres_pid,
-    fresh_database,
-    launch_sender,
+    bench_system,
     load_average,
     machine_busy_seconds,
-    machine_line,
     percentiles,
-    scrape,
-    start_emulator,
-    start_senders,
     work_directory,
 )
-from mtls import pki
-from shared.topology import Channel
-from stack.components import free_port, prepare_system
-from tests.integration.sender_fixtures import SLACK_POST_PATH, SenderProcess
-from tests.support.harness import Certificates, GatewayProcess, start_gateway
+from harness.gateway import PRODUCTION_GATEWAY_SETTINGS, GatewayProcess
+from harness.metrics import scrape
+from harness.senders import SenderProcess
+from harness.slack import SLACK_POST_PATH
+from shared.channels import Channel
+from stack.wiremock_server import WireMock
 
 TARGET_P99_SECONDS = 1.0
 TARGET_RSS_MB = {"gateway": 150.0, "sender": 100.0}
@@ -284,7 +277,7 @@ async def deliveries(database_url: str, ids: list[str]) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
-def slack_posts(wiremock: BenchWireMock) -> list[tuple[float, str]]:
+def slack_posts(wiremock: WireMock) -> list[tuple[float, str]]:
     """(loggedDate in seconds, text) of every chat.postMessage WireMock received.
 
     Asks for the matching requests only (``requests/find``), without the served responses the full
@@ -452,37 +445,19 @@ def main() -> int:
     args = parser.parse_args()
 
     with work_directory("bench-e2e-", keep=args.keep) as (work_dir, cleanup):
-        log_dir = work_dir / "logs"
-        emulator, emulator_label = start_emulator(args.emulator, free_port(), log_dir, cleanup)
-        wiremock = BenchWireMock(free_port(), log_path=log_dir / "wiremock.log")
-        wiremock.start(wait=False)
-        cleanup.callback(wiremock.stop)
-        certificates = Certificates(work_dir / "certs")
-        pki.init_pki(certificates.directory)
-        database_url, postgres_label = fresh_database(work_dir, cleanup)
-        emulator.wait_until_ready()
-        wiremock.wait_until_ready()
-        topology = asyncio.run(
-            prepare_system(database_url=database_url, aws_endpoint_url=emulator.endpoint_url, certs_dir=certificates.directory)
-        )
-        gateway = start_gateway(
-            certificates=certificates,
-            database_url=database_url,
-            aws_endpoint_url=emulator.endpoint_url,
-            log_dir=log_dir,
-            extra_env={**GATEWAY_ENV, "GATEWAY_TOPIC_ARN": topology["topic_arn"]},
-        )
-        cleanup.callback(gateway.process.stop)
-        senders = start_senders(
-            database_url=database_url, emulator=emulator, slack_api_url=wiremock.slack_api_url, log_dir=log_dir, cleanup=cleanup
-        )
+        bench = bench_system(work_dir, cleanup, emulator=args.emulator)
+        system = bench.system
+        database_url, wiremock = system.database_url, system.wiremock
+        # The gateway's own defaults, not the tests' quicker settings: this measures production.
+        gateway = system.start_gateway(settings={**PRODUCTION_GATEWAY_SETTINGS, "topic_arn": system.topology["topic_arn"]})
+        senders = system.senders
         rate_limits = {} if args.default_rate_limits else {
             "RATE_LIMIT_PER_SECOND": f"{args.provider_rate:g}", "RATE_LIMIT_BURST": f"{args.provider_rate:g}"
         }
         started = [
-            launch_sender(senders, Channel.SMS, **rate_limits),
-            launch_sender(senders, Channel.EMAIL, **rate_limits),
-            launch_sender(senders, Channel.SLACK),
+            senders.launch(Channel.SMS, **rate_limits),
+            senders.launch(Channel.EMAIL, **rate_limits),
+            senders.launch(Channel.SLACK),
         ]
         for sender in started:
             senders.wait_ready(sender)
@@ -500,13 +475,13 @@ def main() -> int:
         load_before = load_average()
         print(f"  driving {args.rate:g}/s for {args.warmup + args.duration:g} s (load average {load_before})", file=sys.stderr)
         budget: list[ProcessTreeGauge | ProcessGauge] = [ProcessTreeGauge(gauge.name, gauge.pid) for gauge in gauges] + [
-            ProcessTreeGauge(args.emulator, emulator.process.pid),  # type: ignore[attr-defined]
+            ProcessTreeGauge(args.emulator, system.emulator.process.pid),  # type: ignore[union-attr,arg-type]
             ProcessTreeGauge("wiremock", wiremock.process.pid),  # type: ignore[union-attr,arg-type]
         ]
         # This process alone: the services above are its children.
         budget.append(ProcessGauge("client (this process)", os.getpid()))  # type: ignore[arg-type]
-        if (postgres_pid := embedded_postgres_pid(work_dir)) is not None:
-            budget.append(ProcessTreeGauge("postgres", postgres_pid))
+        if bench.postgres_pid is not None:
+            budget.append(ProcessTreeGauge("postgres", bench.postgres_pid))
         client, cpu, memory = uvloop.run(drive_and_sample(args=args, gateway=gateway, gauges=gauges, budget=budget))
         load_after = load_average()
         ids = [r.notification_id for r in client.requests if r.notification_id]
@@ -524,7 +499,7 @@ def main() -> int:
             connections_opened=client.connections_opened,
             sender_settings="SMS and email rate limits " + ("default (20/s, 14/s)" if args.default_rate_limits else f"raised to {args.provider_rate:g}/s"),
         )
-        machine = machine_line(postgres=postgres_label, emulator=emulator_label)
+        machine = bench.machine_line()
 
     print_report(result, args, machine)
     print(json.dumps({"benchmark": "end_to_end", "machine": machine, "emulator": args.emulator, "settings": vars(args), **result}, default=str))

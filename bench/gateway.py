@@ -25,66 +25,44 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
-from importlib.metadata import version as package_version
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 
-from bench.system import fresh_database, work_directory
+from bench.system import ProcessGauge, machine_line, work_directory
+from harness.gateway import PRODUCTION_GATEWAY_SETTINGS, Certificates, GatewayProcess, start_gateway
+from harness.postgres import fetch, postgres_server
 from mtls import pki
-from stack.components import ManagedProcess, MotoServer, free_port, prepare_system, wait_for_port
-from tests.support.harness import Certificates, GatewayProcess, fetch, start_gateway
+from stack.moto import MotoServer
+from stack.network import free_port, wait_for_port
+from stack.prepare import prepare_system
+from stack.processes import REPO_ROOT, ManagedProcess
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 RECIPIENT = "bench"
 CONTACTS = {"phone_number": "+14155552671", "email": "bench@example.com", "slack_id": "U0123456789"}
 BODY = json.dumps({"recipient": RECIPIENT, "message": "Your order has shipped"})
 TARGET_RATIO = 2.0
-# The gateway's own defaults, not the harness's quicker test settings: this measures production.
-GATEWAY_ENV = {
-    "GATEWAY_CRL_RELOAD_INTERVAL_SECONDS": "5",
-    "GATEWAY_OUTBOX_GRACE_SECONDS": "5",
-    "GATEWAY_OUTBOX_POLL_INTERVAL_SECONDS": "1",
-    "GATEWAY_OUTBOX_MAX_BACKOFF_SECONDS": "60",
-}
 
 
 # ---------------------------------------------------------------- the stack
 
 
 @dataclass
-class Server:
-    name: str
-    port: int
-    path: str
-    pid: int
+class Server(ProcessGauge):
+    """A server under load: where the load generator sends, and its process's gauges."""
 
-    @property
-    def process(self) -> psutil.Process:
-        return psutil.Process(self.pid)
-
-    def cpu_seconds(self) -> float:
-        times = self.process.cpu_times()
-        return times.user + times.system
-
-    def rss_mb(self) -> float:
-        return self.process.memory_info().rss / 2**20
-
-    def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+    port: int = 0
+    path: str = ""
 
 
 @dataclass
@@ -99,6 +77,9 @@ class Stack:
     emulator: str
     sns_endpoint: str
 
+    def machine_line(self) -> str:
+        return machine_line(postgres=self.postgres, aws=self.emulator)
+
 
 @contextlib.contextmanager
 def bench_stack(*, gateway_env: dict[str, str], sns: str = "sink", keep: bool = False) -> Iterator[Stack]:
@@ -106,7 +87,9 @@ def bench_stack(*, gateway_env: dict[str, str], sns: str = "sink", keep: bool = 
         log_dir = work_dir / "logs"
         certificates = Certificates(work_dir / "certs")
         pki.init_pki(certificates.directory)
-        database_url, postgres = fresh_database(work_dir, cleanup)
+        server = cleanup.enter_context(postgres_server(work_dir))
+        database_url = cleanup.enter_context(server.fresh_database())
+        postgres = f"{server.description}, {server.version()}"
 
         # moto creates the topology either way; with the sink, the gateway publishes to the sink.
         moto = MotoServer(free_port(), log_path=log_dir / "moto.log").start()
@@ -130,9 +113,11 @@ def bench_stack(*, gateway_env: dict[str, str], sns: str = "sink", keep: bool = 
             database_url=database_url,
             aws_endpoint_url=sns_endpoint,
             log_dir=log_dir,
-            extra_env={**GATEWAY_ENV, "GATEWAY_TOPIC_ARN": topology["topic_arn"], **gateway_env},
+            # The gateway's own defaults, not the tests' quicker settings: this measures production.
+            settings={**PRODUCTION_GATEWAY_SETTINGS, "topic_arn": topology["topic_arn"]},
+            extra_env=gateway_env,
         )
-        cleanup.callback(gateway.process.stop)
+        cleanup.callback(gateway.stop)
         with gateway.client() as client:
             response = client.put(f"/recipients/{RECIPIENT}", json=CONTACTS)
             response.raise_for_status()
@@ -155,8 +140,8 @@ def bench_stack(*, gateway_env: dict[str, str], sns: str = "sink", keep: bool = 
             certificates=certificates,
             database_url=database_url,
             gateway_process=gateway,
-            gateway=Server("gateway POST /notifications", gateway.port, "/notifications", gateway.process.pid),  # type: ignore[arg-type]
-            baseline=Server("baseline POST /echo", baseline_port, "/echo", baseline.pid),  # type: ignore[arg-type]
+            gateway=Server("gateway POST /notifications", gateway.process.pid, gateway.port, "/notifications"),  # type: ignore[arg-type]
+            baseline=Server("baseline POST /echo", baseline.pid, baseline_port, "/echo"),  # type: ignore[arg-type]
             postgres=postgres,
             emulator=emulator,
             sns_endpoint=sns_endpoint,
@@ -283,12 +268,13 @@ def drive(
         cpu_start = server.cpu_seconds()
         window_from, window_until = (float(value) for value in line.split()[1:])
         _sleep_until(window_from)
-        cpu_before, client_before = server.cpu_seconds(), _cpu(generator.pid)
+        load = ProcessGauge("load generator", generator.pid)
+        cpu_before, client_before = server.cpu_seconds(), load.cpu_seconds()
         psutil.cpu_percent()  # starts the machine-wide measurement
         if during_window is not None:
             during_window(window_until - time.monotonic())
         _sleep_until(window_until)
-        cpu_after, client_after = server.cpu_seconds(), _cpu(generator.pid)
+        cpu_after, client_after = server.cpu_seconds(), load.cpu_seconds()
         busy = psutil.cpu_percent()
         rss, peak = server.rss_mb(), server.peak_rss_mb()
         if generator.wait(timeout=60) != 0:
@@ -311,11 +297,6 @@ def drive(
         client_cpu_percent=100 * (client_after - client_before) / (window_until - window_from),
         extra={"drain_seconds": drain_seconds} if drain else {},
     )
-
-
-def _cpu(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
 
 
 def _sleep_until(moment: float) -> None:
@@ -391,7 +372,7 @@ def print_ratio(result: dict[str, Any], stack: Stack, args: argparse.Namespace) 
         f"Gateway benchmark: {args.rounds} rounds x {args.duration:g} s per server (after {args.warmup:g} s warm-up), "
         f"{args.connections} keep-alive mTLS connections, one load-generator process"
     )
-    print(machine_line(stack))
+    print(stack.machine_line())
     print()
     header = (
         f"{'server':<29}{'ok/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'CPU ms/ok':>11}{'(window)':>10}"
@@ -512,7 +493,7 @@ def print_overload(result: dict[str, Any], stack: Stack, args: argparse.Namespac
         f"then {result['offered_per_second']:.0f}/s offered ({args.factor:g}x) for {args.duration:g} s, open loop, "
         f"up to {args.max_connections} connections"
     )
-    print(machine_line(stack))
+    print(stack.machine_line())
     print()
     print(f"answers came over {result['answered_over_seconds']:.1f} s (the offered load lasted {args.duration:g} s)")
     header = f"{'answer':<18}{'count':>8}{'per s':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}"
@@ -655,7 +636,7 @@ def print_profile(result: dict[str, Any], stack: Stack, args: argparse.Namespace
         f"Gateway profile: py-spy (--gil --nonblocking), 100 Hz, {args.duration:g} s under {args.connections} connections "
         f"({result['ok_per_second_while_profiled']:.0f} accepted/s while sampled), {result['samples']} samples"
     )
-    print(machine_line(stack))
+    print(stack.machine_line())
     for title, rows in (("CPU by stage (the first matching stage in bench/gateway.py's STAGES)", result["by_stage"]),
                         ("CPU by package (where the sampled frame's code lives)", result["by_package"]),
                         ("Own time (the function on top of the stack)", result["own"]),
@@ -669,17 +650,6 @@ def print_profile(result: dict[str, Any], stack: Stack, args: argparse.Namespace
 
 
 # ---------------------------------------------------------------- main
-
-
-def machine_line(stack: Stack) -> str:
-    cpu = platform.processor() or next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?"
-    )
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    return (
-        f"machine: {cpu}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; load average {load}; "
-        f"Python {platform.python_version()}; Postgres: {stack.postgres}; {stack.emulator}"
-    )
 
 
 def _median(values: list[float]) -> float:
@@ -727,7 +697,7 @@ def main() -> int:
             result = measure_ratio(stack, args)
             print_ratio(result, stack, args)
             name = "gateway"
-        summary = {"benchmark": name, "machine": machine_line(stack), "settings": vars(args), **result}
+        summary = {"benchmark": name, "machine": stack.machine_line(), "settings": vars(args), **result}
         summary.pop("accepted_ids", None)
         print(json.dumps(summary, default=str))
     return 0

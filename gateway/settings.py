@@ -7,9 +7,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
-
-MTLS_DIR = Path(__file__).resolve().parent.parent / "mtls"
+from mtls.paths import PkiPaths
+from shared.settings import ServerSettings
 
 
 class RateLimit(BaseModel):
@@ -19,14 +18,15 @@ class RateLimit(BaseModel):
     burst: int = Field(ge=1)
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(ServerSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore", populate_by_name=True)
 
     host: str = "0.0.0.0"
     port: int = Field(default=8443, ge=1, le=65535)
-    tls_cert: Path = MTLS_DIR / "server.crt.pem"
-    tls_key: Path = MTLS_DIR / "server.key.pem"
-    tls_ca: Path = MTLS_DIR / "ca.crt.pem"
+    # In $MTLS_DIR (default mtls/), read when the settings are.
+    tls_cert: Path = Field(default_factory=lambda: PkiPaths.in_directory().server_cert)
+    tls_key: Path = Field(default_factory=lambda: PkiPaths.in_directory().server_key)
+    tls_ca: Path = Field(default_factory=lambda: PkiPaths.in_directory().ca_cert)
     # A CRL turns on revocation checking for every client certificate; the file is re-read when
     # it changes, so revoking needs no restart.
     tls_crl: Path | None = None
@@ -35,9 +35,6 @@ class GatewaySettings(ServiceSettings):
     # Unset: resolved at start-up with CreateTopic (fine locally; in AWS give the ARN, since the
     # task role may only publish).
     topic_arn: str | None = None
-
-    ops_host: str = "127.0.0.1"
-    ops_port: int = Field(default=9000, ge=0, le=65535)
 
     # The relay republishes outbox rows the immediate publish did not confirm; a fresh row
     # waits this long first so the two do not race for it.

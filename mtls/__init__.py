@@ -1,8 +1,10 @@
 """Certificate tooling for the gateway's mutual TLS: our CA, server and client certificates, CRL.
 
-The library lives in ``mtls.pki``; ``python -m mtls`` (or ``mtls/generate.sh``) is its CLI.
+The library lives in ``mtls.pki``, the file names in ``mtls.paths``; ``python -m mtls`` (or
+``mtls/generate.sh``) is its CLI.
 """
 
+from mtls.paths import CertificatePair, PkiPaths, resolve_directory
 from mtls.pki import (
     ROLE_OID,
     ROLES,
@@ -11,14 +13,12 @@ from mtls.pki import (
     InvalidRequestError,
     MissingCaError,
     PkiError,
-    PkiPaths,
     create_ca,
     init_pki,
     issue_client_certificate,
     issue_server_certificate,
     list_certificates,
     load_crl,
-    resolve_directory,
     revoke_certificate,
     roles_of,
     write_crl,
@@ -28,6 +28,7 @@ __all__ = [
     "ROLES",
     "ROLE_OID",
     "CertificateInfo",
+    "CertificatePair",
     "FileExistsPkiError",
     "InvalidRequestError",
     "MissingCaError",

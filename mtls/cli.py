@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from mtls import paths as pki_paths
 from mtls import pki
 
 # Rich tracebacks with locals could print key material from the frames of an unexpected error.
@@ -29,13 +30,13 @@ def main(
         Path | None,
         typer.Option(
             "--dir",
-            envvar=pki.DIRECTORY_ENV_VAR,
+            envvar=pki_paths.DIRECTORY_ENV_VAR,
             help="Directory holding the certificates (default: the mtls/ folder).",
             file_okay=False,
         ),
     ] = None,
 ) -> None:
-    ctx.obj = pki.resolve_directory(directory)
+    ctx.obj = pki_paths.resolve_directory(directory)
 
 
 @contextlib.contextmanager
@@ -58,7 +59,7 @@ def init(
     ] = None,
 ) -> None:
     """Create whatever is missing: CA, server certificate, the default client certificates and an empty CRL."""
-    paths = pki.PkiPaths.in_directory(ctx.obj)
+    paths = pki_paths.PkiPaths.in_directory(ctx.obj)
     existed_before = {path for path in paths.all_files() if path.exists()}
     with _user_errors():
         pki.init_pki(paths.directory, force=force, extra_sans=san or ())
@@ -103,7 +104,7 @@ def revoke(
     """Revoke a certificate: add its serial to the CRL and re-sign it."""
     with _user_errors():
         serial = pki.revoke_certificate(ctx.obj, name_or_serial)
-    crl_path = pki.PkiPaths.in_directory(ctx.obj).crl
+    crl_path = pki_paths.PkiPaths.in_directory(ctx.obj).crl
     typer.echo(f"Revoked serial {serial:x}; wrote {crl_path}.")
     typer.echo("Running gateways pick the change up when they reload the CRL.")
 
@@ -131,7 +132,7 @@ def list_command(
         typer.echo(json.dumps([asdict(info) for info in infos], default=_json_value, indent=2))
         return
     if not infos:
-        typer.echo(f"No certificates in {pki.resolve_directory(ctx.obj)}.")
+        typer.echo(f"No certificates in {pki_paths.resolve_directory(ctx.obj)}.")
         return
     width = max(len(info.name) for info in infos)
     now = datetime.now(timezone.utc)

@@ -2,7 +2,7 @@
 
 Client systems call the gateway over mutual TLS. A client's roles travel in its certificate, one
 ``OU`` attribute per role, so the gateway authorises a request from the verified certificate alone.
-Every file lives in one directory under a fixed name (see ``PkiPaths``): the gateway, the tests
+Every file lives in one directory under a fixed name (``mtls.paths``): the gateway, the tests
 and docker compose find the files by those names.
 """
 
@@ -26,11 +26,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from mtls.paths import CERT_SUFFIX, PkiPaths
+
 ROLES: tuple[str, ...] = ("recipients", "notifications")
 ROLE_OID = NameOID.ORGANIZATIONAL_UNIT_NAME
-
-DEFAULT_DIRECTORY = Path(__file__).parent
-DIRECTORY_ENV_VAR = "MTLS_DIR"
 
 CA_VALIDITY = timedelta(days=3650)
 SERVER_VALIDITY = timedelta(days=730)
@@ -56,8 +55,6 @@ DEFAULT_CLIENTS: dict[str, tuple[str, ...]] = {
     "client-notifications": ("notifications",),
 }
 
-CERT_SUFFIX = ".crt.pem"
-KEY_SUFFIX = ".key.pem"
 PRIVATE_KEY_MODE = 0o600
 PUBLIC_FILE_MODE = 0o644
 
@@ -83,61 +80,6 @@ class InvalidRequestError(PkiError):
 
 
 @dataclass(frozen=True)
-class PkiPaths:
-    """Where every file of the PKI lives; the names are a contract with the gateway and compose."""
-
-    directory: Path
-    ca_cert: Path
-    ca_key: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-    client_recipients_cert: Path
-    client_recipients_key: Path
-    client_notifications_cert: Path
-    client_notifications_key: Path
-    crl: Path
-
-    @classmethod
-    def in_directory(cls, directory: Path | None = None) -> PkiPaths:
-        directory = resolve_directory(directory)
-        return cls(
-            directory=directory,
-            ca_cert=directory / f"ca{CERT_SUFFIX}",
-            ca_key=directory / f"ca{KEY_SUFFIX}",
-            server_cert=directory / f"server{CERT_SUFFIX}",
-            server_key=directory / f"server{KEY_SUFFIX}",
-            client_cert=directory / f"client{CERT_SUFFIX}",
-            client_key=directory / f"client{KEY_SUFFIX}",
-            client_recipients_cert=directory / f"client-recipients{CERT_SUFFIX}",
-            client_recipients_key=directory / f"client-recipients{KEY_SUFFIX}",
-            client_notifications_cert=directory / f"client-notifications{CERT_SUFFIX}",
-            client_notifications_key=directory / f"client-notifications{KEY_SUFFIX}",
-            crl=directory / "crl.pem",
-        )
-
-    def certificate_pair(self, name: str) -> tuple[Path, Path]:
-        """The (certificate, private key) paths of the certificate called ``name``."""
-        return self.directory / f"{name}{CERT_SUFFIX}", self.directory / f"{name}{KEY_SUFFIX}"
-
-    def all_files(self) -> tuple[Path, ...]:
-        return (
-            self.ca_cert,
-            self.ca_key,
-            self.server_cert,
-            self.server_key,
-            self.client_cert,
-            self.client_key,
-            self.client_recipients_cert,
-            self.client_recipients_key,
-            self.client_notifications_cert,
-            self.client_notifications_key,
-            self.crl,
-        )
-
-
-@dataclass(frozen=True)
 class CertificateInfo:
     name: str
     common_name: str
@@ -147,13 +89,6 @@ class CertificateInfo:
     not_after: datetime
     revoked: bool
     sha256_fingerprint: str
-
-
-def resolve_directory(directory: Path | str | None = None) -> Path:
-    """The explicit directory, else $MTLS_DIR, else the mtls/ package folder."""
-    if directory is None:
-        directory = os.environ.get(DIRECTORY_ENV_VAR) or DEFAULT_DIRECTORY
-    return Path(directory).expanduser().absolute()
 
 
 def roles_of(cert: x509.Certificate) -> tuple[str, ...]:

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from notifyctl.errors import FailedError, NotDoneError
-from notifyctl.gateway_client import CaOption, CertOption, GatewayClient, GatewayUrlOption, KeyOption, Profile
-from notifyctl.gateway_client import DEFAULT_GATEWAY_URL as _URL
+from notifyctl.gateway_client import GatewayClient, Profile, with_profile
 from notifyctl.output import JsonOption, emit, report_errors
 from shared.channels import Channel
 from shared.statuses import FINAL_STATUSES
@@ -17,26 +16,21 @@ from shared.statuses import FINAL_STATUSES
 recipients_app = typer.Typer(help="Register, read and delete recipients (needs the 'recipients' role).", no_args_is_help=True)
 
 
-def _client(gateway_url: str, ca: Any, cert: Any, key: Any) -> GatewayClient:
-    return GatewayClient(Profile.from_options(gateway_url, ca, cert, key))
-
-
 @recipients_app.command("put")
 @report_errors
+@with_profile
 def put_recipient(
     name: Annotated[str, typer.Argument(help="The recipient's name.")],
     phone: Annotated[str | None, typer.Option("--phone", help="Phone number in E.164 form (+14155552671).")] = None,
     email: Annotated[str | None, typer.Option("--email", help="Email address.")] = None,
     slack_id: Annotated[str | None, typer.Option("--slack-id", help="Slack member or channel id (U0123456789).")] = None,
-    gateway_url: GatewayUrlOption = _URL,
-    ca: CaOption = None,
-    cert: CertOption = None,
-    key: KeyOption = None,
+    *,
+    profile: Profile,
     as_json: JsonOption = False,
 ) -> None:
     """Create or replace a recipient (at least one of --phone, --email, --slack-id)."""
     contacts = {k: v for k, v in (("phone_number", phone), ("email", email), ("slack_id", slack_id)) if v is not None}
-    with _client(gateway_url, ca, cert, key) as client:
+    with GatewayClient(profile) as client:
         client.put_recipient(name, contacts)
         stored = client.get_recipient(name)
     emit(stored, as_json=as_json, human=lambda r: f"Stored {_describe_recipient(r)}")
@@ -44,51 +38,48 @@ def put_recipient(
 
 @recipients_app.command("get")
 @report_errors
+@with_profile
 def get_recipient(
     name: Annotated[str, typer.Argument(help="The recipient's name.")],
-    gateway_url: GatewayUrlOption = _URL,
-    ca: CaOption = None,
-    cert: CertOption = None,
-    key: KeyOption = None,
+    *,
+    profile: Profile,
     as_json: JsonOption = False,
 ) -> None:
     """Show a recipient and its contact methods."""
-    with _client(gateway_url, ca, cert, key) as client:
+    with GatewayClient(profile) as client:
         recipient = client.get_recipient(name)
     emit(recipient, as_json=as_json, human=_describe_recipient)
 
 
 @recipients_app.command("delete")
 @report_errors
+@with_profile
 def delete_recipient(
     name: Annotated[str, typer.Argument(help="The recipient's name.")],
-    gateway_url: GatewayUrlOption = _URL,
-    ca: CaOption = None,
-    cert: CertOption = None,
-    key: KeyOption = None,
+    *,
+    profile: Profile,
     as_json: JsonOption = False,
 ) -> None:
     """Delete a recipient (succeeds when there is none); accepted notifications are still delivered."""
-    with _client(gateway_url, ca, cert, key) as client:
+    with GatewayClient(profile) as client:
         client.delete_recipient(name)
     emit({"deleted": name}, as_json=as_json, human=f"Deleted {name!r} (if it existed).")
 
 
 @recipients_app.command("list")
 @report_errors
+@with_profile
 def list_recipients(
     limit: Annotated[int | None, typer.Option("--limit", min=1, max=1000, help="Page size.")] = None,
     cursor: Annotated[str | None, typer.Option("--cursor", help="next_cursor of the previous page.")] = None,
     all_pages: Annotated[bool, typer.Option("--all", help="Follow next_cursor to the end.")] = False,
-    gateway_url: GatewayUrlOption = _URL,
-    ca: CaOption = None,
-    cert: CertOption = None,
-    key: KeyOption = None,
+    *,
+    profile: Profile,
     as_json: JsonOption = False,
 ) -> None:
     """List recipients by name, a page at a time (or all of them with --all)."""
     items: list[dict[str, Any]] = []
-    with _client(gateway_url, ca, cert, key) as client:
+    with GatewayClient(profile) as client:
         while True:
             page = client.list_recipients(limit=limit, cursor=cursor)
             items.extend(page["items"])
@@ -102,6 +93,7 @@ def list_recipients(
 
 
 @report_errors
+@with_profile
 def send(
     recipient: Annotated[str, typer.Argument(help="The recipient's name.")],
     message: Annotated[str, typer.Argument(help="The text to deliver.")],
@@ -112,14 +104,12 @@ def send(
     idempotency_key: Annotated[
         str | None, typer.Option("--idempotency-key", help="Makes a retry safe: the same key and message send nothing twice.")
     ] = None,
-    gateway_url: GatewayUrlOption = _URL,
-    ca: CaOption = None,
-    cert: CertOption = None,
-    key: KeyOption = None,
+    *,
+    profile: Profile,
     as_json: JsonOption = False,
 ) -> None:
     """Send a notification to a recipient (needs the 'notifications' role); prints its id (alone, on stdout)."""
-    with _client(gateway_url, ca, cert, key) as client:
+    with GatewayClient(profile) as client:
         accepted = client.send(
             recipient=recipient,
             message=message,
@@ -135,19 +125,18 @@ def send(
 
 
 @report_errors
+@with_profile
 def status(
     notification_id: Annotated[str, typer.Argument(metavar="ID", help="The notification id `send` printed.")],
     wait: Annotated[bool, typer.Option("--wait", help="Wait until every delivery is sent or failed.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0, help="How long --wait waits, in seconds.")] = 60.0,
-    gateway_url: GatewayUrlOption = _URL,
-    ca: CaOption = None,
-    cert: CertOption = None,
-    key: KeyOption = None,
+    *,
+    profile: Profile,
     as_json: JsonOption = False,
 ) -> None:
     """Show a notification's delivery on each channel; --wait exits 0 all sent, 1 one failed, 5 out of time."""
     deadline = time.monotonic() + timeout
-    with _client(gateway_url, ca, cert, key) as client:
+    with GatewayClient(profile) as client:
         while True:
             notification = client.status(notification_id)
             done = all(d["status"] in FINAL_STATUSES for d in notification["deliveries"].values())

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from notifyctl.aws_errors import translated_aws_errors
 from notifyctl.errors import FailedError, NotifyctlError, UnavailableError
-from notifyctl.output import JsonOption, emit, report_errors
+from notifyctl.output import JsonOption, emit, format_age, report_errors
 from shared.channels import CHANNEL_NAMES, Channel
 from shared.topology import create_topology, verify_topology
 
@@ -46,8 +47,6 @@ ChannelArgument = Annotated[
 
 def _run(work: Callable[[Any, Any, Any], Awaitable[T]], *, database: bool = True) -> T:
     """Run ``work(sqs, sns, database)`` with clients from the environment; map outages to exit 4."""
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-
     from shared.aws import aws_clients
     from shared.database import Database, is_database_unavailable
     from shared.settings import ServiceSettings
@@ -61,18 +60,10 @@ def _run(work: Callable[[Any, Any, Any], Awaitable[T]], *, database: bool = True
             return await work(sqs, sns, pool)
 
     try:
-        return asyncio.run(main())
+        with translated_aws_errors():
+            return asyncio.run(main())
     except NotifyctlError:
         raise
-    except EndpointConnectionError as exc:
-        raise UnavailableError(f"cannot reach AWS at {exc.kwargs.get('endpoint_url')}: is the AWS emulator running (AWS_ENDPOINT_URL)?") from None
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if "NonExistentQueue" in code or "QueueDoesNotExist" in code:
-            raise FailedError("a queue does not exist; create the topology with `notifyctl topology create`") from None
-        raise FailedError(f"AWS refused: {exc}") from None
-    except BotoCoreError as exc:
-        raise UnavailableError(f"AWS: {exc}") from None
     except Exception as exc:
         if is_database_unavailable(exc):
             raise UnavailableError(f"cannot reach the database ({settings.database_url.split('@')[-1]}): {exc}") from None
@@ -202,7 +193,7 @@ def _progress(*, enabled: bool) -> Iterator[Callable[[int, int | None], None]]:
 def _describe_stats(stats: list[ChannelStats]) -> str:
     lines = [f"{'channel':<8}{'queue':>8}{'in flight':>11}{'DLQ':>8}{'oldest dead letter':>21}"]
     for s in stats:
-        age = _age(s.oldest_dead_letter_age_seconds) if s.oldest_dead_letter_age_seconds is not None else "-"
+        age = format_age(s.oldest_dead_letter_age_seconds) if s.oldest_dead_letter_age_seconds is not None else "-"
         lines.append(f"{s.channel:<8}{s.queue_depth:>8}{s.queue_in_flight:>11}{s.dead_letters:>8}{age:>21}")
     return "\n".join(lines)
 
@@ -236,13 +227,6 @@ def _describe_redrive(result: RedriveResult) -> str:
     if result.late:
         lines.append(f"Gave up while the move task ran, so skipped by the sender: {', '.join(result.late)}")
     return "\n".join(lines)
-
-
-def _age(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.0f}s"
 
 
 def _shorten(text: str, width: int = 100) -> str:

@@ -1,7 +1,8 @@
 """``notifyctl``: the operators' command line.
 
 Certificates (the same code as ``mtls/generate.sh``), recipients and notifications through the
-gateway over mutual TLS, the dead-letter queues and the SNS/SQS topology. Exit codes are listed
+gateway over mutual TLS, the dead-letter queues, the SNS/SQS topology, and the channels' capacity
+on AWS (ECS tasks and their autoscaling bounds) with the model that sizes them. Exit codes are listed
 in ``notifyctl/errors.py`` and in ``notifyctl --help``.
 """
 
@@ -12,6 +13,7 @@ import typer
 from mtls.cli import app as certs_app
 from notifyctl.api_commands import recipients_app, send, status
 from notifyctl.aws_commands import dlq_app, topology_app
+from notifyctl.capacity_commands import capacity, scale
 
 app = typer.Typer(
     help="Operate the notification system. Exit codes: 0 ok; 1 refused for its content (invalid, not found) or not "
@@ -27,3 +29,5 @@ app.command("send")(send)
 app.command("status")(status)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(topology_app, name="topology")
+app.command("capacity")(capacity)
+app.command("scale")(scale)

@@ -8,7 +8,8 @@ code  name          meaning
                     notification, 409), or an operation that did not complete (topology
                     differences, messages left in a DLQ, a certificate error); a delivery that
                     ended ``failed`` under ``status --wait``
-2     USAGE         bad command line (Click's convention)
+2     USAGE         bad command line (Click's convention), and values it refuses before
+                    doing anything (``scale`` bounds outside what Terraform allows)
 3     REFUSED       who you are: the gateway refused the client certificate in the TLS
                     handshake (unknown CA, revoked, expired), the certificate lacks the role
                     (403), or the local certificate files are missing or unusable
@@ -53,6 +54,10 @@ class NotifyctlError(Exception):
 
 class FailedError(NotifyctlError):
     exit_code = ExitCode.FAILED
+
+
+class BadCommandLineError(NotifyctlError):
+    exit_code = ExitCode.USAGE
 
 
 class RefusedError(NotifyctlError):

@@ -7,7 +7,10 @@ defaults are the local stack's (``https://localhost:8443`` and the files in ``mt
 
 from __future__ import annotations
 
+import functools
+import inspect
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +21,7 @@ import httpx
 import typer
 from cryptography import x509
 
-from mtls.pki import resolve_directory
+from mtls.paths import PkiPaths
 from notifyctl.errors import FailedError, NotifyctlError, RefusedError, UnavailableError
 
 DEFAULT_GATEWAY_URL = "https://localhost:8443"
@@ -50,13 +53,39 @@ class Profile:
 
     @classmethod
     def from_options(cls, gateway_url: str, ca: Path | None, cert: Path | None, key: Path | None) -> Profile:
-        directory = resolve_directory()
+        files = PkiPaths.in_directory()
         return cls(
             gateway_url=gateway_url.rstrip("/"),
-            ca=ca or directory / "ca.crt.pem",
-            cert=cert or directory / "client.crt.pem",
-            key=key or directory / "client.key.pem",
+            ca=ca or files.ca_cert,
+            cert=cert or files.client_cert,
+            key=key or files.client_key,
         )
+
+
+# The options that make a Profile, in the order every command lists them.
+_PROFILE_PARAMETERS = [
+    inspect.Parameter("gateway_url", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=DEFAULT_GATEWAY_URL, annotation=GatewayUrlOption),
+    inspect.Parameter("ca", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=CaOption),
+    inspect.Parameter("cert", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=CertOption),
+    inspect.Parameter("key", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=KeyOption),
+]
+
+
+def with_profile(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A command that takes ``profile: Profile``, offered with --gateway-url, --ca, --cert and --key
+    (or their NOTIFYCTL_* variables) in that parameter's place."""
+    signature = inspect.signature(command, eval_str=True)
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        parameters += _PROFILE_PARAMETERS if parameter.name == "profile" else [parameter]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, gateway_url: str, ca: Path | None, cert: Path | None, key: Path | None, **kwargs: Any) -> Any:
+        return command(*args, profile=Profile.from_options(gateway_url, ca, cert, key), **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+    return wrapper
 
 
 class GatewayClient:

@@ -33,6 +33,14 @@ def emit(data: Any, *, as_json: bool, human: Callable[[Any], str] | str | None =
         typer.echo(text)
 
 
+def format_age(seconds: float) -> str:
+    """A duration for people: 42s, 3.5m, 2.0h, 1.5d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
 def report_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Turn a NotifyctlError into its message on stderr and its exit code, without a traceback.
 

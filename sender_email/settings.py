@@ -7,8 +7,9 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.sender_settings import SenderSettings
 from shared.channels import Channel
+from shared.sender_settings import SenderSettings
+from shared.settings import OpsPort
 
 
 class EmailSenderSettings(SenderSettings):
@@ -16,7 +17,7 @@ class EmailSenderSettings(SenderSettings):
 
     channel: ClassVar[Channel] = Channel.EMAIL
 
-    ops_port: int = Field(default=9002, ge=0, le=65535)
+    ops_port: OpsPort = 9002
     # SES's default sending quota is 14 messages per second.
     rate_limit_per_second: float = Field(default=14.0, gt=0)
     rate_limit_burst: int = Field(default=14, ge=1)

@@ -7,8 +7,9 @@ from typing import ClassVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from shared.sender_settings import SenderSettings
 from shared.channels import Channel
+from shared.sender_settings import SenderSettings
+from shared.settings import OpsPort
 
 
 class SlackSenderSettings(SenderSettings):
@@ -16,7 +17,7 @@ class SlackSenderSettings(SenderSettings):
 
     channel: ClassVar[Channel] = Channel.SLACK
 
-    ops_port: int = Field(default=9003, ge=0, le=65535)
+    ops_port: OpsPort = 9003
     # Per Slack channel (chat.postMessage allows about one message per second per channel,
     # with short bursts).
     rate_limit_per_second: float = Field(default=1.0, gt=0)

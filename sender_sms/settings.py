@@ -7,8 +7,9 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.sender_settings import SenderSettings
 from shared.channels import Channel
+from shared.sender_settings import SenderSettings
+from shared.settings import OpsPort
 
 
 class SmsSenderSettings(SenderSettings):
@@ -16,7 +17,7 @@ class SmsSenderSettings(SenderSettings):
 
     channel: ClassVar[Channel] = Channel.SMS
 
-    ops_port: int = Field(default=9001, ge=0, le=65535)
+    ops_port: OpsPort = 9001
     rate_limit_per_second: float = Field(default=20.0, gt=0)
     rate_limit_burst: int = Field(default=20, ge=1)
 

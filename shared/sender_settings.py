@@ -12,19 +12,17 @@ from typing import ClassVar
 from pydantic import Field, model_validator
 
 from shared.channels import Channel, channel_spec
-from shared.settings import ServiceSettings
+from shared.settings import ServerSettings
 from shared.topology import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS
 
 
-class SenderSettings(ServiceSettings):
+class SenderSettings(ServerSettings):
     channel: ClassVar[Channel]
 
     # How many messages one process works on at once (received and not yet finished).
     concurrency: int = Field(default=32, ge=1, le=1000)
     # Concurrent ReceiveMessage calls; 0 means one per 10 slots (SQS returns at most 10).
     receivers: int = Field(default=0, ge=0, le=100)
-    ops_host: str = "127.0.0.1"
-    ops_port: int = Field(default=9000, ge=0, le=65535)
     rate_limit_per_second: float = Field(default=10.0, gt=0)
     rate_limit_burst: int = Field(default=10, ge=1)
     send_timeout_seconds: float = Field(default=10.0, gt=0)

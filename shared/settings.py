@@ -7,11 +7,20 @@ them through the environment. Shared settings are unprefixed (``DATABASE_URL``,
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_AWS_ENDPOINT = "http://localhost:4566"
 LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/notifications"
+
+# Each service's plain-HTTP ops port (/healthz, /readyz, /metrics); a service gives its default as
+# ``ops_port: OpsPort = 9001``.
+OpsPort = Annotated[int, Field(ge=0, le=65535)]
 
 
 class ServiceSettings(BaseSettings):
@@ -48,6 +57,15 @@ class ServiceSettings(BaseSettings):
         return kwargs
 
 
+
+class ServerSettings(ServiceSettings):
+    """The settings of a long-running service: the gateway and the senders, which serve an ops port."""
+
+    # Under each service's prefix (GATEWAY_OPS_PORT, SMS_SENDER_OPS_PORT, ...). Loopback by
+    # default: a container sets the host to 0.0.0.0 to be reachable.
+    ops_host: str = "127.0.0.1"
+    ops_port: OpsPort = 9000
+
 def to_asyncpg_url(url: str) -> str:
     """DATABASE_URL in SQLAlchemy's asyncpg dialect (for the migrations)."""
     return "postgresql+asyncpg://" + _without_scheme(url)
@@ -65,11 +83,40 @@ def _without_scheme(url: str) -> str:
     raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got {url!r}")
 
 
+def environment_name(settings_cls: type[BaseSettings], field_name: str) -> str:
+    """The environment variable a settings field is read from (upper-case)."""
+    alias = settings_cls.model_fields[field_name].validation_alias
+    if isinstance(alias, str):
+        return alias.upper()
+    return f"{settings_cls.model_config.get('env_prefix', '') or ''}{field_name}".upper()
+
+
 def environment_names(settings_cls: type[BaseSettings]) -> set[str]:
     """The environment variables a settings class reads (upper-case), for docs and compose checks."""
-    prefix = settings_cls.model_config.get("env_prefix", "") or ""
-    names: set[str] = set()
-    for name, field in settings_cls.model_fields.items():
-        alias = field.validation_alias
-        names.add(alias.upper() if isinstance(alias, str) else f"{prefix}{name}".upper())
-    return names
+    return {environment_name(settings_cls, name) for name in settings_cls.model_fields}
+
+
+def environment_for(settings_cls: type[BaseSettings], **values: Any) -> dict[str, str]:
+    """The environment variables that give a process reading ``settings_cls`` these values.
+
+    ``values`` are by field name (``database_url=...``, ``ops_port=9100``) and are validated here
+    first, so a misspelt setting or a bad value fails in the caller, not in the process it starts.
+    Only the given fields are returned; the process reads the rest from its own environment.
+    """
+    unknown = sorted(set(values) - set(settings_cls.model_fields))
+    if unknown:
+        raise ValueError(f"{settings_cls.__name__} has no setting {', '.join(unknown)}")
+    settings = settings_cls(**values)
+    return {environment_name(settings_cls, name): _environment_value(getattr(settings, name)) for name in values}
+
+
+def _environment_value(value: Any) -> str:
+    if value is None:
+        return ""  # what the settings read as "not set" (an empty AWS_ENDPOINT_URL: the real AWS)
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float | Path):
+        return str(value)
+    return json.dumps(to_jsonable_python(value))

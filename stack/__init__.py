@@ -1,6 +1,9 @@
 """The local stack: every component of the system on one machine, without Docker.
 
-``python -m stack up`` runs it in the foreground; :mod:`stack.components` holds the pieces
-(embedded Postgres, the moto AWS emulator, WireMock as the Slack API, managed child processes)
-for tests that need some of them.
+``python -m stack up`` (:mod:`stack.runner`) runs it in the foreground; ``python -m stack.prepare``
+(:mod:`stack.prepare`) makes the database, topology, SES identity and certificates ready. One module
+per thing it runs: :mod:`stack.processes` (child processes that die with us), :mod:`stack.network`
+(ports, readiness), :mod:`stack.postgres` (embedded Postgres), :mod:`stack.moto` and
+:mod:`stack.patched_moto`, :mod:`stack.localstack` (and its installation), :mod:`stack.wiremock_server`
+(WireMock as the Slack API). The tests and benchmarks drive them through :mod:`harness`.
 """

@@ -7,6 +7,12 @@ data "aws_partition" "current" {}
 
 data "aws_region" "current" {}
 
+locals {
+  # A disaster-recovery standby (terraform/README.md): network, topology and a replica of the
+  # primary's database, but no services, images, load balancer or alarms until it is promoted.
+  standby = var.database_replicate_source_arn != null
+}
+
 # Encrypts every CloudWatch log group (VPC flow logs, RDS, the services).
 resource "aws_kms_key" "logs" {
   description             = "Encrypts the ${var.name} CloudWatch log groups"
@@ -63,6 +69,10 @@ module "messaging" {
 
 module "database" {
   source = "./modules/database"
+  providers = {
+    aws                = aws
+    aws.backup_replica = aws.backup_replica
+  }
 
   name                  = var.name
   vpc_id                = module.network.vpc_id
@@ -76,10 +86,14 @@ module "database" {
   deletion_protection   = var.database_deletion_protection
   logs_kms_key_arn      = aws_kms_key.logs.arn
   log_retention_days    = var.log_retention_days
+
+  replicate_source_db       = var.database_replicate_source_arn
+  backup_replication_region = var.database_backup_replication_region
 }
 
 module "compute" {
   source = "./modules/compute"
+  count  = local.standby ? 0 : 1
 
   name               = var.name
   vpc_id             = module.network.vpc_id
@@ -116,17 +130,18 @@ module "compute" {
 
 module "monitoring" {
   source = "./modules/monitoring"
+  count  = local.standby ? 0 : 1
 
   name                                 = var.name
   alarm_emails                         = var.alarm_emails
   queues                               = module.messaging.queues
   oldest_message_age_threshold_seconds = var.oldest_message_age_alarm_seconds
-  cluster_name                         = module.compute.cluster_name
-  service_names                        = module.compute.service_names
+  cluster_name                         = module.compute[0].cluster_name
+  service_names                        = module.compute[0].service_names
   minimum_running_tasks = merge(
     { gateway = var.gateway_task_count },
     { for channel, sender in var.senders : channel => sender.min_tasks },
   )
-  load_balancer_arn_suffix = module.compute.gateway_load_balancer_arn_suffix
-  target_group_arn_suffix  = module.compute.gateway_target_group_arn_suffix
+  load_balancer_arn_suffix = module.compute[0].gateway_load_balancer_arn_suffix
+  target_group_arn_suffix  = module.compute[0].gateway_target_group_arn_suffix
 }

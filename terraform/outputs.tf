@@ -1,8 +1,9 @@
 # Every output is described in terraform/README.md (a test checks that none is missing there).
+# A standby (database_replicate_source_arn set) has no services: their outputs are null there.
 
 output "gateway_endpoint" {
   description = "Where clients connect: host:port of the gateway's NLB (mTLS)."
-  value       = "${module.compute.gateway_load_balancer_dns_name}:8443"
+  value       = local.standby ? null : "${module.compute[0].gateway_load_balancer_dns_name}:8443"
 }
 
 output "topic_arn" {
@@ -22,30 +23,30 @@ output "queue_urls" {
 
 output "ecr_repository_urls" {
   description = "ECR repository per Dockerfile target: push each image there with the tag given as image_tag."
-  value       = module.compute.ecr_repository_urls
+  value       = one(module.compute[*].ecr_repository_urls)
 }
 
 output "ecs_cluster_name" {
   description = "Name of the ECS cluster."
-  value       = module.compute.cluster_name
+  value       = one(module.compute[*].cluster_name)
 }
 
 output "ecs_service_names" {
   description = "ECS service per component (gateway, sms, email, slack)."
-  value       = module.compute.service_names
+  value       = one(module.compute[*].service_names)
 }
 
 output "migrate_task_definition_arn" {
   description = "Task definition that runs the database migrations (see Deploying)."
-  value       = module.compute.migrate_task_definition_arn
+  value       = one(module.compute[*].migrate_task_definition_arn)
 }
 
 output "migrate_network_configuration" {
   description = "The --network-configuration for `aws ecs run-task` of the migrate task."
-  value = {
+  value = local.standby ? null : {
     awsvpcConfiguration = {
       subnets        = module.network.private_subnet_ids
-      securityGroups = [module.compute.workers_security_group_id]
+      securityGroups = [module.compute[0].workers_security_group_id]
       assignPublicIp = "DISABLED"
     }
   }
@@ -56,6 +57,11 @@ output "database_endpoint" {
   value       = module.database.endpoint
 }
 
+output "database_instance_arn" {
+  description = "ARN of the RDS instance: a standby in another region replicates it (database_replicate_source_arn)."
+  value       = module.database.instance_arn
+}
+
 output "database_secret_arn" {
   description = "Secret with the database credentials; key `url` is DATABASE_URL."
   value       = module.database.secret_arn
@@ -63,17 +69,17 @@ output "database_secret_arn" {
 
 output "gateway_tls_secret_arn" {
   description = "Secret to fill with the gateway's TLS material (JSON: ca, cert, key, crl)."
-  value       = module.compute.gateway_tls_secret_arn
+  value       = one(module.compute[*].gateway_tls_secret_arn)
 }
 
 output "slack_bot_token_secret_arn" {
   description = "Secret to fill with the Slack bot token."
-  value       = module.compute.slack_bot_token_secret_arn
+  value       = one(module.compute[*].slack_bot_token_secret_arn)
 }
 
 output "alarm_topic_arn" {
   description = "SNS topic the CloudWatch alarms notify: subscribe on-call tooling to it."
-  value       = module.monitoring.alarm_topic_arn
+  value       = one(module.monitoring[*].alarm_topic_arn)
 }
 
 output "vpc_id" {

@@ -106,19 +106,34 @@ variable "load_balancer_deletion_protection" {
   default     = true
 }
 
+# The defaults come from the capacity model of notifyctl/capacity_model.py (README "Capacity";
+# `notifyctl capacity --plan RATE` prints them for other inputs, and
+# tests/infra/test_terraform_capacity.py checks these defaults against it). One task delivers the
+# least of 0.89 (measured efficiency) x 32 (concurrency) / 0.2 s (provider latency) = 142/s and
+# 0.75 x 0.25 vCPU / 2.03 CPU ms per message = 92/s, and no more than its share of its provider's
+# per-account quota (SNS SMS 20/s, SES 14/s; Slack limits each Slack channel, not the total).
+# - target_backlog_per_task: what one task sends in 10 s.
+#     sms   min(92, 20) x 10 s = 200;  email min(92, 14) x 10 s = 140;  slack 92 x 10 s = 923
+# - max_tasks of sms and email: one task already sends the whole default quota, and the rate limit
+#   is per task, so a second would only double the sends SNS or SES throttle (each retry spends one
+#   of a message's five receives). After AWS raises a quota, raise max_tasks and give each task its
+#   share: rate_limit_per_second = quota / max_tasks. Slack's 4 is not quota-bound.
+# - min_tasks and max_tasks stay within notifyctl/capacity_model.py's TASK_BOUNDS, which
+#   `notifyctl scale` enforces too.
 variable "senders" {
-  description = "Per channel: task size, and the bounds and target of its backlog-per-task autoscaling."
+  description = "Per channel: task size, the bounds and target of its backlog-per-task autoscaling, and optionally each task's rate limit."
   type = map(object({
     min_tasks               = number
     max_tasks               = number
     target_backlog_per_task = number
     cpu                     = number
     memory                  = number
+    rate_limit_per_second   = optional(number)
   }))
   default = {
-    sms   = { min_tasks = 1, max_tasks = 10, target_backlog_per_task = 200, cpu = 256, memory = 512 }
-    email = { min_tasks = 1, max_tasks = 10, target_backlog_per_task = 200, cpu = 256, memory = 512 }
-    slack = { min_tasks = 1, max_tasks = 4, target_backlog_per_task = 50, cpu = 256, memory = 512 }
+    sms   = { min_tasks = 1, max_tasks = 1, target_backlog_per_task = 200, cpu = 256, memory = 512 }
+    email = { min_tasks = 1, max_tasks = 1, target_backlog_per_task = 140, cpu = 256, memory = 512 }
+    slack = { min_tasks = 1, max_tasks = 4, target_backlog_per_task = 923, cpu = 256, memory = 512 }
   }
 
   validation {
@@ -127,8 +142,8 @@ variable "senders" {
   }
 
   validation {
-    condition     = alltrue([for sender in values(var.senders) : sender.min_tasks >= 1 && sender.max_tasks >= sender.min_tasks])
-    error_message = "Each sender needs 1 <= min_tasks <= max_tasks (the scaling metric divides by the running tasks)."
+    condition     = alltrue([for sender in values(var.senders) : sender.min_tasks >= 1 && sender.max_tasks >= sender.min_tasks && sender.max_tasks <= 50])
+    error_message = "Each sender needs 1 <= min_tasks <= max_tasks <= 50 (the scaling metric divides by the running tasks; 50 tasks hold up to 1,000 database connections)."
   }
 }
 
@@ -202,6 +217,23 @@ variable "database_backup_retention_days" {
   validation {
     condition     = var.database_backup_retention_days >= 1 && var.database_backup_retention_days <= 35
     error_message = "database_backup_retention_days must be between 1 and 35."
+  }
+}
+
+variable "database_backup_replication_region" {
+  description = "Copy the automated backups (daily snapshots and transaction logs) to this second region, kept database_backup_retention_days there, for a point-in-time restore after losing this region. null: no copy."
+  type        = string
+  default     = null
+}
+
+variable "database_replicate_source_arn" {
+  description = "Make this deployment a disaster-recovery standby: its database is a cross-region read replica of that RDS instance (the primary deployment's database_instance_arn output), and it runs no services until promoted. null: a primary deployment."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.database_replicate_source_arn == null || can(regex("^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:db:[A-Za-z][A-Za-z0-9-]*$", var.database_replicate_source_arn))
+    error_message = "database_replicate_source_arn must be the ARN of an RDS instance (arn:aws:rds:<region>:<account>:db:<identifier>), or null."
   }
 }
 

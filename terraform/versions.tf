@@ -24,3 +24,14 @@ provider "aws" {
     tags = merge({ Application = var.name, ManagedBy = "terraform" }, var.tags)
   }
 }
+
+# The second region the database's automated backups are copied to (database_backup_replication_region).
+# Unused, and then the deployment's own region, when no copy is made.
+provider "aws" {
+  alias  = "backup_replica"
+  region = coalesce(var.database_backup_replication_region, var.aws_region)
+
+  default_tags {
+    tags = merge({ Application = var.name, ManagedBy = "terraform" }, var.tags)
+  }
+}

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_core import to_json
 
 from gateway.recipients.schemas import NAME_PATTERN
 from gateway.text import NOT_BLANK_STORABLE_PATTERN, STORABLE_PATTERN, ecma_pattern, storable_text
-from shared.statuses import DeliveryStatus
 from shared.channels import Channel
+from shared.statuses import DeliveryStatus
 
 MAX_MESSAGE_CHARACTERS = 10_000
 MAX_SUBJECT_CHARACTERS = 200
@@ -72,18 +70,6 @@ class NotificationAccepted(BaseModel):
     subject: str | None = None
     channels: list[Channel]
     created_at: datetime
-
-
-def accepted_json(row: Mapping[str, Any]) -> bytes:
-    """A stored notification as the JSON of ``NotificationAccepted`` (None left out), straight from
-    its row: the bytes ``model_dump_json(exclude_none=True)`` gives, without validating into a
-    model first what the database has just returned (this is every 201's body)."""
-    body: dict[str, Any] = {"id": row["id"], "recipient": row["recipient"], "message": row["message"]}
-    if row["subject"] is not None:
-        body["subject"] = row["subject"]
-    body["channels"] = row["channels"]
-    body["created_at"] = row["created_at"]
-    return to_json(body)
 
 
 class DeliveryPublic(BaseModel):

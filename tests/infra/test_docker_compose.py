@@ -20,6 +20,7 @@ import jsonschema
 import pytest
 import yaml
 
+from mtls.paths import PkiPaths
 from shared.settings import environment_names
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,8 +28,8 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
 COMPOSE_SCHEMA = Path(__file__).resolve().parent / "schemas" / "compose-spec.json"
 
-# Dockerfile target => the settings classes of what runs in it. init runs the migrations and the
-# topology (ServiceSettings) and verifies the SES identity the email sender sends from.
+# Dockerfile target => the settings classes of what runs in it. init runs python -m stack.prepare:
+# the migrations and the topology (ServiceSettings), the SES identity the email sender sends from.
 SETTINGS_BY_TARGET: dict[str, list[tuple[str, str]]] = {
     "gateway": [("gateway.settings", "GatewaySettings")],
     "sender-sms": [("sender_sms.settings", "SmsSenderSettings")],
@@ -48,6 +49,7 @@ THIRD_PARTY_VARIABLES: dict[str, set[str]] = {
         "POSTGRES_HOST_AUTH_METHOD", "PGDATA",
     },
     "wiremock/wiremock": {"JAVA_TOOL_OPTIONS", "uid"},
+    "prom/prometheus": set(),
 }  # fmt: skip
 
 # Variables the Dockerfile sets for Python and uv themselves, not for our settings.
@@ -227,10 +229,52 @@ class TestStartOrder:
         test = " ".join(SERVICES[service]["healthcheck"]["test"])
         assert f"127.0.0.1:{ops_port}/readyz" in test
         assert ops_host == "0.0.0.0", "the ops port must listen beyond the container's loopback"
-        assert f"127.0.0.1:{ops_port}:{ops_port}" in SERVICES[service].get("ports", [])
 
     @pytest.mark.parametrize("service", THIRD_PARTY_SERVICES)
     def test_third_party_images_are_pinned(self, service: str) -> None:
         image = SERVICES[service]["image"]
         tag = image.rsplit(":", 1)[1] if ":" in image else ""
         assert tag and tag != "latest", f"{service}: pin {image} to a version"
+
+
+class TestInit:
+    """The init service prepares the system with the one command `make up` and the tests use."""
+
+    def _script(self) -> str:
+        stage = STAGES["init"]
+        match = re.search(r"^COPY\b.*<<'EOF' (\S+)\n(.*?)^EOF$", stage, flags=re.MULTILINE | re.DOTALL)
+        assert match, "the init stage writes its script with a COPY heredoc"
+        assert re.search(rf'^CMD \["{re.escape(Path(match[1]).name)}"\]', stage, flags=re.MULTILINE), "and runs it"
+        return match[2]
+
+    def test_the_image_runs_stack_prepare_and_nothing_of_its_own(self) -> None:
+        script = self._script()
+        assert _python_modules(script) == {"stack.prepare"}
+        assert re.search(r'^python -m stack\.prepare --certs-dir "\$certs"$', script, flags=re.MULTILINE)
+        assert re.search(r"^certs=/run/mtls$", script, flags=re.MULTILINE)
+        # What the prepare step does is not written again here.
+        assert not re.search(r"migrate|topology|verify_email_identity|aws_clients|python -\s*<<", script)
+
+    def test_the_service_runs_the_images_command_with_the_certificates_mounted(self) -> None:
+        init = SERVICES["init"]
+        assert "command" not in init and "entrypoint" not in init
+        assert "./mtls:/run/mtls" in init["volumes"]
+        assert set(_environment(init)) >= {"DATABASE_URL", "AWS_ENDPOINT_URL", "EMAIL_FROM_ADDRESS"}
+
+
+class TestCertificatePaths:
+    def test_the_gateway_reads_the_file_names_mtls_writes(self) -> None:
+        gateway = SERVICES["gateway"]
+        assert "./mtls:/run/mtls:ro" in gateway["volumes"]
+        files = PkiPaths.in_directory("/run/mtls")
+        environment = _environment(gateway)
+        assert {name: environment[name] for name in ("GATEWAY_TLS_CA", "GATEWAY_TLS_CERT", "GATEWAY_TLS_KEY", "GATEWAY_TLS_CRL")} == {
+            "GATEWAY_TLS_CA": str(files.ca_cert),
+            "GATEWAY_TLS_CERT": str(files.server_cert),
+            "GATEWAY_TLS_KEY": str(files.server_key),
+            "GATEWAY_TLS_CRL": str(files.crl),
+        }
+
+    def test_the_init_script_makes_the_server_key_readable_by_its_file_name(self) -> None:
+        key = PkiPaths.in_directory("/run/mtls").server_key.name
+        assert f'chmod g+r "$certs"/{key}' in TestInit()._script()

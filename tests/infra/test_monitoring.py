@@ -22,7 +22,10 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from mtls import pki
-from stack.components import ManagedProcess, MotoServer, free_port, wait_for_http
+from mtls.paths import PkiPaths
+from stack.moto import MotoServer
+from stack.network import free_port, wait_for_http
+from stack.processes import ManagedProcess
 
 REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "monitoring"
@@ -47,8 +50,10 @@ class TestPromtool:
         result = promtool("check", "rules", "alerts.yml")
         assert result.returncode == 0, result.stdout + result.stderr
 
-    def test_scrape_config_is_valid(self) -> None:
-        result = promtool("check", "config", "prometheus.yml")
+    # prometheus.yml for the local stack, prometheus-compose.yml for docker compose.
+    @pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-compose.yml"])
+    def test_scrape_config_is_valid(self, config: str) -> None:
+        result = promtool("check", "config", config)
         assert result.returncode == 0, result.stdout + result.stderr
 
     def test_rules_fire_when_they_should(self) -> None:
@@ -109,10 +114,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
                 "GATEWAY_HOST": "127.0.0.1",
                 "GATEWAY_PORT": str(free_port()),
                 "GATEWAY_OPS_PORT": str(gateway_ops),
-                "GATEWAY_TLS_CERT": str(certs / "server.crt.pem"),
-                "GATEWAY_TLS_KEY": str(certs / "server.key.pem"),
-                "GATEWAY_TLS_CA": str(certs / "ca.crt.pem"),
-                "GATEWAY_TLS_CRL": str(certs / "crl.pem"),
+                # The certificates from MTLS_DIR, as the gateway's settings find them.
+                "MTLS_DIR": str(certs),
+                "GATEWAY_TLS_CRL": str(PkiPaths.in_directory(certs).crl),
             },
             cwd=REPO,
             log_path=directory / "gateway.log",

@@ -1,25 +1,33 @@
-"""Session fixtures for the integration tests: the real stack, started once.
+"""Session fixtures for the integration tests: thin wrappers over :mod:`harness`.
 
 Postgres is DATABASE_URL's server when that is set (CI points it at the machine's Postgres),
-else an embedded one; each session works in a fresh database of its own. The AWS emulator is a
-moto server on a free port; the gateway runs as its own process with mutual TLS.
+else an embedded one; every database the tests use is a fresh one of their own. ``gateway`` is a
+gateway alone on the session's moto (``queues`` reads what it publishes); ``system`` is the whole
+system, shared by every module that asks for it: a moto and a WireMock of its own, the gateway and
+the three senders, stopped as soon as the last test that asks for it is done (not at the end of
+the session: its idle long polls would run beside the tests that follow). A test that changes the
+system's state calls ``system.reset()`` first (or uses ``stack``, which does).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from harness.aws import QueueReader
+from harness.gateway import Certificates, GatewayProcess, start_gateway
+from harness.postgres import PostgresServer, postgres_server as started_postgres_server
+from harness.system import System, started_system
 from mtls import pki
-from stack.components import EmbeddedPostgres, MotoServer, free_port, prepare_system
-from tests.support.harness import Certificates, GatewayProcess, PostgresServer, QueueReader, start_gateway
+from shared.topology import Channel
+from stack.moto import MotoServer
+from stack.network import free_port
+from stack.prepare import prepare_system
 
 
 @pytest.fixture(scope="session")
@@ -28,34 +36,21 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    if os.environ.get("DATABASE_URL"):
-        yield PostgresServer(os.environ["DATABASE_URL"])
-        return
-    # Not under pytest's temp dir: that is private to root (0700), and pgserver, run as root,
-    # runs Postgres as its own unprivileged user, which must be able to reach the data dir.
-    parent = Path(tempfile.mkdtemp(prefix="notify-test-pg-"))
-    parent.chmod(0o755)
-    embedded = EmbeddedPostgres(parent / "data")
-    url = embedded.start()
-    yield PostgresServer(url)
-    embedded.stop()
-    shutil.rmtree(parent, ignore_errors=True)
+def postgres_server() -> Iterator[PostgresServer]:
+    with started_postgres_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def database_url(postgres_server: PostgresServer) -> Iterator[str]:
-    url = postgres_server.create_database()
-    yield url
-    postgres_server.drop_database(url)
+    with postgres_server.fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def moto(log_dir: Path) -> Iterator[MotoServer]:
-    server = MotoServer(free_port(), log_path=log_dir / "moto.log")
-    server.start()
-    yield server
-    server.stop()
+    with MotoServer(free_port(), log_path=log_dir / "moto.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -91,9 +86,63 @@ def gateway(prepared: dict[str, str], certificates: Certificates, database_url: 
         certificates=certificates, database_url=database_url, aws_endpoint_url=moto.endpoint_url, log_dir=log_dir
     )
     yield process
-    process.process.stop()
+    process.stop()
 
 
 @pytest.fixture(scope="session")
 def queues(prepared: dict[str, str], moto: MotoServer) -> QueueReader:
     return QueueReader(moto.endpoint_url)
+
+
+# The nodeid of the last test that uses ``system``, and how to stop the system early.
+LAST_SYSTEM_USER = pytest.StashKey[str]()
+STOP_SYSTEM = pytest.StashKey[Callable[[], None]]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    users = [item.nodeid for item in items if "system" in getattr(item, "fixturenames", ())]
+    if users:
+        config.stash[LAST_SYSTEM_USER] = users[-1]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    if item.config.stash.get(LAST_SYSTEM_USER, None) == item.nodeid and (stop := item.config.stash.get(STOP_SYSTEM, None)):
+        stop()
+
+
+@pytest.fixture(scope="session")
+def system(
+    request: pytest.FixtureRequest, postgres_server: PostgresServer, certificates: Certificates, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    """The whole system, started once for every test that asks for it."""
+    with contextlib.ExitStack() as running:
+        started = running.enter_context(
+            started_system(
+                postgres=postgres_server,
+                certificates=certificates,
+                log_dir=tmp_path_factory.mktemp("system-logs"),
+                senders=(Channel.SMS, Channel.EMAIL, Channel.SLACK),
+            )
+        )
+        request.config.stash[STOP_SYSTEM] = running.close
+        yield started
+
+
+@pytest.fixture(scope="module")
+def sender_stack(postgres_server: PostgresServer, certificates: Certificates, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """A module's own system without a gateway, whose senders its tests start and stop at will
+    (``stack.senders.only(...)``): the senders' tests publish as the gateway would."""
+    with started_system(
+        postgres=postgres_server, certificates=certificates, log_dir=tmp_path_factory.mktemp("sender-logs"), gateway=False
+    ) as started:
+        yield started
+
+
+@pytest.fixture
+def stack(sender_stack: System) -> Iterator[System]:
+    """The module's system, reset at the start of each test; custom senders stopped after it."""
+    sender_stack.reset()
+    yield sender_stack
+    sender_stack.senders.stop_custom()

@@ -8,39 +8,30 @@ WireMock's journal), and the status the client reads back from the gateway.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
+from harness.gateway import Certificates
+from harness.postgres import PostgresServer
+from harness.slack import slack_error
+from harness.system import EmulatorStartError, System, started_system
+from harness.waiting import wait_until
 from shared.topology import Channel
-from stack.components import EMULATORS, Emulator, WireMock, free_port, prepare_system
-from tests.integration.sender_fixtures import Aws, Senders, Slack, slack_error, wait_until
-from tests.support.harness import Certificates, GatewayProcess, PostgresServer, start_gateway
 
 pytestmark = pytest.mark.timeout(180)
 
 
-@dataclass
-class System:
-    gateway: GatewayProcess
-    aws: Emulator
-    slack: Slack
-    senders: Senders
-
-
 @contextlib.contextmanager
-def failing_loudly(emulator: str) -> Iterator[None]:
+def failing_loudly() -> Iterator[None]:
     """An emulator that cannot be installed or started fails the tests, saying why; never a skip,
     so that CI notices a lane that stopped running."""
     try:
         yield
-    except Exception as exc:  # noqa: BLE001 - whatever it is, it is the reason the tests fail
-        reason = f"{emulator} could not be started here: {type(exc).__name__}: {exc}"
-        raise pytest.fail.Exception(reason, pytrace=False) from None  # the reason once, not twice
+    except EmulatorStartError as exc:
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None  # the reason once, not twice
 
 
 @pytest.fixture(
@@ -57,33 +48,26 @@ def system(
     certificates: Certificates,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[System]:
-    log_dir = tmp_path_factory.mktemp(f"e2e-{request.param}-logs")
-    database_url = postgres_server.create_database()
-    aws = EMULATORS[request.param](free_port(), log_path=log_dir / f"{request.param}.log")
-    wiremock = WireMock(free_port(), log_path=log_dir / "wiremock.log")
-    senders: Senders | None = None
-    gateway: GatewayProcess | None = None
-    try:
-        # Both boot at once: together they take as long as the slower one, not the sum.
-        with failing_loudly(request.param):
-            aws.start(wait=False)
-        wiremock.start(wait=False)
-        with failing_loudly(request.param):
-            aws.wait_until_ready()
-        wiremock.wait_until_ready()
-        asyncio.run(prepare_system(database_url=database_url, aws_endpoint_url=aws.endpoint_url, certs_dir=certificates.directory))
-        gateway = start_gateway(certificates=certificates, database_url=database_url, aws_endpoint_url=aws.endpoint_url, log_dir=log_dir)
-        senders = Senders(database_url=database_url, aws=Aws(aws), slack_api_url=wiremock.slack_api_url, log_dir=log_dir)
-        senders.ensure(Channel.SMS, Channel.EMAIL, Channel.SLACK)
-        yield System(gateway, aws, Slack(wiremock), senders)
-    finally:
-        if senders is not None:
-            senders.stop_all()
-        if gateway is not None:
-            gateway.process.stop()
-        wiremock.stop()
-        aws.stop()
-        postgres_server.drop_database(database_url)
+    """On moto, the session's shared system; on LocalStack, one of this module's own."""
+    if request.param == "moto":
+        yield request.getfixturevalue("system")
+        return
+    with (
+        failing_loudly(),
+        started_system(
+            postgres=postgres_server,
+            certificates=certificates,
+            log_dir=tmp_path_factory.mktemp(f"e2e-{request.param}-logs"),
+            emulator=request.param,
+            senders=(Channel.SMS, Channel.EMAIL, Channel.SLACK),
+        ) as own,
+    ):
+        yield own
+
+
+@pytest.fixture(autouse=True)
+def _reset(system: System) -> None:
+    system.reset()
 
 
 def post(system: System, recipient: str, contacts: dict, **notification: object) -> dict:

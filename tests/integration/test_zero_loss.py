@@ -9,7 +9,7 @@ most 32 in flight, to many recipients that each have all three channels, while:
 - **senders die**: every ``ZERO_LOSS_KILL_INTERVAL`` seconds one sender replica gets SIGKILL
   (rotating sms, email, slack, over both replicas) and is started again a moment later;
 - **providers fail 10% of sends** with a 5xx: the senders reach moto (SNS SMS, SES) and
-  WireMock (Slack) through ``tests/support/http_fault_proxy.py``, which answers 10% of SMS
+  WireMock (Slack) through ``harness/http_fault_proxy.py``, which answers 10% of SMS
   publishes, SendEmails and chat.postMessages itself with a 500 and forwards everything else
   (SQS included) verbatim;
 - **SNS is unreachable for the gateway for 30 s**: its AWS endpoint is a ``FaultProxy``, cut and
@@ -31,7 +31,7 @@ under way, which the provider still completed), and no claim can close it. Those
 (about four per SIGKILL of a busy sender); every other duplicate is one the claims should have
 prevented, and those must stay at most 0.1% of the deliveries.
 
-moto runs with two fixes to its SQS (``tests/support/patched_moto.py``): stock moto loses a
+moto runs with two fixes to its SQS (``stack/patched_moto.py``): stock moto loses a
 message now and then under concurrent sends and deletes, and slows down with queue depth until
 the backlog of the SNS outage stalls it.
 
@@ -52,7 +52,6 @@ import json
 import os
 import secrets
 import shutil
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -71,23 +70,18 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.topology import Channel, queues_for
-from stack.components import (
-    ComponentError,
-    EmbeddedPostgres,
-    ManagedProcess,
-    MotoServer,
-    WireMock,
-    free_port,
-    prepare_system,
-    wait_for_http,
-)
-from tests.integration.sender_fixtures import ENV_PREFIX, SLACK_POST_PATH, TEST_RUNTIME_SETTINGS, SenderProcess
-from tests.support.fault_proxy import FaultProxy
-from tests.support.harness import Certificates, GatewayProcess, start_gateway
-from tests.support.http_fault_proxy import HttpFaultProxy
-from tests.support.patched_moto import patched_moto
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from harness.fault_proxy import FaultProxy
+from harness.gateway import Certificates, GatewayProcess, start_gateway
+from harness.http_fault_proxy import HttpFaultProxy
+from harness.postgres import execute, run_in_thread
+from harness.senders import TEST_RUNTIME_SETTINGS, SenderProcess, sender_environment, sender_process
+from harness.slack import SLACK_POST_PATH
+from stack.moto import MotoServer
+from stack.network import free_port, wait_for_http
+from stack.postgres import EmbeddedPostgres
+from stack.prepare import prepare_system
+from stack.processes import ComponentError
+from stack.wiremock_server import WireMock
 CHANNELS = (Channel.SMS, Channel.EMAIL, Channel.SLACK)
 
 
@@ -193,23 +187,14 @@ class SenderFleet:
         channel: Channel, replica: int, database_url: str, aws_endpoint_url: str, slack_api_url: str, log_dir: Path
     ) -> SenderProcess:
         ops_port = free_port()
-        prefix = ENV_PREFIX[channel]
-        env = {
-            "DATABASE_URL": database_url,
-            "AWS_ENDPOINT_URL": aws_endpoint_url,
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "LOG_FORMAT": "json",
-            "LOG_LEVEL": "INFO",
-            "SLACK_API_URL": slack_api_url,
-            **{f"{prefix}{name}": value for name, value in {**SENDER_SETTINGS, "OPS_PORT": str(ops_port)}.items()},
-        }
-        name = f"sender_{channel.value}-{replica}"
-        process = ManagedProcess(
-            name, [sys.executable, "-m", f"sender_{channel.value}"], env=env, cwd=REPO_ROOT, log_path=log_dir / f"{name}.log"
+        env = sender_environment(
+            channel,
+            database_url=database_url,
+            aws_endpoint_url=aws_endpoint_url,
+            slack_api_url=slack_api_url,
+            runtime={**SENDER_SETTINGS, "OPS_PORT": str(ops_port)},
         )
-        return SenderProcess(channel=channel, process=process, ops_port=ops_port, env=env, custom=True)
+        return sender_process(channel, f"sender_{channel.value}-{replica}", env, ops_port=ops_port, log_dir=log_dir, custom=True)
 
     def start_all(self) -> None:
         for sender in self.senders:
@@ -268,20 +253,6 @@ class ChaosStack:
         )
 
 
-def _in_thread(coroutine: Any) -> Any:
-    # A loop of its own in a thread of its own: the async test's loop may be set on this one.
-    with concurrent.futures.ThreadPoolExecutor(1) as executor:
-        return executor.submit(asyncio.run, coroutine).result()
-
-
-async def _execute(dsn: str, statement: str) -> None:
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(scope="module")
 def chaos(certificates: Certificates, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosStack]:
     log_dir = tmp_path_factory.mktemp("zero-loss-logs")
@@ -293,8 +264,8 @@ def chaos(certificates: Certificates, tmp_path_factory: pytest.TempPathFactory) 
         cleanup.callback(shutil.rmtree, parent, ignore_errors=True)
         cleanup.callback(postgres.stop)
         # Stock moto loses messages under concurrent sends and deletes, and slows down with queue
-        # depth until an SNS outage's backlog stalls it: see tests/support/patched_moto.py.
-        moto = patched_moto(free_port(), log_path=log_dir / "moto.log").start(wait=False)
+        # depth until an SNS outage's backlog stalls it: see stack/patched_moto.py.
+        moto = MotoServer(free_port(), log_path=log_dir / "moto.log", patched=True).start(wait=False)
         cleanup.callback(moto.stop)
         journal = int(PLAN.notifications * (1 + 2 * PLAN.failure_rate)) + 5_000
         wiremock = WireMock(free_port(), log_path=log_dir / "wiremock.log", max_journal_entries=journal).start(wait=False)
@@ -302,12 +273,12 @@ def chaos(certificates: Certificates, tmp_path_factory: pytest.TempPathFactory) 
 
         database_url = postgres.start()
         # Six senders and the gateway, each with a pool of up to 20, exceed the default 100.
-        _in_thread(_execute(database_url, "ALTER SYSTEM SET max_connections = 300"))
+        execute(database_url, "ALTER SYSTEM SET max_connections = 300")
         postgres.stop()
         postgres.start()
         moto.wait_until_ready()
         wiremock.wait_until_ready()
-        _in_thread(prepare_system(database_url=database_url, aws_endpoint_url=moto.endpoint_url, certs_dir=certificates.directory))
+        run_in_thread(prepare_system(database_url=database_url, aws_endpoint_url=moto.endpoint_url, certs_dir=certificates.directory))
 
         aws_proxy = HttpFaultProxy(
             upstream=moto.endpoint_url, rule="aws", failure_rate=PLAN.failure_rate, log_path=log_dir / "aws-fault-proxy.log", seed=6

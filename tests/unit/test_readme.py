@@ -8,17 +8,19 @@ from pathlib import Path
 import pytest
 
 from gateway.settings import GatewaySettings
+from notifyctl.capacity import CapacitySettings
 from sender_email.settings import EmailSenderSettings
 from sender_slack.settings import SlackSenderSettings
 from sender_sms.settings import SmsSenderSettings
 from shared.settings import ServiceSettings, environment_names
+from stack.runner import StackSettings
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
 SENDERS = (SmsSenderSettings, EmailSenderSettings, SlackSenderSettings)
 
 
-@pytest.mark.parametrize("settings_cls", [ServiceSettings, GatewaySettings, *SENDERS], ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("settings_cls", [ServiceSettings, GatewaySettings, *SENDERS, StackSettings, CapacitySettings], ids=lambda cls: cls.__name__)
 def test_every_setting_is_documented(settings_cls: type) -> None:
     prefix = settings_cls.model_config.get("env_prefix", "")
     missing = []

@@ -1,6 +1,10 @@
 # Each sender scales on its backlog per task: messages waiting in its queue divided by its running
-# tasks, held near `target_backlog_per_task` (about what one task sends in the delay you accept).
-# CPU would be the wrong signal: a sender mostly waits on its provider's API.
+# tasks, held near `target_backlog_per_task`: what one task sends in the delay you accept, so that a
+# message waits about that long. CPU would be the wrong signal: a sender mostly waits on its
+# provider's API. The defaults (terraform/variables.tf) are derived from measured figures, with the
+# derivation written there: one task's rate is the least of efficiency x concurrency / provider
+# latency, its CPU share / CPU per message, and the channel's provider limit, times 10 s
+# (notifyctl/capacity_model.py; `notifyctl capacity --plan RATE` prints it for other inputs).
 
 resource "aws_appautoscaling_target" "sender" {
   for_each = local.senders

@@ -37,6 +37,15 @@ locals {
     LOG_FORMAT       = "json"
   }
 
+  # Each sender task's share of its provider's per-account quota (`rate_limit_per_second` in
+  # var.senders); null leaves the sender's own default, which is the whole quota for one task.
+  rate_limit = {
+    for channel, sender in var.senders : channel => sender.rate_limit_per_second == null ? null : tostring(sender.rate_limit_per_second)
+  }
+  rate_limit_burst = {
+    for channel, sender in var.senders : channel => sender.rate_limit_per_second == null ? null : tostring(max(1, ceil(sender.rate_limit_per_second)))
+  }
+
   environment = {
     gateway = {
       GATEWAY_HOST      = "0.0.0.0"
@@ -54,16 +63,25 @@ locals {
       SMS_SENDER_OPS_PORT    = tostring(local.senders.sms.ops_port)
       SMS_SENDER_ID          = var.sms_sender_id
       SMS_ORIGINATION_NUMBER = var.sms_origination_number
+
+      SMS_SENDER_RATE_LIMIT_PER_SECOND = local.rate_limit.sms
+      SMS_SENDER_RATE_LIMIT_BURST      = local.rate_limit_burst.sms
     }
     email = {
       EMAIL_SENDER_OPS_HOST = "0.0.0.0"
       EMAIL_SENDER_OPS_PORT = tostring(local.senders.email.ops_port)
       EMAIL_FROM_ADDRESS    = var.email_from_address
+
+      EMAIL_SENDER_RATE_LIMIT_PER_SECOND = local.rate_limit.email
+      EMAIL_SENDER_RATE_LIMIT_BURST      = local.rate_limit_burst.email
     }
     slack = {
       SLACK_SENDER_OPS_HOST = "0.0.0.0"
       SLACK_SENDER_OPS_PORT = tostring(local.senders.slack.ops_port)
       SLACK_API_URL         = var.slack_api_url
+
+      SLACK_SENDER_RATE_LIMIT_PER_SECOND = local.rate_limit.slack
+      SLACK_SENDER_RATE_LIMIT_BURST      = local.rate_limit_burst.slack
     }
     migrate = {}
   }

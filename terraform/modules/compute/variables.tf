@@ -108,13 +108,14 @@ variable "load_balancer_deletion_protection" {
 }
 
 variable "senders" {
-  description = "Per channel (sms, email, slack): task size and backlog-based scaling bounds."
+  description = "Per channel (sms, email, slack): task size, backlog-based scaling bounds, each task's rate limit (null: the sender's default)."
   type = map(object({
     min_tasks               = number
     max_tasks               = number
     target_backlog_per_task = number
     cpu                     = number
     memory                  = number
+    rate_limit_per_second   = optional(number)
   }))
 }
 

@@ -3,27 +3,31 @@
 # The services read one setting, DATABASE_URL; the secret holds it (key `url`) next to the usual
 # RDS secret fields, and ECS injects that key into the containers. The generated password is in
 # the Terraform state too: keep the state in an encrypted, access-controlled backend.
+#
+# Disaster recovery (terraform/README.md): with replicate_source_db the instance is a cross-region
+# read replica of the primary's, with the primary's data and master password; promoted, it is
+# given this deployment's password (the secret's) when replicate_source_db is unset again. With
+# backup_replication_region the automated backups are also copied to that region.
 
 data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
 
 locals {
   identifier    = "${var.name}-postgres"
   database_name = "notifications"
   username      = "notifications"
   major_version = split(".", var.engine_version)[0]
-}
+  # A replica takes its engine, database, user and password from its source.
+  replica = var.replicate_source_db != null
 
-resource "aws_kms_key" "database" {
-  description             = "Encrypts the ${var.name} database, its Performance Insights data and its credentials secret"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy = jsonencode({
+  # Both keys' policy: AWS's default, IAM policies in this account decide who may use the key.
+  key_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
       {
-        # AWS's default key policy: IAM policies in this account decide who may use the key.
         Sid       = "EnableIamPolicies"
         Effect    = "Allow"
         Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
@@ -32,7 +36,14 @@ resource "aws_kms_key" "database" {
       },
     ]
   })
-  tags = var.tags
+}
+
+resource "aws_kms_key" "database" {
+  description             = "Encrypts the ${var.name} database, its Performance Insights data and its credentials secret"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = local.key_policy
+  tags                    = var.tags
 }
 
 resource "aws_kms_alias" "database" {
@@ -119,14 +130,15 @@ resource "aws_iam_role_policy_attachment" "monitoring" {
 }
 
 resource "aws_db_instance" "this" {
-  identifier     = local.identifier
-  engine         = "postgres"
-  engine_version = var.engine_version
-  instance_class = var.instance_class
-  db_name        = local.database_name
-  username       = local.username
-  password       = random_password.master.result
-  port           = 5432
+  identifier          = local.identifier
+  replicate_source_db = var.replicate_source_db
+  engine              = local.replica ? null : "postgres"
+  engine_version      = local.replica ? null : var.engine_version
+  instance_class      = var.instance_class
+  db_name             = local.replica ? null : local.database_name
+  username            = local.replica ? null : local.username
+  password            = local.replica ? null : random_password.master.result
+  port                = 5432
 
   allocated_storage     = var.allocated_storage
   max_allocated_storage = var.max_allocated_storage
@@ -162,6 +174,50 @@ resource "aws_db_instance" "this" {
   tags = var.tags
 
   depends_on = [aws_cloudwatch_log_group.database]
+
+  lifecycle {
+    precondition {
+      condition     = var.replicate_source_db == null || try(split(":", var.replicate_source_db)[3], "") != data.aws_region.current.name
+      error_message = "A standby replicates a database in another region: the topic and queue names are fixed per region, so one region holds one deployment."
+    }
+  }
+}
+
+# A copy of the automated backups in a second region: a point-in-time restore there survives the
+# loss of this region. Encrypted with a key of that region (a key cannot leave its region).
+resource "aws_kms_key" "backup_replica" {
+  count    = var.backup_replication_region == null ? 0 : 1
+  provider = aws.backup_replica
+
+  description             = "Encrypts the copies of the ${var.name} database's automated backups"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = local.key_policy
+  tags                    = var.tags
+}
+
+resource "aws_kms_alias" "backup_replica" {
+  count    = var.backup_replication_region == null ? 0 : 1
+  provider = aws.backup_replica
+
+  name          = "alias/${var.name}-database-backups"
+  target_key_id = aws_kms_key.backup_replica[0].key_id
+}
+
+resource "aws_db_instance_automated_backups_replication" "this" {
+  count    = var.backup_replication_region == null ? 0 : 1
+  provider = aws.backup_replica
+
+  source_db_instance_arn = aws_db_instance.this.arn
+  kms_key_id             = aws_kms_key.backup_replica[0].arn
+  retention_period       = var.backup_retention_days
+
+  lifecycle {
+    precondition {
+      condition     = var.backup_replication_region != data.aws_region.current.name
+      error_message = "database_backup_replication_region must be another region than the database's own."
+    }
+  }
 }
 
 resource "aws_secretsmanager_secret" "database" {

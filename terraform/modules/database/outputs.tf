@@ -22,3 +22,8 @@ output "instance_identifier" {
   description = "RDS instance identifier."
   value       = aws_db_instance.this.identifier
 }
+
+output "instance_arn" {
+  description = "ARN of the RDS instance (what a standby's read replica names as its source)."
+  value       = aws_db_instance.this.arn
+}

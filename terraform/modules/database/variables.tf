@@ -58,6 +58,18 @@ variable "log_retention_days" {
   type        = number
 }
 
+variable "replicate_source_db" {
+  description = "ARN of an RDS instance in another region: this instance is its read replica (a disaster-recovery standby) instead of a new database. null: a new database."
+  type        = string
+  default     = null
+}
+
+variable "backup_replication_region" {
+  description = "Region the automated backups are copied to (provider aws.backup_replica must be configured for it). null: no copy."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

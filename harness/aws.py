@@ -1,0 +1,133 @@
+"""The AWS emulators by name, and boto3 on them: publishing as the gateway does, reading queues and DLQs."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+
+from shared.channels import Channel
+from shared.messages import NotificationMessage
+from shared.topology import ALL_QUEUES, TOPIC_NAME, queues_for
+from stack.emulator import EMULATOR_CREDENTIALS, Emulator
+from stack.localstack import LocalStackServer
+from stack.moto import MotoServer
+
+REGION = "us-east-1"
+
+# The emulators by the name tests and benchmarks (--emulator) use for them. moto-patched: moto
+# with the fixes to its SQS that runs of thousands of messages need (stack/patched_moto.py).
+EMULATORS: dict[str, Callable[..., Emulator]] = {
+    "moto": MotoServer,
+    "moto-patched": lambda port, **options: MotoServer(port, patched=True, **options),
+    "localstack": LocalStackServer,
+}
+
+
+def aws_client(service: str, endpoint_url: str, **options: Any) -> Any:
+    """A boto3 client on an emulator (its region and test credentials)."""
+    return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION, **EMULATOR_CREDENTIALS, **options)
+
+
+class Aws:
+    """boto3 clients on an emulator, the gateway's way of publishing, and what landed where."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.sns = aws_client("sns", emulator.endpoint_url)
+        self.sqs = aws_client("sqs", emulator.endpoint_url)
+        self.topic_arn = self.sns.create_topic(Name=TOPIC_NAME)["TopicArn"]
+
+    def queue_url(self, name: str) -> str:
+        return self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+
+    def publish(self, message: NotificationMessage) -> None:
+        self.sns.publish(
+            TopicArn=self.topic_arn, Message=message.to_json(), MessageAttributes=message.sns_message_attributes()
+        )
+
+    def drain_all(self) -> None:
+        """Delete every visible message of every queue (PurgeQueue is allowed once a minute)."""
+        for channel in Channel:
+            queues = queues_for(channel)
+            for name in (queues.queue, queues.dead_letter_queue):
+                url = self.queue_url(name)
+                while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+                    "Messages"
+                ):
+                    self.sqs.delete_message_batch(
+                        QueueUrl=url,
+                        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+                    )
+
+    def queue_depth(self, name: str) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url(name),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def dead_letters(self, channel: Channel) -> list[dict[str, Any]]:
+        """Everything in the channel's DLQ (read and left there: visibility 0)."""
+        url = self.queue_url(queues_for(channel).dead_letter_queue)
+        found: dict[str, dict[str, Any]] = {}
+        for _ in range(5):
+            messages = self.sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=0,
+                WaitTimeSeconds=0,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+            ).get("Messages", [])
+            found.update((m["MessageId"], m) for m in messages)
+        return list(found.values())
+
+    def sent_sms(self, text: str | None = None) -> list[dict[str, Any]]:
+        """The SMS the emulator sent (with this text)."""
+        return [sms for sms in self.emulator.sent_sms() if text is None or sms["message"] == text]
+
+    def sent_emails(self, text: str | None = None) -> list[dict[str, Any]]:
+        """The emails the emulator sent (with this body)."""
+        return [sent for sent in self.emulator.sent_emails() if text is None or sent["body"] == text]
+
+
+class QueueReader:
+    """Reads (and removes) what SNS delivered to the channel queues, indexed by notification id.
+
+    For a gateway without senders: it takes the senders' place on the queues.
+    """
+
+    def __init__(self, endpoint_url: str) -> None:
+        self._sqs = aws_client("sqs", endpoint_url)
+        self._urls = {q.queue: self._sqs.get_queue_url(QueueName=q.queue)["QueueUrl"] for q in ALL_QUEUES}
+        self.seen: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = defaultdict(list)
+
+    def drain(self) -> None:
+        for queue, url in self._urls.items():
+            while True:
+                messages = self._sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+                ).get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    body = json.loads(message["Body"])
+                    self.seen[body["notification_id"]].append((queue, body, message.get("MessageAttributes", {})))
+                self._sqs.delete_message_batch(
+                    QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+                )
+
+    def wait_for(self, notification_id: str, *, queues: int, timeout: float = 15.0) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """The deliveries of one notification, once it has reached ``queues`` queues."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.drain()
+            found = self.seen.get(notification_id, [])
+            if len(found) >= queues or time.monotonic() > deadline:
+                return found
+            time.sleep(0.2)

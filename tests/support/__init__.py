@@ -1,1 +1,0 @@
-"""Test support: real components started and wired for the integration tests."""

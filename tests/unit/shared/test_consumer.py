@@ -1,0 +1,536 @@
+"""The consumer runtime's decisions, against an in-memory queue, delivery table and provider.
+
+The real SQS, Postgres and providers are exercised in tests/integration/shared/test_consumer.py; here
+every branch of "what happens to this message" is checked quickly and exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from sender_sms.settings import SmsSenderSettings
+from shared.consumer import Consumer, Slots
+from shared.deliveries import Claim
+from shared.messages import NotificationMessage, RecipientSnapshot
+from shared.providers import PermanentSendError, Provider, SendResult, TransientSendError
+from shared.sqs_queue import ReceivedMessage
+from shared.statuses import DeliveryStatus
+from shared.topology import Channel
+
+ME = "replica-under-test"
+_ids = itertools.count(1)
+
+
+# ---------------------------------------------------------------- fakes
+
+
+class FakeQueue:
+    queue_name = "sms_notifications"
+
+    def __init__(self) -> None:
+        self.available: list[ReceivedMessage] = []
+        self.receive_requests: list[int] = []
+        self.visibility: list[tuple[str, int]] = []
+        self.deleted: list[str] = []
+        self.delete_batches: list[int] = []
+        self.dead_lettered: list[tuple[str, str]] = []
+        self.fail_receives = 0
+
+    def add(self, body: str, *, receive_count: int = 1) -> ReceivedMessage:
+        number = next(_ids)
+        message = ReceivedMessage(
+            message_id=f"m-{number}", receipt_handle=f"rh-{number}", body=body, receive_count=receive_count
+        )
+        self.available.append(message)
+        return message
+
+    async def receive(self, *, max_messages: int, wait_seconds: int, visibility_timeout: int) -> list[ReceivedMessage]:
+        self.receive_requests.append(max_messages)
+        if self.fail_receives:
+            self.fail_receives -= 1
+            raise ConnectionError("sqs unreachable")
+        if not self.available:
+            await asyncio.sleep(0.005)
+            return []
+        taken, self.available = self.available[:max_messages], self.available[max_messages:]
+        for message in taken:
+            message.visible_until = time.monotonic() + visibility_timeout
+        return taken
+
+    async def change_visibility(self, message: ReceivedMessage, seconds: int) -> None:
+        self.visibility.append((message.message_id, seconds))
+
+    async def change_visibility_batch(self, messages: list[ReceivedMessage], seconds: int) -> set[str]:
+        self.visibility.extend((message.message_id, seconds) for message in messages)
+        return set()
+
+    async def delete_batch(self, messages: list[ReceivedMessage]) -> list[tuple[ReceivedMessage, str]]:
+        self.delete_batches.append(len(messages))
+        self.deleted.extend(message.message_id for message in messages)
+        return []
+
+    async def send_to_dead_letter_queue(self, message: ReceivedMessage, *, reason: str) -> None:
+        self.dead_lettered.append((message.message_id, reason))
+
+    def visibility_of(self, message: ReceivedMessage) -> list[int]:
+        return [seconds for message_id, seconds in self.visibility if message_id == message.message_id]
+
+
+@dataclass
+class Row:
+    status: str = "pending"
+    attempts: int = 0
+    claimed_by: str | None = None
+    claimed_until: float | None = None
+    last_error: str | None = None
+    provider_message_id: str | None = None
+
+
+@dataclass
+class FakeDeliveries:
+    rows: dict[uuid.UUID, Row] = field(default_factory=dict)
+    unavailable: bool = False
+    fail_mark_sent: int = 0
+    extended: list[list[uuid.UUID]] = field(default_factory=list)
+
+    def _check(self) -> None:
+        if self.unavailable:
+            raise ConnectionRefusedError("database down")
+
+    async def claim(self, *, notification_id: uuid.UUID, channel: Channel, claimed_by: str, lease_seconds: float) -> Claim:
+        self._check()
+        row = self.rows.get(notification_id)
+        if row is None:
+            return Claim(claimed=False, status=None)
+        now = time.monotonic()
+        expired = row.claimed_until is None or row.claimed_until < now
+        if row.status == "pending" or (row.status == "sending" and expired):
+            row.status, row.attempts, row.claimed_by = "sending", row.attempts + 1, claimed_by
+            row.claimed_until = now + lease_seconds
+            return Claim(claimed=True, status=DeliveryStatus.SENDING, attempts=row.attempts, claimed_by=claimed_by)
+        remaining = max((row.claimed_until or now) - now, 0.0)
+        return Claim(False, DeliveryStatus(row.status), row.attempts, row.claimed_by, remaining)
+
+    async def mark_sent(self, *, notification_id: uuid.UUID, channel: Channel, provider_message_id: str | None) -> None:
+        self._check()
+        if self.fail_mark_sent:
+            self.fail_mark_sent -= 1
+            raise ConnectionResetError("connection lost")
+        row = self.rows[notification_id]
+        row.status, row.provider_message_id, row.claimed_by, row.claimed_until = "sent", provider_message_id, None, None
+
+    async def mark_failed(self, *, notification_id: uuid.UUID, channel: Channel, claimed_by: str, reason: str) -> bool:
+        return self._settle(notification_id, claimed_by, "failed", reason)
+
+    async def release(self, *, notification_id: uuid.UUID, channel: Channel, claimed_by: str, reason: str) -> bool:
+        return self._settle(notification_id, claimed_by, "pending", reason)
+
+    async def extend_claims(
+        self, *, notification_ids: list[uuid.UUID], channel: Channel, claimed_by: str, lease_seconds: float
+    ) -> int:
+        self._check()
+        self.extended.append(list(notification_ids))
+        return len(notification_ids)
+
+    def _settle(self, notification_id: uuid.UUID, claimed_by: str, status: str, reason: str) -> bool:
+        self._check()
+        row = self.rows[notification_id]
+        if row.status != "sending" or row.claimed_by != claimed_by:
+            return False
+        row.status, row.last_error, row.claimed_by, row.claimed_until = status, reason, None, None
+        return True
+
+
+class FakeProvider(Provider):
+    channel = Channel.SMS
+
+    def __init__(self, outcome: Callable[[NotificationMessage], Any] | None = None, *, delay: float = 0.0) -> None:
+        self.outcome = outcome
+        self.delay = delay
+        self.calls: list[uuid.UUID] = []
+        self.active = 0
+        self.max_active = 0
+        self.finished: list[uuid.UUID] = []
+
+    async def send(self, message: NotificationMessage) -> SendResult:
+        self.calls.append(message.notification_id)
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.outcome is not None:
+                result = self.outcome(message)
+                if isinstance(result, BaseException):
+                    raise result
+            self.finished.append(message.notification_id)
+            return SendResult(provider_message_id=f"sns-{message.notification_id}")
+        finally:
+            self.active -= 1
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def settings(**overrides: Any) -> SmsSenderSettings:
+    values: dict[str, Any] = {
+        "concurrency": 4,
+        "receive_wait_seconds": 0,
+        "visibility_timeout_seconds": 30,
+        "heartbeat_seconds": 5,
+        "backoff_base_seconds": 2,
+        "backoff_max_seconds": 60,
+        "delete_flush_seconds": 0.01,
+        "rate_limit_per_second": 1000,
+        "rate_limit_burst": 1000,
+        "send_timeout_seconds": 1,
+        "shutdown_grace_seconds": 2,
+    }
+    values.update(overrides)
+    return SmsSenderSettings(**values)
+
+
+def notification(*, channels: tuple[Channel, ...] = (Channel.SMS,)) -> NotificationMessage:
+    return NotificationMessage(
+        notification_id=uuid.uuid4(),
+        recipient=RecipientSnapshot(name="ada", phone_number="+14155552671"),
+        message="Your code is 1234",
+        channels=list(channels),
+        client="billing",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
+class Harness:
+    def __init__(self, provider: FakeProvider | None = None, **setting_overrides: Any) -> None:
+        self.queue = FakeQueue()
+        self.deliveries = FakeDeliveries()
+        self.provider = provider or FakeProvider()
+        self.settings = settings(**setting_overrides)
+        self.consumer = Consumer(
+            settings=self.settings,
+            provider=self.provider,
+            queue=self.queue,  # type: ignore[arg-type]
+            deliveries=self.deliveries,  # type: ignore[arg-type]
+            instance_id=ME,
+        )
+
+    def publish(self, *, row: Row | None = None, receive_count: int = 1, **kwargs: Any) -> tuple[NotificationMessage, ReceivedMessage]:
+        message = notification(**kwargs)
+        self.deliveries.rows[message.notification_id] = row or Row()
+        return message, self.queue.add(message.to_json(), receive_count=receive_count)
+
+    def row(self, message: NotificationMessage) -> Row:
+        return self.deliveries.rows[message.notification_id]
+
+    async def run_until(self, condition: Callable[[], bool], *, timeout: float = 5.0, stop_early: bool = False) -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(self.consumer.run(stop))
+        try:
+            await wait_until(condition, timeout=timeout)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=10)
+
+
+async def wait_until(condition: Callable[[], bool], *, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class MetricDelta:
+    def __init__(self, name: str, **labels: str) -> None:
+        self.name, self.labels = name, labels
+        self.start = metric(name, **labels)
+
+    @property
+    def value(self) -> float:
+        return metric(self.name, **self.labels) - self.start
+
+
+# ---------------------------------------------------------------- tests
+
+
+class TestSuccess:
+    async def test_sent_recorded_and_deleted(self) -> None:
+        harness = Harness()
+        message, received = harness.publish()
+        sent = MetricDelta("sender_messages_sent_total", channel="sms")
+        received_count = MetricDelta("sender_messages_received_total", channel="sms")
+        await harness.run_until(lambda: received.message_id in harness.queue.deleted)
+        row = harness.row(message)
+        assert (row.status, row.attempts, row.provider_message_id) == ("sent", 1, f"sns-{message.notification_id}")
+        assert harness.provider.calls == [message.notification_id]
+        assert harness.queue.visibility == []
+        assert sent.value == 1 and received_count.value == 1
+        assert metric("sender_messages_in_flight", channel="sms") == 0
+
+    async def test_sent_is_recorded_even_when_the_database_blips(self) -> None:
+        harness = Harness()
+        harness.deliveries.fail_mark_sent = 1
+        message, received = harness.publish()
+        await harness.run_until(lambda: received.message_id in harness.queue.deleted)
+        assert harness.row(message).status == "sent"
+        assert harness.provider.calls == [message.notification_id]
+
+    async def test_deletes_are_batched(self) -> None:
+        harness = Harness(concurrency=32, delete_flush_seconds=0.2)
+        received = [harness.publish()[1] for _ in range(25)]
+        await harness.run_until(lambda: len(harness.queue.deleted) == 25)
+        assert sorted(harness.queue.deleted) == sorted(m.message_id for m in received)
+        assert max(harness.queue.delete_batches) == 10
+        assert len(harness.queue.delete_batches) <= 5
+
+
+class TestPermanentFailure:
+    async def test_recorded_failed_with_reason_and_deleted_not_retried(self) -> None:
+        provider = FakeProvider(lambda _m: PermanentSendError("InvalidParameter: bad number", code="invalid_parameter"))
+        harness = Harness(provider)
+        message, received = harness.publish()
+        failed = MetricDelta("sender_messages_failed_total", channel="sms", reason="invalid_parameter")
+        await harness.run_until(lambda: received.message_id in harness.queue.deleted)
+        row = harness.row(message)
+        assert (row.status, row.last_error, row.attempts) == ("failed", "InvalidParameter: bad number", 1)
+        assert harness.queue.visibility == [] and harness.queue.dead_lettered == []
+        assert len(provider.calls) == 1
+        assert failed.value == 1
+
+
+class TestTransientFailure:
+    async def test_released_to_pending_and_backed_off(self) -> None:
+        provider = FakeProvider(lambda _m: TransientSendError("Throttling: slow down", code="throttling"))
+        harness = Harness(provider, backoff_base_seconds=4)
+        message, received = harness.publish(receive_count=2)
+        retried = MetricDelta("sender_messages_retried_total", channel="sms")
+        await harness.run_until(lambda: bool(harness.queue.visibility_of(received)))
+        row = harness.row(message)
+        assert (row.status, row.last_error, row.attempts, row.claimed_by) == ("pending", "Throttling: slow down", 1, None)
+        [delay] = harness.queue.visibility_of(received)
+        assert 4 <= delay <= 8  # second receive: base * 2, half of it jittered
+        assert harness.queue.deleted == []
+        assert retried.value == 1
+
+    async def test_retry_after_is_honoured(self) -> None:
+        provider = FakeProvider(lambda _m: TransientSendError("rate limited", code="ratelimited", retry_after=7))
+        harness = Harness(provider)
+        _message, received = harness.publish()
+        await harness.run_until(lambda: bool(harness.queue.visibility_of(received)))
+        assert harness.queue.visibility_of(received) == [7]
+
+    async def test_last_receive_records_failed_and_leaves_it_to_the_redrive_policy(self) -> None:
+        provider = FakeProvider(lambda _m: TransientSendError("HTTP 503", code="server_error"))
+        harness = Harness(provider)
+        message, received = harness.publish(receive_count=5, row=Row(attempts=4, last_error="HTTP 503"))
+        exhausted = MetricDelta("sender_messages_failed_total", channel="sms", reason="retries_exhausted")
+        await harness.run_until(lambda: bool(harness.queue.visibility_of(received)))
+        row = harness.row(message)
+        assert (row.status, row.attempts) == ("failed", 5)
+        assert row.last_error == "gave up after 5 attempts: HTTP 503"
+        assert harness.queue.visibility_of(received) == [0], "visible at once: the next receive moves it to the DLQ"
+        assert harness.queue.deleted == [] and harness.queue.dead_lettered == []
+        assert exhausted.value == 1
+
+    async def test_send_timeout_is_transient(self) -> None:
+        harness = Harness(FakeProvider(delay=5), send_timeout_seconds=0.05)
+        message, received = harness.publish()
+        await harness.run_until(lambda: bool(harness.queue.visibility_of(received)))
+        row = harness.row(message)
+        assert row.status == "pending"
+        assert row.last_error == "no answer within 0.05 s"
+
+    async def test_unexpected_provider_error_does_not_lose_the_message(self) -> None:
+        harness = Harness(FakeProvider(lambda _m: KeyError("boom")))
+        message, received = harness.publish()
+        await harness.run_until(lambda: bool(harness.queue.visibility_of(received)))
+        assert harness.row(message).status == "pending"
+        assert harness.row(message).last_error == "unexpected error: KeyError: 'boom'"
+        assert harness.queue.deleted == []
+
+    async def test_database_unavailable_leaves_the_message_unsent(self) -> None:
+        harness = Harness()
+        harness.deliveries.unavailable = True
+        message, received = harness.publish()
+        await harness.run_until(lambda: bool(harness.queue.visibility_of(received)))
+        assert harness.provider.calls == []
+        [delay] = harness.queue.visibility_of(received)
+        assert 1 <= delay <= 2
+        assert harness.row(message).status == "pending" and harness.row(message).attempts == 0
+        assert harness.queue.deleted == []
+
+    async def test_receiving_pauses_while_the_database_is_down(self) -> None:
+        harness = Harness(backoff_base_seconds=0.4, receivers=1)
+        harness.deliveries.unavailable = True
+        _message, first = harness.publish()
+        stop = asyncio.Event()
+        task = asyncio.create_task(harness.consumer.run(stop))
+        await wait_until(lambda: bool(harness.queue.visibility_of(first)))
+        receives = len(harness.queue.receive_requests)
+        await asyncio.sleep(0.2)
+        assert len(harness.queue.receive_requests) == receives, "paused"
+        harness.deliveries.unavailable = False
+        second_message, second = harness.publish()
+        await wait_until(lambda: second.message_id in harness.queue.deleted, timeout=3)
+        stop.set()
+        await task
+        assert harness.row(second_message).status == "sent"
+
+
+class TestDuplicates:
+    @pytest.mark.parametrize("status", ["sent", "failed"])
+    async def test_settled_delivery_is_deleted_unsent(self, status: str) -> None:
+        harness = Harness()
+        message, received = harness.publish(row=Row(status=status, attempts=1))
+        skipped = MetricDelta("sender_duplicates_skipped_total", channel="sms")
+        await harness.run_until(lambda: received.message_id in harness.queue.deleted)
+        assert harness.provider.calls == []
+        assert harness.row(message).attempts == 1
+        assert skipped.value == 1
+
+    async def test_live_claim_elsewhere_is_left_alone_until_it_ends(self) -> None:
+        harness = Harness()
+        row = Row(status="sending", attempts=1, claimed_by="other", claimed_until=time.monotonic() + 10)
+        message, received = harness.publish(row=row)
+        await harness.run_until(lambda: bool(harness.queue.visibility_of(received)))
+        assert harness.provider.calls == []
+        [delay] = harness.queue.visibility_of(received)
+        assert delay in (10, 11)
+        assert harness.row(message).claimed_by == "other"
+        assert harness.queue.deleted == []
+
+    async def test_expired_claim_of_a_dead_replica_is_taken_over(self) -> None:
+        harness = Harness()
+        row = Row(status="sending", attempts=1, claimed_by="dead", claimed_until=time.monotonic() - 1)
+        message, received = harness.publish(row=row)
+        await harness.run_until(lambda: received.message_id in harness.queue.deleted)
+        assert (harness.row(message).status, harness.row(message).attempts) == ("sent", 2)
+        assert harness.provider.calls == [message.notification_id]
+
+
+class TestUnprocessableMessages:
+    @pytest.mark.parametrize(
+        ("body", "expected"),
+        [
+            ("not json at all", "unparseable message: Invalid JSON"),
+            ('{"notification_id": "x"}', "unparseable message: notification_id: Input should be a valid UUID"),
+            ("{}", "unparseable message: notification_id: Field required"),
+        ],
+    )
+    async def test_unparseable_goes_to_the_dlq_and_the_loop_goes_on(self, body: str, expected: str) -> None:
+        harness = Harness()
+        bad = harness.queue.add(body)
+        good_message, good = harness.publish()
+        unparseable = MetricDelta("sender_messages_failed_total", channel="sms", reason="unparseable")
+        await harness.run_until(lambda: {bad.message_id, good.message_id} <= set(harness.queue.deleted))
+        [(message_id, reason)] = harness.queue.dead_lettered
+        assert message_id == bad.message_id
+        assert reason.startswith(expected)
+        assert harness.row(good_message).status == "sent"
+        assert unparseable.value == 1
+
+    async def test_message_for_another_channel_goes_to_the_dlq(self) -> None:
+        harness = Harness()
+        _message, received = harness.publish(channels=(Channel.EMAIL,))
+        await harness.run_until(lambda: received.message_id in harness.queue.deleted)
+        assert harness.queue.dead_lettered == [(received.message_id, "message is addressed to ['email'], not sms")]
+        assert harness.provider.calls == []
+
+    async def test_message_without_delivery_row_goes_to_the_dlq(self) -> None:
+        harness = Harness()
+        message, received = harness.publish()
+        del harness.deliveries.rows[message.notification_id]
+        await harness.run_until(lambda: received.message_id in harness.queue.deleted)
+        assert harness.queue.dead_lettered == [(received.message_id, "no delivery record for this notification")]
+        assert harness.provider.calls == []
+
+
+class TestConcurrency:
+    async def test_never_more_in_flight_than_slots_and_receives_only_free_slots(self) -> None:
+        harness = Harness(FakeProvider(delay=0.05), concurrency=3, receivers=2)
+        for _ in range(12):
+            harness.publish()
+        await harness.run_until(lambda: len(harness.queue.deleted) == 12)
+        assert harness.provider.max_active == 3
+        assert max(harness.queue.receive_requests) <= 3
+
+    async def test_receivers_default_to_one_per_ten_slots(self) -> None:
+        assert settings(concurrency=32).receiver_count == 4
+        assert settings(concurrency=10).receiver_count == 1
+        assert settings(concurrency=32, receivers=2).receiver_count == 2
+
+    async def test_receive_errors_are_survived(self) -> None:
+        harness = Harness()
+        harness.queue.fail_receives = 1
+        _message, received = harness.publish()
+        await harness.run_until(lambda: received.message_id in harness.queue.deleted, timeout=8)
+
+    async def test_slots(self) -> None:
+        slots = Slots(5)
+        assert await slots.reserve(10) == 5
+        waiter = asyncio.create_task(slots.reserve(10))
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        slots.release(2)
+        assert await waiter == 2
+        assert slots.free == 0
+
+
+class TestHeartbeat:
+    async def test_extends_visibility_and_claims_of_long_sends(self) -> None:
+        harness = Harness(FakeProvider(delay=2.2), visibility_timeout_seconds=2, heartbeat_seconds=0.2, send_timeout_seconds=5)
+        message, received = harness.publish()
+        await harness.run_until(lambda: received.message_id in harness.queue.deleted)
+        extensions = harness.queue.visibility_of(received)
+        assert extensions and set(extensions) == {2}
+        assert [message.notification_id] in harness.deliveries.extended
+        assert harness.row(message).status == "sent"
+
+    async def test_does_not_override_a_settled_message(self) -> None:
+        harness = Harness(visibility_timeout_seconds=2, heartbeat_seconds=1)
+        received = harness.queue.add("{}")
+        received.visible_until = time.monotonic()  # due
+        received.settled = True
+        harness.consumer._in_flight[received] = asyncio.create_task(asyncio.sleep(0))
+        await harness.consumer.heartbeat()
+        assert harness.queue.visibility == []
+
+
+class TestShutdown:
+    async def test_finishes_started_sends_and_hands_back_unstarted(self) -> None:
+        # One token: the first message is sent (slowly), the others wait for their turn.
+        harness = Harness(FakeProvider(delay=0.3), rate_limit_per_second=0.1, rate_limit_burst=1)
+        first_message, first = harness.publish()
+        waiting = [harness.publish()[1] for _ in range(2)]
+        await harness.run_until(lambda: len(harness.provider.calls) == 1)
+        assert harness.provider.finished == [first_message.notification_id], "the started send completed"
+        assert harness.row(first_message).status == "sent"
+        assert first.message_id in harness.queue.deleted, "deletes are flushed before run() returns"
+        for message in waiting:
+            assert harness.queue.visibility_of(message) == [0]
+        assert len(harness.provider.calls) == 1
+        assert harness.consumer.in_flight == 0
+
+    async def test_gives_up_on_sends_after_the_grace_period(self) -> None:
+        harness = Harness(FakeProvider(delay=30), shutdown_grace_seconds=0.2, send_timeout_seconds=60)
+        message, received = harness.publish()
+        started = time.monotonic()
+        await harness.run_until(lambda: len(harness.provider.calls) == 1)
+        assert time.monotonic() - started < 5
+        assert harness.row(message).status == "sending", "the claim expires on its own"
+        assert harness.queue.deleted == []
