@@ -68,7 +68,7 @@ from harness.gateway import PRODUCTION_GATEWAY_SETTINGS, GatewayProcess
 from harness.metrics import scrape
 from harness.senders import SenderProcess
 from harness.slack import SLACK_POST_PATH
-from shared.topology import Channel
+from shared.channels import Channel
 from stack.wiremock_server import WireMock
 
 TARGET_P99_SECONDS = 1.0

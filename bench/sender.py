@@ -53,9 +53,10 @@ from harness.database import make_notification
 from harness.senders import SenderProcess
 from harness.slack import slack_ok
 from shared.aws import aws_clients
+from shared.channels import Channel
 from shared.messages import NotificationMessage
 from shared.settings import ServiceSettings
-from shared.topology import Channel, queues_for
+from shared.topology import queues_for
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 0.9

@@ -10,19 +10,23 @@ from contextlib import asynccontextmanager
 
 from botocore.config import Config
 from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
+from fastapi.openapi.models import OpenAPI
 from fastapi.openapi.utils import get_openapi
 
+from gateway.client_rate_limit import ClientRateLimiter, RateLimited
 from gateway.errors import install_error_handlers
 from gateway.middleware import GatewayMiddleware
-from gateway.notifications.endpoints import PostNotificationShortcut
+from gateway.notifications.endpoints import accept_route, openapi_operation
 from gateway.notifications.endpoints import router as notifications_router
-from gateway.publisher import NotificationPublisher, OutboxRelay, SnsPublisher
-from gateway.rate_limit import RateLimited, RateLimiter
+from gateway.notifications.service import NotificationService
+from gateway.outbox.publisher import OutboxPublisher, SnsPublisher
+from gateway.outbox.relay import OutboxRelay
 from gateway.recipients.endpoints import router as recipients_router
 from gateway.settings import GatewaySettings
 from gateway.tls import CrlReloader
 from shared.aws import CLIENT_CONFIG, aws_clients
-from shared.database import check_database, create_engine, create_pool
+from shared.database import Database
 from shared.logging import get_logger
 from shared.ops_server import OpsServer
 from shared.topology import topic_arn
@@ -45,19 +49,16 @@ def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None 
     )
     app.state.settings = settings
     app.state.ssl_context = ssl_context
-    app.state.rate_limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
+    app.state.rate_limiter = ClientRateLimiter(settings) if settings.rate_limit_enabled else None
     # The rate limit costs a database round trip per request: when it is off, its dependency is
-    # not even solved.
+    # not even solved (and the accept does not call it).
     rate_limited = [RateLimited] if settings.rate_limit_enabled else []
     app.include_router(recipients_router, dependencies=rate_limited)
+    # First: the router tries routes in order, and this is the one nearly every request takes.
+    app.router.routes.insert(0, accept_route)
     app.include_router(notifications_router, dependencies=rate_limited)
     install_error_handlers(app)
-    if not settings.rate_limit_enabled:
-        # The rate limit is a dependency of the route: with it on, every request takes the route.
-        app.add_middleware(PostNotificationShortcut)
-    app.add_middleware(  # the outermost: it wraps the shortcut too
-        GatewayMiddleware, max_body_bytes=settings.max_body_bytes, max_in_flight=settings.max_in_flight_requests
-    )
+    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes, max_in_flight=settings.max_in_flight_requests)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -65,24 +66,21 @@ def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: GatewaySettings = app.state.settings
-    # Requests: no overflow (overflow connections would be closed and reopened under load) and
-    # autocommit (every write is one statement). Publishing has a small pool of its own, so that a
-    # burst of requests never starves the deletes that confirm what SNS has.
-    engine = create_engine(
-        settings, max_overflow=0, pool_timeout=settings.database_pool_timeout_seconds, autocommit=True
-    )
-    publishing_engine = create_engine(settings, pool_size=2, max_overflow=0, autocommit=True)
-    app.state.engine = engine
-    # POST /notifications runs on asyncpg directly (gateway/deps.py's PooledConnection).
-    app.state.database = await create_pool(settings)
+    # Requests (the accept and the other routes) share one pool; publishing has a small one of
+    # its own, so that a burst of requests never starves the deletes that confirm what SNS has.
+    database = await Database.for_service(settings, acquire_timeout=settings.database_pool_timeout_seconds).open()
+    publishing_database = await Database.for_service(settings, size=2).open()
+    app.state.database = database
     async with aws_clients(settings, "sns", config=SNS_CLIENT_CONFIG) as sns:
         sns_publisher = SnsPublisher(sns, settings.topic_arn or await topic_arn(sns))
-        app.state.publisher = NotificationPublisher(
-            sns=sns_publisher, engine=publishing_engine, hand_over_after=settings.outbox_grace_seconds
+        publisher = OutboxPublisher(sns=sns_publisher, database=publishing_database, hand_over_after=settings.outbox_grace_seconds)
+        publisher.start()
+        app.state.notifications = NotificationService(
+            database=database, publisher=publisher, outbox_grace_seconds=settings.outbox_grace_seconds
         )
         relay = OutboxRelay(
             sns=sns_publisher,
-            engine=publishing_engine,
+            database=publishing_database,
             poll_interval=settings.outbox_poll_interval_seconds,
             batch_size=settings.outbox_batch_size,
             max_backoff=settings.outbox_max_backoff_seconds,
@@ -98,7 +96,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         ops = OpsServer(
             host=settings.ops_host,
             port=settings.ops_port,
-            readiness_checks={"database": lambda: check_database(engine), "sns": sns_reachable},
+            readiness_checks={"database": database.check, "sns": sns_reachable},
         )
         await ops.start()
         log.info("gateway_started", port=settings.port, ops_port=settings.ops_port, topic=sns_publisher.topic_arn)
@@ -106,15 +104,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
         finally:
             ops.draining = True
-            await app.state.publisher.close()
+            await publisher.close()
             for task in background:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*background, return_exceptions=True)
             await ops.stop()
-            await engine.dispose()
-            await app.state.database.close()
-            await publishing_engine.dispose()
+            await database.close()
+            await publishing_database.close()
             log.info("gateway_stopped")
 
 
@@ -123,6 +120,9 @@ def _openapi(app: FastAPI) -> dict:
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes)
+    _add_operation(schema, accept_route.path, "post", *openapi_operation())
+    # As get_openapi renders its own: through the OpenAPI models, None left out.
+    schema = jsonable_encoder(OpenAPI(**schema), by_alias=True, exclude_none=True)
     error_body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     for path in schema.get("paths", {}).values():
         for operation in path.values():
@@ -136,3 +136,14 @@ def _openapi(app: FastAPI) -> dict:
         schema.get("components", {}).get("schemas", {}).pop(name, None)
     app.openapi_schema = schema
     return schema
+
+
+def _add_operation(schema: dict, path: str, method: str, operation: dict, components: dict) -> None:
+    """Document an operation that is not a FastAPI route, listed before the paths under it."""
+    paths = list(schema["paths"].items())
+    position = next((index for index, (other, _) in enumerate(paths) if other.startswith(path)), len(paths))
+    item = dict(schema["paths"].get(path, {}), **{method: operation})
+    schema["paths"] = dict([*(entry for entry in paths[:position] if entry[0] != path), (path, item), *(entry for entry in paths[position:] if entry[0] != path)])
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update({name: definition for name, definition in components.items() if name not in schemas})
+    schema["components"]["schemas"] = dict(sorted(schemas.items()))

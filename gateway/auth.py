@@ -69,17 +69,21 @@ async def client_identity(request: Request) -> ClientIdentity:
     return identity_of(request.scope)
 
 
+def authorise(identity: ClientIdentity, role: Role) -> ClientIdentity:
+    """The identity, when its certificate grants ``role``; 403 otherwise."""
+    if role.value not in identity.roles:
+        raise ForbiddenError(
+            f"the client certificate {identity.common_name!r} lacks the role {role.value!r} "
+            f"(it has: {', '.join(sorted(identity.roles)) or 'none'})"
+        )
+    return identity
+
+
 def require_role(role: Role):  # noqa: ANN201 - returns a FastAPI dependency
     # Reads the identity itself rather than depending on client_identity: one dependency fewer
     # to solve on every request.
     async def dependency(request: Request) -> ClientIdentity:
-        identity = identity_of(request.scope)
-        if role.value not in identity.roles:
-            raise ForbiddenError(
-                f"the client certificate {identity.common_name!r} lacks the role {role.value!r} "
-                f"(it has: {', '.join(sorted(identity.roles)) or 'none'})"
-            )
-        return identity
+        return authorise(identity_of(request.scope), role)
 
     return dependency
 

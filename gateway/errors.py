@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
+from starlette.routing import compile_path
 
 
 class ErrorBody(BaseModel):
@@ -53,8 +53,8 @@ class TooManyRequestsError(ApiError):
     status_code = 429
 
 
-class ServiceUnavailableError(ApiError):
-    status_code = 503
+class InternalError(ApiError):
+    status_code = 500
 
 
 def error_response(status_code: int, message: str, *, field: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -103,7 +103,24 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400, message, field=field)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         messages = {404: "no such resource", 405: "method not allowed for this resource"}
         message = exc.detail if isinstance(exc.detail, str) and exc.detail not in ("Not Found", "Method Not Allowed") else None
-        return error_response(exc.status_code, message or messages.get(exc.status_code, "request refused"), headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            # The router names the methods of the first route whose path matched; the resource
+            # has those of every operation the document lists on its path.
+            allowed = documented_methods(request.app, request.url.path)
+            if allowed:
+                headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        return error_response(exc.status_code, message or messages.get(exc.status_code, "request refused"), headers=headers)
+
+
+def documented_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods of the OpenAPI document's operations on ``path`` (a request's path)."""
+    return [
+        method.upper()
+        for template, operations in app.openapi()["paths"].items()
+        if compile_path(template)[0].match(path)
+        for method in operations
+    ]

@@ -51,7 +51,7 @@ class GatewaySettings(ServerSettings):
     database_pool_timeout_seconds: float = Field(default=2.0, gt=0)
     recipients_page_size: int = Field(default=50, ge=1, le=1000)
 
-    # Per client certificate (CN), shared by every replica through Postgres (gateway/rate_limit.py).
+    # Per client certificate (CN), shared by every replica through Postgres (gateway/client_rate_limit.py).
     # Off by default: it costs a database round trip per request, and most deployments put
     # the gateway in front of a handful of trusted clients.
     rate_limit_enabled: bool = False

@@ -10,8 +10,9 @@ from typing import Any
 
 import boto3
 
+from shared.channels import Channel
 from shared.messages import NotificationMessage
-from shared.topology import ALL_QUEUES, TOPIC_NAME, Channel, queues_for
+from shared.topology import ALL_QUEUES, TOPIC_NAME, queues_for
 from stack.emulator import EMULATOR_CREDENTIALS, Emulator
 from stack.localstack import LocalStackServer
 from stack.moto import MotoServer

@@ -8,10 +8,11 @@ from typing import Any
 
 import asyncpg
 
-from harness.postgres import asyncpg_dsn, fetch, run_in_thread
+from harness.postgres import fetch, run_in_thread
 from harness.waiting import wait_until
 from shared.messages import NotificationMessage, RecipientSnapshot
-from shared.topology import Channel
+from shared.settings import postgres_dsn
+from shared.channels import Channel
 
 
 class Database:
@@ -28,7 +29,7 @@ class Database:
         ``pending`` delivery per addressed channel, in one transaction."""
 
         async def run() -> None:
-            connection = await asyncpg.connect(asyncpg_dsn(self.url))
+            connection = await asyncpg.connect(postgres_dsn(self.url))
             try:
                 async with connection.transaction():
                     await connection.executemany(

@@ -23,6 +23,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from harness.fault_proxy import FaultProxy
+from shared.settings import postgres_dsn
 from stack.postgres import EmbeddedPostgres
 
 T = TypeVar("T")
@@ -101,10 +102,6 @@ def url_through_proxy(database_url: str, proxy: FaultProxy) -> str:
     return parsed.set(host="127.0.0.1", port=proxy.port, query=query).render_as_string(hide_password=False)
 
 
-def asyncpg_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 def run_in_thread(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion in a thread with a loop of its own, so that synchronous helpers
     also work inside an async test's running loop."""
@@ -113,7 +110,7 @@ def run_in_thread(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 async def _execute(url: str, statement: str) -> None:
-    connection = await asyncpg.connect(asyncpg_dsn(url))
+    connection = await asyncpg.connect(postgres_dsn(url))
     try:
         await connection.execute(statement)
     finally:
@@ -124,7 +121,7 @@ def fetch(database_url: str, query: str, *args: Any) -> list[dict[str, Any]]:
     """Run one query from synchronous code and return its rows as dicts."""
 
     async def _fetch() -> list[dict[str, Any]]:
-        connection = await asyncpg.connect(asyncpg_dsn(database_url))
+        connection = await asyncpg.connect(postgres_dsn(database_url))
         try:
             return [dict(row) for row in await connection.fetch(query, *args)]
         finally:

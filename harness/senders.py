@@ -15,7 +15,7 @@ from typing import Any
 from harness.metrics import Samples, scrape
 from shared.sender_settings import SenderSettings
 from shared.settings import environment_for
-from shared.topology import Channel
+from shared.channels import Channel
 from stack.emulator import EMULATOR_CREDENTIALS
 from stack.network import free_port, wait_for_http
 from stack.processes import REPO_ROOT, ManagedProcess

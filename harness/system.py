@@ -23,7 +23,7 @@ from harness.postgres import PostgresServer, run_in_thread
 from harness.senders import Senders
 from harness.slack import Slack
 from shared.messages import NotificationMessage
-from shared.topology import Channel
+from shared.channels import Channel
 from stack.emulator import Emulator
 from stack.network import free_port
 from stack.prepare import prepare_system

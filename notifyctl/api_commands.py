@@ -10,11 +10,10 @@ import typer
 from notifyctl.errors import FailedError, NotDoneError
 from notifyctl.gateway_client import GatewayClient, Profile, with_profile
 from notifyctl.output import JsonOption, emit, report_errors
-from shared.topology import Channel
+from shared.channels import Channel
+from shared.statuses import FINAL_STATUSES
 
 recipients_app = typer.Typer(help="Register, read and delete recipients (needs the 'recipients' role).", no_args_is_help=True)
-
-FINAL_STATUSES = frozenset({"sent", "failed"})
 
 
 @recipients_app.command("put")

@@ -18,7 +18,8 @@ import typer
 from notifyctl.aws_errors import translated_aws_errors
 from notifyctl.errors import FailedError, NotifyctlError, UnavailableError
 from notifyctl.output import JsonOption, emit, format_age, report_errors
-from shared.topology import Channel, create_topology, verify_topology
+from shared.channels import CHANNEL_NAMES, Channel
+from shared.topology import create_topology, verify_topology
 
 if TYPE_CHECKING:
     from notifyctl.dead_letters import ChannelStats, DeadLetter, DeadLetterQueues, RedriveResult
@@ -39,13 +40,15 @@ class RedriveMethod(StrEnum):
     MOVE_TASK = "move-task"
 
 
-ChannelArgument = Annotated[Channel, typer.Argument(help="sms, email or slack.", case_sensitive=False)]
+ChannelArgument = Annotated[
+    Channel, typer.Argument(help=f"{', '.join(CHANNEL_NAMES[:-1])} or {CHANNEL_NAMES[-1]}.", case_sensitive=False)
+]
 
 
 def _run(work: Callable[[Any, Any, Any], Awaitable[T]], *, database: bool = True) -> T:
-    """Run ``work(sqs, sns, engine)`` with clients from the environment; map outages to exit 4."""
+    """Run ``work(sqs, sns, database)`` with clients from the environment; map outages to exit 4."""
     from shared.aws import aws_clients
-    from shared.database import create_engine, is_database_unavailable
+    from shared.database import Database, is_database_unavailable
     from shared.settings import ServiceSettings
 
     settings = ServiceSettings()
@@ -53,10 +56,8 @@ def _run(work: Callable[[Any, Any, Any], Awaitable[T]], *, database: bool = True
     async def main() -> T:
         async with AsyncExitStack() as stack:
             sqs, sns = await stack.enter_async_context(aws_clients(settings, "sqs", "sns"))
-            engine = create_engine(settings) if database else None
-            if engine is not None:
-                stack.push_async_callback(engine.dispose)
-            return await work(sqs, sns, engine)
+            pool = await stack.enter_async_context(Database.for_service(settings)) if database else None
+            return await work(sqs, sns, pool)
 
     try:
         with translated_aws_errors():
@@ -69,10 +70,10 @@ def _run(work: Callable[[Any, Any, Any], Awaitable[T]], *, database: bool = True
         raise
 
 
-def _queues(sqs: Any, engine: Any, probe: Any | None = None) -> DeadLetterQueues:
+def _queues(sqs: Any, database: Any, probe: Any | None = None) -> DeadLetterQueues:
     from notifyctl.dead_letters import DeadLetterQueues
 
-    return DeadLetterQueues(sqs=sqs, engine=engine, sqs_probe=probe)
+    return DeadLetterQueues(sqs=sqs, database=database, sqs_probe=probe)
 
 
 # ---------------------------------------------------------------- dlq
@@ -85,7 +86,7 @@ def dlq_stats(
     as_json: JsonOption = False,
 ) -> None:
     """Depth of every channel's queue and DLQ, and the age of the oldest dead letter."""
-    stats = _run(lambda sqs, _sns, engine: _queues(sqs, engine).stats(channel or tuple(Channel)), database=False)
+    stats = _run(lambda sqs, _sns, database: _queues(sqs, database).stats(channel or tuple(Channel)), database=False)
     emit([asdict(s) for s in stats], as_json=as_json, human=lambda _: _describe_stats(stats))
 
 
@@ -97,7 +98,7 @@ def dlq_peek(
     as_json: JsonOption = False,
 ) -> None:
     """Show dead letters (notification, recipient, why it failed) without consuming them."""
-    letters = _run(lambda sqs, _sns, engine: _queues(sqs, engine).peek(channel, count))
+    letters = _run(lambda sqs, _sns, database: _queues(sqs, database).peek(channel, count))
     emit([asdict(letter) for letter in letters], as_json=as_json, human=lambda _: _describe_letters(channel, letters))
 
 
@@ -113,13 +114,13 @@ def dlq_redrive(
 ) -> None:
     """Replay a channel's dead letters: reset their deliveries to pending and move them back to the queue."""
     with _progress(enabled=not as_json) as update:
-        async def work(sqs: Any, _sns: Any, engine: Any) -> RedriveResult:
+        async def work(sqs: Any, _sns: Any, database: Any) -> RedriveResult:
             from notifyctl.dead_letters import PROBE_CONFIG
             from shared.aws import aws_clients
             from shared.settings import ServiceSettings
 
             async with aws_clients(ServiceSettings(), "sqs", config=PROBE_CONFIG) as probe:
-                return await _queues(sqs, engine, probe).redrive(channel, method=method.value, progress=update)
+                return await _queues(sqs, database, probe).redrive(channel, method=method.value, progress=update)
 
         result = _run(work)
     emit(asdict(result), as_json=as_json, human=lambda _: _describe_redrive(result))
@@ -142,7 +143,7 @@ def dlq_purge(
     """Delete every message in a channel's DLQ, for good (their deliveries keep saying failed)."""
     if not yes:
         typer.confirm(f"Delete every message in the {channel.value} dead-letter queue? This cannot be undone", abort=True)
-    purged = _run(lambda sqs, _sns, engine: _queues(sqs, engine).purge(channel), database=False)
+    purged = _run(lambda sqs, _sns, database: _queues(sqs, database).purge(channel), database=False)
     emit({"channel": channel.value, "purged": purged}, as_json=as_json, human=f"Purged about {purged} message(s) from the {channel.value} DLQ.")
 
 
@@ -153,7 +154,7 @@ def dlq_purge(
 @report_errors
 def topology_create(as_json: JsonOption = False) -> None:
     """Create (or confirm) the topic, queues, DLQs and subscriptions. Idempotent."""
-    created = _run(lambda sqs, sns, _engine: create_topology(sns, sqs), database=False)
+    created = _run(lambda sqs, sns, _database: create_topology(sns, sqs), database=False)
     emit(created, as_json=as_json, human=lambda c: "\n".join(f"{name}: {value}" for name, value in c.items()))
 
 
@@ -161,7 +162,7 @@ def topology_create(as_json: JsonOption = False) -> None:
 @report_errors
 def topology_verify(as_json: JsonOption = False) -> None:
     """Compare the live SNS/SQS resources with the definitions; exit 1 on any difference."""
-    problems = _run(lambda sqs, sns, _engine: verify_topology(sns, sqs), database=False)
+    problems = _run(lambda sqs, sns, _database: verify_topology(sns, sqs), database=False)
     emit(
         {"matches": not problems, "differences": problems},
         as_json=as_json,

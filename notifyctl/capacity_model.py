@@ -51,8 +51,8 @@ class TaskBounds:
 
     At least one task: the scaling metric divides the queue's backlog by the running tasks, so a
     service at zero would never scale out again. At most 50: a guard against a mistyped bound; each
-    sender task holds up to twice ``DATABASE_POOL_SIZE`` (20) Postgres connections, so 50 tasks of
-    one channel are 1,000 connections, beyond what most RDS instance classes allow by default.
+    sender task holds up to ``DATABASE_POOL_SIZE`` (10) Postgres connections, so 50 tasks of one
+    channel are 500 connections, beyond what most RDS instance classes allow by default.
     """
 
     floor: int = 1

@@ -31,18 +31,33 @@ from typing import Any
 
 from botocore.config import Config
 from pydantic import ValidationError
-from sqlalchemy import and_, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notifyctl.errors import FailedError
+from shared.channels import Channel, channel_spec
+from shared.database import Database
 from shared.logging import mask_personal_data
 from shared.messages import NotificationMessage
 from shared.queue_metrics import oldest_message_age_seconds, queue_counts
 from shared.sqs_queue import DEAD_LETTER_REASON_ATTRIBUTE, SQS_BATCH_SIZE
-from shared.tables import DeliveryStatus, deliveries
-from shared.topology import Channel, queues_for
 
 GAVE_UP_PREFIX = "gave up after "
+
+# A delivery that gave up after its last attempt ("gave up after 5 attempts: ...", written by
+# shared/consumer.py), back to pending so that the senders send it again.
+_RESET_GAVE_UP = """
+    UPDATE deliveries
+    SET status = 'pending', claimed_by = NULL, claimed_until = NULL, updated_at = now()
+    WHERE channel = $1 AND notification_id = ANY($2::uuid[]) AND status = 'failed' AND starts_with(last_error, $3)
+    RETURNING notification_id
+"""
+_DELIVERIES = """
+    SELECT notification_id, status, attempts, last_error FROM deliveries
+    WHERE channel = $1 AND notification_id = ANY($2::uuid[])
+"""
+_GAVE_UP_SINCE = """
+    SELECT notification_id FROM deliveries
+    WHERE channel = $1 AND status = 'failed' AND starts_with(last_error, $3) AND updated_at >= $2
+"""
 # Long enough that a message read during a redrive does not reappear before it is handled.
 REDRIVE_VISIBILITY_SECONDS = 300
 PEEK_VISIBILITY_SECONDS = 30
@@ -95,17 +110,17 @@ class RedriveResult:
 
 
 class DeadLetterQueues:
-    def __init__(self, *, sqs: Any, engine: AsyncEngine, sqs_probe: Any | None = None) -> None:
+    def __init__(self, *, sqs: Any, database: Database, sqs_probe: Any | None = None) -> None:
         self._sqs = sqs
         self._probe = sqs_probe or sqs
-        self._engine = engine
+        self._database = database
 
     # -- looking -------------------------------------------------------------------------
 
     async def stats(self, channels: Sequence[Channel] = tuple(Channel)) -> list[ChannelStats]:
         result = []
         for channel in channels:
-            queues = queues_for(channel)
+            queues = channel_spec(channel)
             queue_url, dlq_url = await self._url(queues.queue), await self._url(queues.dead_letter_queue)
             waiting, in_flight = await queue_counts(self._sqs, queue_url)
             dead, dead_in_flight = await queue_counts(self._sqs, dlq_url)
@@ -130,7 +145,7 @@ class DeadLetterQueues:
         Messages are read with a short visibility timeout (so that paging sees new ones) and
         made visible again at the end; if notifyctl dies meanwhile they reappear on their own.
         """
-        dlq_url = await self._url(queues_for(channel).dead_letter_queue)
+        dlq_url = await self._url(channel_spec(channel).dead_letter_queue)
         seen: dict[str, dict[str, Any]] = {}
         try:
             while len(seen) < limit:
@@ -150,7 +165,7 @@ class DeadLetterQueues:
     # -- replaying -----------------------------------------------------------------------
 
     async def redrive(self, channel: Channel, *, method: str = "auto", progress: Progress | None = None) -> RedriveResult:
-        queues = queues_for(channel)
+        queues = channel_spec(channel)
         queue_url, dlq_url = await self._url(queues.queue), await self._url(queues.dead_letter_queue)
         if method in ("auto", "move-task") and await self._move_tasks_supported(dlq_url):
             return await self._redrive_with_move_task(channel, queue_url, dlq_url, progress)
@@ -232,7 +247,7 @@ class DeadLetterQueues:
 
     async def purge(self, channel: Channel) -> int:
         """Delete every message of the channel's DLQ; returns how many there were (approximately)."""
-        dlq_url = await self._url(queues_for(channel).dead_letter_queue)
+        dlq_url = await self._url(channel_spec(channel).dead_letter_queue)
         waiting, in_flight = await queue_counts(self._sqs, dlq_url)
         try:
             await self._sqs.purge_queue(QueueUrl=dlq_url)
@@ -292,41 +307,19 @@ class DeadLetterQueues:
         """``failed`` ("gave up after ...") back to ``pending``, so the senders send them."""
         if not notification_ids:
             return []
-        statement = (
-            update(deliveries)
-            .where(
-                deliveries.c.channel == channel.value,
-                deliveries.c.notification_id.in_(notification_ids),
-                deliveries.c.status == DeliveryStatus.FAILED.value,
-                deliveries.c.last_error.startswith(GAVE_UP_PREFIX),
-            )
-            .values(status=DeliveryStatus.PENDING.value, claimed_by=None, claimed_until=None, updated_at=func.now())
-            .returning(deliveries.c.notification_id)
-        )
-        async with self._engine.begin() as connection:
-            return list((await connection.execute(statement)).scalars())
+        async with self._database.connection() as connection:
+            return [row[0] for row in await connection.fetch(_RESET_GAVE_UP, channel.value, notification_ids, GAVE_UP_PREFIX)]
 
     async def _deliveries(self, channel: Channel, notification_ids: list[uuid.UUID]) -> dict[str, dict[str, Any]]:
         if not notification_ids:
             return {}
-        statement = select(deliveries.c.notification_id, deliveries.c.status, deliveries.c.attempts, deliveries.c.last_error).where(
-            deliveries.c.channel == channel.value, deliveries.c.notification_id.in_(notification_ids)
-        )
-        async with self._engine.connect() as connection:
-            rows = (await connection.execute(statement)).mappings().all()
+        async with self._database.connection() as connection:
+            rows = await connection.fetch(_DELIVERIES, channel.value, notification_ids)
         return {str(row["notification_id"]): dict(row) for row in rows}
 
     async def _gave_up_since(self, channel: Channel, since: datetime, *, exclude: set[uuid.UUID]) -> list[str]:
-        statement = select(deliveries.c.notification_id).where(
-            and_(
-                deliveries.c.channel == channel.value,
-                deliveries.c.status == DeliveryStatus.FAILED.value,
-                deliveries.c.last_error.startswith(GAVE_UP_PREFIX),
-                deliveries.c.updated_at >= since,
-            )
-        )
-        async with self._engine.connect() as connection:
-            found = (await connection.execute(statement)).scalars().all()
+        async with self._database.connection() as connection:
+            found = [row[0] for row in await connection.fetch(_GAVE_UP_SINCE, channel.value, since, GAVE_UP_PREFIX)]
         return [str(notification_id) for notification_id in found if notification_id not in exclude]
 
 
@@ -345,7 +338,7 @@ def _dead_letter(message: dict[str, Any], notification: NotificationMessage | No
     reason = message.get("MessageAttributes", {}).get(DEAD_LETTER_REASON_ATTRIBUTE, {}).get("StringValue")
     contact = None
     if notification is not None:
-        contact = {Channel.SMS: notification.recipient.phone_number, Channel.EMAIL: notification.recipient.email, Channel.SLACK: notification.recipient.slack_id}[channel]
+        contact = getattr(notification.recipient, channel_spec(channel).contact_field)
     return DeadLetter(
         message_id=message["MessageId"],
         sent_at=datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None,

@@ -2,49 +2,31 @@
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
 from typing import Any
 
-from shared.aws import aws_clients
+from shared.channels import Channel
 from shared.messages import NotificationMessage
-from shared.providers import (
-    PermanentSendError,
-    Provider,
-    SendResult,
-    aws_provider_config,
-    classify_aws_error,
-)
-from shared.topology import Channel
+from shared.providers import AwsProvider, PermanentSendError, SendResult, classify_aws_error
 
 from sender_email.settings import EmailSenderSettings
 
 DEFAULT_SUBJECT = "Notification"
 
 
-class EmailProvider(Provider):
+class EmailProvider(AwsProvider):
     channel = Channel.EMAIL
+    service = "ses"
 
     def __init__(self, settings: EmailSenderSettings) -> None:
-        self._settings = settings
-        self._stack = AsyncExitStack()
-        self._ses: Any = None
-
-    async def open(self) -> None:
-        config = aws_provider_config(
-            send_timeout_seconds=self._settings.send_timeout_seconds,
-            max_pool_connections=self._settings.concurrency,
-        )
-        self._ses = await self._stack.enter_async_context(aws_clients(self._settings, "ses", config=config))
-
-    async def close(self) -> None:
-        await self._stack.aclose()
+        super().__init__(settings)
+        self._from_address = settings.email_from_address
 
     async def send(self, message: NotificationMessage) -> SendResult:
         address = message.recipient.email
         if not address:
             raise PermanentSendError("recipient has no email address", code="no_email")
         try:
-            response = await self._ses.send_email(**email_request(message, self._settings.email_from_address))
+            response = await self.client.send_email(**email_request(message, self._from_address))
         except Exception as exc:  # noqa: BLE001 - every botocore error is classified
             raise classify_aws_error(exc) from exc
         return SendResult(provider_message_id=response.get("MessageId"))

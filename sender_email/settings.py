@@ -7,9 +7,9 @@ from typing import ClassVar
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from shared.channels import Channel
 from shared.sender_settings import SenderSettings
 from shared.settings import OpsPort
-from shared.topology import Channel
 
 
 class EmailSenderSettings(SenderSettings):

@@ -18,7 +18,7 @@ import aiohttp
 
 from shared.messages import NotificationMessage
 from shared.providers import PermanentSendError, Provider, SendError, SendResult, TransientSendError
-from shared.topology import Channel
+from shared.channels import Channel
 
 from sender_slack.settings import SlackSenderSettings
 

@@ -2,48 +2,27 @@
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
-from typing import Any
-
-from shared.aws import aws_clients
+from shared.channels import Channel
 from shared.messages import NotificationMessage
-from shared.providers import (
-    PermanentSendError,
-    Provider,
-    SendResult,
-    aws_provider_config,
-    classify_aws_error,
-)
-from shared.topology import Channel
+from shared.providers import AwsProvider, PermanentSendError, SendResult, classify_aws_error
 
 from sender_sms.settings import SmsSenderSettings
 
 
-class SmsProvider(Provider):
+class SmsProvider(AwsProvider):
     channel = Channel.SMS
+    service = "sns"
 
     def __init__(self, settings: SmsSenderSettings) -> None:
-        self._settings = settings
-        self._stack = AsyncExitStack()
-        self._sns: Any = None
+        super().__init__(settings)
         self._attributes = sms_attributes(settings)
-
-    async def open(self) -> None:
-        config = aws_provider_config(
-            send_timeout_seconds=self._settings.send_timeout_seconds,
-            max_pool_connections=self._settings.concurrency,
-        )
-        self._sns = await self._stack.enter_async_context(aws_clients(self._settings, "sns", config=config))
-
-    async def close(self) -> None:
-        await self._stack.aclose()
 
     async def send(self, message: NotificationMessage) -> SendResult:
         phone_number = message.recipient.phone_number
         if not phone_number:
             raise PermanentSendError("recipient has no phone number", code="no_phone_number")
         try:
-            response = await self._sns.publish(
+            response = await self.client.publish(
                 PhoneNumber=phone_number, Message=message.message, MessageAttributes=self._attributes
             )
         except Exception as exc:  # noqa: BLE001 - every botocore error is classified

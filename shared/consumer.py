@@ -60,13 +60,13 @@ import uuid
 import structlog
 from pydantic import ValidationError
 
-from shared.backoff import compute_backoff
+from shared.backoff import RECEIVE_ERRORS, RECORD_SENT, compute_backoff, database_pause
 from shared.database import is_database_unavailable
 from shared.deliveries import Claim, DeliveryRepository
 from shared.logging import get_logger
 from shared.messages import NotificationMessage
 from shared.providers import PermanentSendError, Provider, SendError, SendResult, TransientSendError
-from shared.rate_limit import KeyedRateLimiter
+from shared.token_bucket import KeyedRateLimiter
 from shared.sender_metrics import (
     DUPLICATES_SKIPPED,
     MESSAGES_FAILED,
@@ -78,7 +78,7 @@ from shared.sender_metrics import (
 )
 from shared.sender_settings import SenderSettings
 from shared.sqs_queue import DeleteBatcher, ReceivedMessage, SqsQueue
-from shared.tables import DeliveryStatus
+from shared.statuses import DeliveryStatus
 
 log = get_logger(__name__)
 
@@ -86,12 +86,6 @@ log = get_logger(__name__)
 # messages are then handed back at once). Long polls still waiting on an empty queue after
 # that are cancelled.
 RECEIVE_DRAIN_SECONDS = 1.0
-# Waits between attempts to record "sent", about a minute in all: long enough to outlast a
-# Postgres restart (the zero-loss test's took over 4 s, and 3.5 s of retries left rows
-# "sending" for good). Meanwhile the heartbeat keeps the message invisible; only then is the
-# row given up on (the message is deleted anyway: the provider has it).
-RECORD_SENT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
-MAX_RECEIVE_ERROR_DELAY = 30.0
 
 
 class Slots:
@@ -147,6 +141,7 @@ class Consumer:
         self._heartbeat_lock = asyncio.Lock()
         # While the database is down nothing can be claimed: receiving pauses (doubling up to
         # backoff_max_seconds), so an outage does not use up every message's five receives.
+        self._database_pause = database_pause(base_seconds=settings.backoff_base_seconds, max_seconds=settings.backoff_max_seconds)
         self._database_failures = 0
         self._receiving_resumes_at = 0.0
 
@@ -199,7 +194,7 @@ class Consumer:
             except Exception as exc:  # noqa: BLE001 - SQS trouble: log, back off, try again
                 self._slots.release(reserved)
                 errors += 1
-                delay = min(MAX_RECEIVE_ERROR_DELAY, 2 ** min(errors - 1, 5))
+                delay = RECEIVE_ERRORS.delay(errors)
                 log.warning("receive failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay)
                 await asyncio.sleep(delay)
                 continue
@@ -340,7 +335,11 @@ class Consumer:
 
     async def _succeeded(self, message: ReceivedMessage, notification: NotificationMessage, result: SendResult) -> None:
         self._sent.inc()
-        for delay in (*RECORD_SENT_DELAYS, None):
+        # Retried for about a minute (RECORD_SENT): long enough to outlast a Postgres restart (the
+        # zero-loss test's took over 4 s, and 3.5 s of retries left rows "sending" for good).
+        # Meanwhile the heartbeat keeps the message invisible; only then is the row given up on
+        # (the message is deleted anyway: the provider has it).
+        for delay in (*RECORD_SENT.delays(), None):
             try:
                 await self._deliveries.mark_sent(
                     notification_id=notification.notification_id,
@@ -425,10 +424,7 @@ class Consumer:
 
     def _pause_receiving(self) -> None:
         self._database_failures += 1
-        pause = min(
-            self._settings.backoff_max_seconds,
-            self._settings.backoff_base_seconds * 2 ** min(self._database_failures - 1, 16),
-        )
+        pause = self._database_pause.delay(self._database_failures)
         resumes_at = time.monotonic() + pause
         if resumes_at > self._receiving_resumes_at:
             self._receiving_resumes_at = resumes_at

@@ -16,24 +16,19 @@ claims a process makes while its previous claim statement is in flight (a receiv
 messages all ask in the same turn of the event loop) go to Postgres as one UPDATE ... RETURNING;
 likewise ``sent`` records are group-committed in one UPDATE. Each caller still waits for its own
 row's outcome, so a message is deleted from SQS only once its ``sent`` is committed. Every
-statement runs on the bare asyncpg connection as a single autocommit statement: SQLAlchemy's
-statement handling cost more CPU than the statements themselves.
+statement is a single autocommit statement through ``shared/database.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
 
-import asyncpg
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from shared.database import DATABASE_UNAVAILABLE_ERRORS
-from shared.tables import DeliveryStatus
-from shared.topology import Channel
+from shared.batching import StatementBatcher
+from shared.channels import Channel
+from shared.database import Database
+from shared.statuses import DeliveryStatus
 
 # Rows are locked in notification_id order (the subquery's ORDER BY ... FOR UPDATE), so two
 # replicas claiming overlapping batches (copies of the same messages) wait for each other
@@ -95,49 +90,6 @@ class Claim:
     claim_remaining_seconds: float = 0.0
 
 
-Request = TypeVar("Request")
-Outcome = TypeVar("Outcome")
-
-
-class StatementBatcher(Generic[Request, Outcome]):
-    """Runs concurrent requests as one statement: those made in the same turn of the event loop,
-    or while the previous batch is in flight, go together in the next. One batch at a time, so
-    under load batches grow instead of statements queueing for connections; when idle a request
-    waits for nothing but its own round trip. ``run`` returns one outcome per request, in order;
-    when it raises, every request of the batch raises the same error."""
-
-    def __init__(self, run: Callable[[list[Request]], Awaitable[list[Outcome]]]) -> None:
-        self._run = run
-        self._waiting: list[tuple[Request, asyncio.Future[Outcome]]] = []
-        self._draining: asyncio.Task[None] | None = None
-
-    async def submit(self, request: Request) -> Outcome:
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._waiting.append((request, future))
-        if self._draining is None:
-            # Starts after the tasks already scheduled for this turn: a received batch's other
-            # messages join before the statement goes out.
-            self._draining = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting, []
-                try:
-                    outcomes = await self._run([request for request, _ in batch])
-                except Exception as exc:  # noqa: BLE001 - every caller gets it and decides
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if not future.done():  # its caller was cancelled meanwhile
-                        future.set_result(outcome)
-        finally:
-            self._draining = None
-
-
 @dataclass(frozen=True)
 class _ClaimKey:
     channel: Channel
@@ -146,8 +98,8 @@ class _ClaimKey:
 
 
 class DeliveryRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, database: Database) -> None:
+        self._database = database
         self._claims: dict[_ClaimKey, StatementBatcher[uuid.UUID, Claim]] = {}
         self._sent: dict[Channel, StatementBatcher[tuple[uuid.UUID, str | None], None]] = {}
 
@@ -199,51 +151,43 @@ class DeliveryRepository:
         """The heartbeat: push the leases of the given deliveries this replica still holds."""
         if not notification_ids:
             return 0
-        status = await self._on_connection(
-            lambda connection: connection.execute(
-                _EXTEND_CLAIMS, list(notification_ids), channel.value, claimed_by, lease_seconds
-            )
-        )
+        async with self._database.connection() as connection:
+            status = await connection.execute(_EXTEND_CLAIMS, list(notification_ids), channel.value, claimed_by, lease_seconds)
         return _row_count(status)
 
     # -- statements ----------------------------------------------------------------------
 
     async def _claim_batch(self, key: _ClaimKey, notification_ids: list[uuid.UUID]) -> list[Claim]:
-        async def run(connection: asyncpg.Connection) -> list[Claim]:
+        async with self._database.connection() as connection:
             won = {
                 row[0]: row[1]
-                for row in await connection.fetch(
-                    _CLAIM, notification_ids, key.channel.value, key.claimed_by, key.lease_seconds
-                )
+                for row in await connection.fetch(_CLAIM, notification_ids, key.channel.value, key.claimed_by, key.lease_seconds)
             }
             lost = {notification_id for notification_id in notification_ids if notification_id not in won}
             states = (
-                {row[0]: row for row in await connection.fetch(_CLAIM_STATES, list(lost), key.channel.value)}
-                if lost
-                else {}
+                {row[0]: row for row in await connection.fetch(_CLAIM_STATES, list(lost), key.channel.value)} if lost else {}
             )
-            claims = []
-            for notification_id in notification_ids:
-                # pop: of two copies of one message in a batch only the first has the claim.
-                attempts = won.pop(notification_id, None)
-                if attempts is not None:
-                    claims.append(Claim(True, DeliveryStatus.SENDING, attempts, key.claimed_by))
-                elif notification_id in states:
-                    _, status, row_attempts, claimed_by, remaining = states[notification_id]
-                    claims.append(Claim(False, DeliveryStatus(status), row_attempts, claimed_by, remaining or 0.0))
-                elif notification_id in lost:
-                    claims.append(Claim(claimed=False, status=None))
-                else:
-                    # The second copy of a message claimed in this very statement.
-                    claims.append(Claim(False, DeliveryStatus.SENDING, 0, key.claimed_by, key.lease_seconds))
-            return claims
-
-        return await self._on_connection(run)
+        claims = []
+        for notification_id in notification_ids:
+            # pop: of two copies of one message in a batch only the first has the claim.
+            attempts = won.pop(notification_id, None)
+            if attempts is not None:
+                claims.append(Claim(True, DeliveryStatus.SENDING, attempts, key.claimed_by))
+            elif notification_id in states:
+                _, status, row_attempts, claimed_by, remaining = states[notification_id]
+                claims.append(Claim(False, DeliveryStatus(status), row_attempts, claimed_by, remaining or 0.0))
+            elif notification_id in lost:
+                claims.append(Claim(claimed=False, status=None))
+            else:
+                # The second copy of a message claimed in this very statement.
+                claims.append(Claim(False, DeliveryStatus.SENDING, 0, key.claimed_by, key.lease_seconds))
+        return claims
 
     async def _mark_sent_batch(self, channel: Channel, sent: list[tuple[uuid.UUID, str | None]]) -> list[None]:
         ids = [notification_id for notification_id, _ in sent]
         provider_ids = [provider_message_id for _, provider_message_id in sent]
-        await self._on_connection(lambda connection: connection.execute(_MARK_SENT, ids, provider_ids, channel.value))
+        async with self._database.connection() as connection:
+            await connection.execute(_MARK_SENT, ids, provider_ids, channel.value)
         return [None] * len(sent)
 
     async def _settle(
@@ -255,29 +199,9 @@ class DeliveryRepository:
         status: DeliveryStatus,
         reason: str,
     ) -> bool:
-        outcome = await self._on_connection(
-            lambda connection: connection.execute(
-                _SETTLE, notification_id, channel.value, claimed_by, status.value, reason
-            )
-        )
+        async with self._database.connection() as connection:
+            outcome = await connection.execute(_SETTLE, notification_id, channel.value, claimed_by, status.value, reason)
         return _row_count(outcome) == 1
-
-    async def _on_connection(self, run: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
-        """Run statements on a pooled connection's bare asyncpg connection (autocommit: no
-        transaction is open on it; asyncpg prepares each statement once per connection)."""
-        async with self._engine.connect() as connection:
-            driver = (await connection.get_raw_connection()).driver_connection
-            try:
-                return await run(driver)
-            except DATABASE_UNAVAILABLE_ERRORS as exc:
-                # SQLAlchemy never saw these statements, so it cannot tell that the connection
-                # died under them: unless told, the pool hands the dead connection out again and
-                # again, and after a Postgres restart every claim fails for good. Like SQLAlchemy
-                # on a disconnect of its own, drop the whole pool: its other connections were
-                # most likely closed by the same restart.
-                await connection.invalidate(exc)
-                await connection.engine.dispose(close=False)
-                raise
 
 
 def _row_count(status: str) -> int:

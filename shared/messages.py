@@ -11,7 +11,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.topology import CHANNELS_ATTRIBUTE, NOTIFICATION_ID_ATTRIBUTE, Channel
+from shared.channels import Channel
+from shared.topology import CHANNELS_ATTRIBUTE, NOTIFICATION_ID_ATTRIBUTE
 
 MESSAGE_VERSION = 1
 

@@ -10,9 +10,10 @@ job (``shared/consumer.py``), so a provider stays a thin translation of one API 
 from __future__ import annotations
 
 import re
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import TracebackType
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from botocore.config import Config
 from botocore.exceptions import (
@@ -24,8 +25,10 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from shared.aws import aws_clients
+from shared.channels import Channel
 from shared.messages import NotificationMessage
-from shared.topology import Channel
+from shared.sender_settings import SenderSettings
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,27 @@ class Provider:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+class AwsProvider(Provider):
+    """A provider that is one AWS API (SNS for SMS, SES for email): its client is opened with the
+    runtime's limits (``aws_provider_config``) and closed with the provider."""
+
+    service: ClassVar[str]  # the AWS service name, as aioboto3 knows it ("sns", "ses")
+
+    def __init__(self, settings: SenderSettings) -> None:
+        self._settings = settings
+        self._stack = AsyncExitStack()
+        self.client: Any = None
+
+    async def open(self) -> None:
+        config = aws_provider_config(
+            send_timeout_seconds=self._settings.send_timeout_seconds, max_pool_connections=self._settings.concurrency
+        )
+        self.client = await self._stack.enter_async_context(aws_clients(self._settings, self.service, config=config))
+
+    async def close(self) -> None:
+        await self._stack.aclose()
 
 
 # AWS error codes that condemn this one message (as opposed to throttling, outages or our own

@@ -6,6 +6,7 @@ Each ``sender_<channel>/__main__.py`` is one call: ``run_sender(settings=..., pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -16,8 +17,9 @@ import uvloop
 from botocore.config import Config
 
 from shared.aws import CLIENT_CONFIG, aws_clients
+from shared.backoff import QUEUE_RESOLUTION
 from shared.consumer import Consumer
-from shared.database import check_database, create_engine
+from shared.database import Database
 from shared.deliveries import DeliveryRepository
 from shared.logging import configure_logging, get_logger
 from shared.ops_server import OpsServer
@@ -27,9 +29,6 @@ from shared.sender_settings import SenderSettings
 from shared.sqs_queue import SqsQueue
 
 log = get_logger(__name__)
-
-MAX_STARTUP_RETRY_DELAY = 10.0
-
 
 def run_sender(*, settings: SenderSettings, provider: Provider) -> int:
     """Run a sender until it is told to stop; returns the process exit code."""
@@ -46,9 +45,8 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
         loop.add_signal_handler(signum, _request_stop, stop, signum)
     instance_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
-    engine = create_engine(settings)
     async with AsyncExitStack() as stack:
-        stack.push_async_callback(engine.dispose)
+        database = await stack.enter_async_context(Database.for_service(settings))
         # Fail fast: the runtime decides about retries, and a queue that cannot be reached
         # should show on /readyz rather than inside botocore's retry loop.
         sqs = await stack.enter_async_context(
@@ -58,7 +56,7 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
         ops = OpsServer(
             host=settings.ops_host,
             port=settings.ops_port,
-            readiness_checks={"database": lambda: check_database(engine), "queue": queue.check},
+            readiness_checks={"database": database.check, "queue": queue.check},
         )
         await ops.start()
         stack.push_async_callback(ops.stop)
@@ -80,7 +78,7 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
             settings=settings,
             provider=provider,
             queue=queue,
-            deliveries=DeliveryRepository(engine),
+            deliveries=DeliveryRepository(database),
             instance_id=instance_id,
         )
         await consumer.run(stop)
@@ -102,15 +100,14 @@ async def _drain_on_stop(stop: asyncio.Event, ops: OpsServer) -> None:
 
 async def _resolve_queues(queue: SqsQueue, stop: asyncio.Event) -> bool:
     """Wait until the queues exist (the stack may still be starting); False when told to stop."""
-    delay = 0.5
+    attempt = 0
     while not stop.is_set():
         try:
             await queue.resolve()
             return True
         except Exception as exc:  # noqa: BLE001 - keep trying; /readyz shows the problem
             log.warning("queues not available yet", queue=queue.queue_name, error=f"{type(exc).__name__}: {exc}")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-        except TimeoutError:
-            delay = min(delay * 2, MAX_STARTUP_RETRY_DELAY)
+        attempt += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=QUEUE_RESOLUTION.delay(attempt))
     return False

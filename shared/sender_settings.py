@@ -11,8 +11,9 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
+from shared.channels import Channel, channel_spec
 from shared.settings import ServerSettings
-from shared.topology import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS, Channel, queues_for
+from shared.topology import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS
 
 
 class SenderSettings(ServerSettings):
@@ -50,9 +51,9 @@ class SenderSettings(ServerSettings):
                 "reappear on the queue while it is still being sent"
             )
         if not self.queue_name:
-            self.queue_name = queues_for(self.channel).queue
+            self.queue_name = channel_spec(self.channel).queue
         if not self.dead_letter_queue_name:
-            self.dead_letter_queue_name = queues_for(self.channel).dead_letter_queue
+            self.dead_letter_queue_name = channel_spec(self.channel).dead_letter_queue
         return self
 
     @property

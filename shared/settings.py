@@ -43,11 +43,6 @@ class ServiceSettings(BaseSettings):
     def _empty_endpoint_means_aws(cls, value: str | None) -> str | None:
         return value or None
 
-    @property
-    def sqlalchemy_url(self) -> str:
-        """DATABASE_URL in the asyncpg dialect SQLAlchemy needs, whatever scheme the user wrote."""
-        return to_asyncpg_url(self.database_url)
-
     def aws_client_kwargs(self) -> dict[str, str]:
         """Keyword arguments for every aioboto3 client of this service."""
         kwargs: dict[str, str] = {"region_name": self.aws_region}
@@ -72,9 +67,19 @@ class ServerSettings(ServiceSettings):
     ops_port: OpsPort = 9000
 
 def to_asyncpg_url(url: str) -> str:
+    """DATABASE_URL in SQLAlchemy's asyncpg dialect (for the migrations)."""
+    return "postgresql+asyncpg://" + _without_scheme(url)
+
+
+def postgres_dsn(url: str) -> str:
+    """DATABASE_URL as asyncpg takes it (``postgresql://``), whatever scheme the user wrote."""
+    return "postgresql://" + _without_scheme(url)
+
+
+def _without_scheme(url: str) -> str:
     for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return url[len(prefix):]
     raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got {url!r}")
 
 

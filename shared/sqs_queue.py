@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.backoff import SQS_DELETE_RETRY
 from shared.logging import get_logger
 
 SQS_BATCH_SIZE = 10  # the most SQS accepts in one receive or batch call
@@ -173,14 +174,14 @@ class DeleteBatcher:
             task.add_done_callback(self._flushes.discard)
 
     async def _send(self, batch: list[ReceivedMessage]) -> None:
-        for attempt in (1, 2):
+        for delay in (*SQS_DELETE_RETRY.delays(), None):
             try:
                 failed = await self._queue.delete_batch(batch)
             except Exception as exc:  # noqa: BLE001 - logged; the messages come back and are skipped
-                if attempt == 2:
+                if delay is None:
                     log.warning("delete batch failed", error=f"{type(exc).__name__}: {exc}", messages=len(batch))
                     return
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(delay)
                 continue
             for message, reason in failed:
                 log.warning("delete failed", sqs_message_id=message.message_id, error=reason)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -22,14 +22,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
+from shared.channels import CHANNEL_NAMES, CONTACT_FIELDS
+from shared.statuses import DeliveryStatus
+
 metadata = MetaData()
 
 
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"  # accepted, not yet picked up by the channel's sender
-    SENDING = "sending"  # claimed by a sender that is calling the provider now
-    SENT = "sent"
-    FAILED = "failed"
+def _one_of(column: str, values: tuple[str, ...] | list[str]) -> str:
+    return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
 recipients = Table(
@@ -41,9 +41,7 @@ recipients = Table(
     Column("slack_id", String(32)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint(
-        "phone_number IS NOT NULL OR email IS NOT NULL OR slack_id IS NOT NULL", name="recipients_has_contact"
-    ),
+    CheckConstraint(" OR ".join(f"{field} IS NOT NULL" for field in CONTACT_FIELDS), name="recipients_has_contact"),
 )
 
 notifications = Table(
@@ -89,26 +87,28 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
-    CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="deliveries_status"),
-    CheckConstraint("channel IN ('sms', 'email', 'slack')", name="deliveries_channel"),
+    CheckConstraint(_one_of("status", [status.value for status in DeliveryStatus]), name="deliveries_status"),
+    CheckConstraint(_one_of("channel", CHANNEL_NAMES), name="deliveries_channel"),
 )
 
-# Notifications accepted but not yet confirmed published to SNS. A row is deleted once SNS has
-# the message; the gateway's relay re-publishes whatever stays here (see gateway/outbox.py).
+# Publications owed to SNS: a notification's message, addressed to ``channels``, due at
+# ``next_attempt_at``. A row is deleted once SNS has the message (see gateway/outbox/).
 outbox = Table(
     "outbox",
     metadata,
-    Column(
-        "notification_id", UUID(as_uuid=True), ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("notification_id", UUID(as_uuid=True), ForeignKey("notifications.id", ondelete="CASCADE"), nullable=False),
+    # The SNS message's ``channels`` attribute: which channels' queues this publication reaches.
+    Column("channels", ARRAY(Text), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("outbox_next_attempt_at", "next_attempt_at"),
+    Index("outbox_notification_id", "notification_id"),
 )
 
-# The gateway's per-client token buckets, shared by every replica (see gateway/rate_limit.py).
+# The gateway's per-client token buckets, shared by every replica (see gateway/client_rate_limit.py).
 # UNLOGGED: no WAL for a row rewritten on every request; after a Postgres crash the table is
 # empty, which only means every client starts with a full bucket.
 rate_limit_buckets = Table(

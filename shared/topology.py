@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
+
+# Channel: also imported from here by callers that know it from before shared/channels.py.
+from shared.channels import CHANNELS, Channel, ChannelSpec, channel_spec
 
 TOPIC_NAME = "notifications"
 MAX_RECEIVE_COUNT = 5
@@ -29,33 +30,17 @@ CHANNELS_ATTRIBUTE = "channels"
 NOTIFICATION_ID_ATTRIBUTE = "notification_id"
 
 
-class Channel(StrEnum):
-    SMS = "sms"
-    EMAIL = "email"
-    SLACK = "slack"
+def queues_for(channel: Channel | str) -> ChannelSpec:
+    """The channel's queue and dead-letter queue (``shared/channels.py`` names them)."""
+    return channel_spec(channel)
 
 
-@dataclass(frozen=True)
-class ChannelQueues:
-    channel: Channel
-    queue: str
-    dead_letter_queue: str
-
-    @property
-    def filter_policy(self) -> dict[str, list[str]]:
-        return {CHANNELS_ATTRIBUTE: [self.channel.value]}
+ALL_QUEUES: tuple[ChannelSpec, ...] = CHANNELS
 
 
-def queues_for(channel: Channel | str) -> ChannelQueues:
-    channel = Channel(channel)
-    return ChannelQueues(
-        channel=channel,
-        queue=f"{channel.value}_notifications",
-        dead_letter_queue=f"{channel.value}_notifications_dlq",
-    )
-
-
-ALL_QUEUES: tuple[ChannelQueues, ...] = tuple(queues_for(channel) for channel in Channel)
+def filter_policy(channel: Channel | str) -> dict[str, list[str]]:
+    """The subscription's filter policy: the messages whose ``channels`` attribute names the channel."""
+    return {CHANNELS_ATTRIBUTE: [Channel(channel).value]}
 
 
 def queue_attributes(dead_letter_queue_arn: str) -> dict[str, str]:
@@ -141,10 +126,9 @@ async def verify_topology(sns: Any, sqs: Any) -> list[str]:
         if sub_attributes.get("RawMessageDelivery") != "true":
             problems.append(f"{channel_queues.queue}: subscription does not use raw message delivery")
         live_filter = json.loads(sub_attributes.get("FilterPolicy") or "null")
-        if live_filter != channel_queues.filter_policy:
-            problems.append(
-                f"{channel_queues.queue}: filter policy is {live_filter}, expected {channel_queues.filter_policy}"
-            )
+        expected_filter = filter_policy(channel_queues.channel)
+        if live_filter != expected_filter:
+            problems.append(f"{channel_queues.queue}: filter policy is {live_filter}, expected {expected_filter}")
     return problems
 
 
@@ -169,14 +153,14 @@ def _allow_topic_policy(queue_arn: str, topic_arn_value: str) -> dict[str, Any]:
     }
 
 
-async def _subscribe(sns: Any, topic: str, queue_arn: str, channel_queues: ChannelQueues) -> None:
+async def _subscribe(sns: Any, topic: str, queue_arn: str, channel_queues: ChannelSpec) -> None:
     # Subscribe is idempotent for identical attributes; set them afterwards so an existing
     # subscription with an outdated filter policy is corrected rather than rejected.
     subscription = await sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True)
     arn = subscription["SubscriptionArn"]
     await sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName="RawMessageDelivery", AttributeValue="true")
     await sns.set_subscription_attributes(
-        SubscriptionArn=arn, AttributeName="FilterPolicy", AttributeValue=json.dumps(channel_queues.filter_policy)
+        SubscriptionArn=arn, AttributeName="FilterPolicy", AttributeValue=json.dumps(filter_policy(channel_queues.channel))
     )
 
 

@@ -1,69 +1,99 @@
-"""Every query on notifications, their deliveries and the outbox."""
+"""Every query on notifications and their deliveries (the outbox's own queries are in
+``gateway/outbox/repository.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY, UUID as PG_UUID
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import Float
 
-from shared.messages import NotificationMessage, RecipientSnapshot
+from shared.channels import CHANNEL_NAMES, CONTACT_FIELDS
 
-# One statement, one round trip, atomic on its own: take the recipient's contact data as a
-# snapshot, insert the notification, one pending delivery per channel and the outbox row. It
-# inserts nothing when the recipient is unknown, a requested channel is not one the recipient
-# has, or the client already used the idempotency key; the caller then finds out which.
-# It runs on a bare asyncpg connection (so do the lookups that explain a refusal): this is the hot
-# path, and SQLAlchemy's checkout and statement handling cost more CPU than the statement. asyncpg
-# prepares it once per connection and reuses it from its statement cache.
-_ACCEPT = """
-    WITH accepted AS (
-        INSERT INTO notifications (id, recipient, phone_number, email, slack_id, message, subject, channels,
-                                   client, client_serial, idempotency_key, request_hash)
-        SELECT $1::uuid, r.name, r.phone_number, r.email, r.slack_id, $3, $4, available.channels,
-               $6, $7, $8, $9
-        FROM recipients AS r
+_CHANNEL_NAMES_SQL = "ARRAY[" + ", ".join(f"'{name}'" for name in CHANNEL_NAMES) + "]"
+
+
+def _contacts_sql(table: str) -> str:
+    return "ARRAY[" + ", ".join(f"{table}.{field}" for field in CONTACT_FIELDS) + "]"
+
+
+# Accept N notifications in one statement, one round trip, atomic: for each item take the
+# recipient's contact data as a snapshot, and insert the notification, one pending delivery per
+# targeted channel and the outbox row that publishes it. An item is not inserted when its
+# recipient is unknown, a requested channel is not one the recipient has, or its client already
+# used its idempotency key; the statement returns, per item and in order, what tells which
+# (``known``, ``available``; the caller looks the key up when neither explains it) and, for an
+# inserted one, what the database added (the snapshot, the targeted channels, created_at, the
+# outbox row). It runs on a bare asyncpg connection, which prepares it once and reuses it from
+# its statement cache; it returns no more than that, since decoding columns costs CPU on the
+# gateway's hot path.
+#
+# $1..$9 are one array each, an element per item: id, recipient, message, subject, requested
+# channels (NULL: all the recipient has; else comma-separated), client CN, client certificate
+# serial, idempotency key, request hash. $10: seconds until the outbox row is the relay's.
+_ACCEPT = f"""
+    WITH item AS (
+        SELECT *
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+             WITH ORDINALITY AS i(id, recipient, message, subject, requested, client, client_serial, idempotency_key,
+                                  request_hash, position)
+    ),
+    planned AS (
+        SELECT item.*, r.name IS NOT NULL AS known, {", ".join(f"r.{field}" for field in CONTACT_FIELDS)},
+               available.channels AS available,
+               ARRAY(
+                   SELECT c.channel FROM unnest(available.channels) WITH ORDINALITY AS c(channel, n)
+                   WHERE item.requested IS NULL OR c.channel = ANY(string_to_array(item.requested, ','))
+                   ORDER BY c.n
+               ) AS channels
+        FROM item
+        LEFT JOIN recipients AS r ON r.name = item.recipient
         CROSS JOIN LATERAL (
             SELECT ARRAY(
-                SELECT c.channel
-                FROM unnest(ARRAY['sms', 'email', 'slack'], ARRAY[r.phone_number, r.email, r.slack_id])
-                     AS c(channel, address)
-                WHERE c.address IS NOT NULL AND ($5::text[] IS NULL OR c.channel = ANY($5::text[]))
+                SELECT c.channel FROM unnest({_CHANNEL_NAMES_SQL}, {_contacts_sql("r")}) WITH ORDINALITY AS c(channel, address, n)
+                WHERE c.address IS NOT NULL ORDER BY c.n
             ) AS channels
         ) AS available
-        WHERE r.name = $2 AND ($5::text[] IS NULL OR $5::text[] <@ available.channels)
+    ),
+    accepted AS (
+        INSERT INTO notifications (id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, channels,
+                                   client, client_serial, idempotency_key, request_hash)
+        SELECT id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, channels,
+               client, client_serial, idempotency_key, request_hash
+        FROM planned
+        WHERE known AND (requested IS NULL OR string_to_array(requested, ',') <@ available)
+        ORDER BY position
         ON CONFLICT (client, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING *
+        RETURNING id, created_at
     ),
     new_deliveries AS (
-        INSERT INTO deliveries (notification_id, channel) SELECT id, unnest(channels) FROM accepted
+        INSERT INTO deliveries (notification_id, channel)
+        SELECT p.id, unnest(p.channels) FROM planned AS p JOIN accepted AS a ON a.id = p.id
     ),
     new_outbox AS (
-        INSERT INTO outbox (notification_id, next_attempt_at)
-        SELECT id, now() + make_interval(secs => $10::float8) FROM accepted
+        INSERT INTO outbox (notification_id, channels, next_attempt_at)
+        SELECT p.id, p.channels, now() + make_interval(secs => $10::float8) FROM planned AS p JOIN accepted AS a ON a.id = p.id
+        RETURNING id, notification_id
     )
-    SELECT * FROM accepted
+    SELECT p.known, p.available, o.id AS outbox_id, a.created_at, p.channels, {", ".join(f"p.{field}" for field in CONTACT_FIELDS)}
+    FROM planned AS p
+    LEFT JOIN accepted AS a ON a.id = p.id
+    LEFT JOIN new_outbox AS o ON o.notification_id = p.id
+    ORDER BY p.position
 """
 
-_BY_IDEMPOTENCY_KEY = "SELECT * FROM notifications WHERE client = $1 AND idempotency_key = $2"
-
-_RECIPIENT_CHANNELS = """
-    SELECT ARRAY(
-        SELECT c.channel FROM unnest(ARRAY['sms', 'email', 'slack'], ARRAY[phone_number, email, slack_id])
-                              AS c(channel, address)
-        WHERE c.address IS NOT NULL
-    ) AS channels
-    FROM recipients WHERE name = $1
+# The notifications holding these (client, idempotency key) pairs: the earlier requests of
+# items the accept did not store although their recipient has every channel they ask for.
+_BY_IDEMPOTENCY_KEYS = """
+    SELECT k.position, n.*
+    FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(client, idempotency_key, position)
+    JOIN notifications AS n ON n.client = k.client AND n.idempotency_key = k.idempotency_key
 """
 
-_STATUS = text(
-    """
+_STATUS = """
     SELECT n.*,
            NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.notification_id = n.id) AS published,
            COALESCE((
@@ -73,96 +103,52 @@ _STATUS = text(
                    'updated_at', d.updated_at, 'sent_at', d.sent_at))
                FROM deliveries AS d WHERE d.notification_id = n.id
            ), '{}'::json) AS deliveries
-    FROM notifications AS n WHERE n.id = :id
-    """
-).bindparams(bindparam("id", type_=PG_UUID(as_uuid=True)))
+    FROM notifications AS n WHERE n.id = $1
+"""
 
-# Claim due outbox rows for this relay: push their next attempt out by a lease, so another
-# replica's relay skips them while this one publishes; SKIP LOCKED keeps relays from waiting on
-# each other.
-_CLAIM_DUE = text(
-    """
-    UPDATE outbox AS o
-    SET attempts = o.attempts + 1, next_attempt_at = now() + make_interval(secs => :lease_seconds)
-    FROM notifications AS n
-    WHERE o.notification_id IN (
-        SELECT notification_id FROM outbox WHERE next_attempt_at <= now()
-        ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED
-    ) AND n.id = o.notification_id
-    RETURNING o.attempts AS outbox_attempts, n.*
-    """
-).bindparams(bindparam("lease_seconds", type_=Float))
 
-_DELETE_PUBLISHED = text("DELETE FROM outbox WHERE notification_id = ANY(:ids)").bindparams(
-    bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True)))
-)
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    """One notification to accept, as the accept statement takes it."""
 
-_RESCHEDULE = text(
-    """
-    UPDATE outbox SET next_attempt_at = now() + make_interval(secs => :delay_seconds), last_error = :error
-    WHERE notification_id = :id
-    """
-).bindparams(bindparam("id", type_=PG_UUID(as_uuid=True)), bindparam("delay_seconds", type_=Float))
-
-_BACKLOG = text("SELECT count(*) FROM outbox")
+    id: UUID
+    recipient: str
+    message: str
+    subject: str | None
+    requested: Sequence[str] | None  # channel names; None: every channel the recipient has
+    client: str
+    client_serial: str
+    idempotency_key: str | None
+    request_hash: str | None
 
 
 class NotificationRepository:
     async def accept(
-        self,
-        connection: asyncpg.Connection,
-        *,
-        id: UUID,  # noqa: A002 - the column's name
-        recipient: str,
-        message: str,
-        subject: str | None,
-        requested: list[str] | None,
-        client: str,
-        client_serial: str,
-        idempotency_key: str | None,
-        request_hash: str | None,
-        grace_seconds: float,
-    ) -> Mapping[str, Any] | None:
-        return await connection.fetchrow(
-            _ACCEPT, id, recipient, message, subject, requested, client, client_serial, idempotency_key, request_hash, grace_seconds
+        self, connection: asyncpg.Connection, notifications: Sequence[NewNotification], *, outbox_grace_seconds: float
+    ) -> list[asyncpg.Record]:
+        """Store ``notifications`` in one statement; one row per item, in order (see ``_ACCEPT``):
+        ``outbox_id`` is set for the ones it stored."""
+        return await connection.fetch(
+            _ACCEPT,
+            [item.id for item in notifications],
+            [item.recipient for item in notifications],
+            [item.message for item in notifications],
+            [item.subject for item in notifications],
+            [None if item.requested is None else ",".join(item.requested) for item in notifications],
+            [item.client for item in notifications],
+            [item.client_serial for item in notifications],
+            [item.idempotency_key for item in notifications],
+            [item.request_hash for item in notifications],
+            outbox_grace_seconds,
         )
 
-    async def by_idempotency_key(self, connection: asyncpg.Connection, *, client: str, idempotency_key: str) -> Mapping[str, Any] | None:
-        return await connection.fetchrow(_BY_IDEMPOTENCY_KEY, client, idempotency_key)
+    async def by_idempotency_keys(self, connection: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> dict[int, asyncpg.Record]:
+        """The notifications (rows) holding these (client, key) pairs, by the pair's position (1-based)."""
+        rows = await connection.fetch(_BY_IDEMPOTENCY_KEYS, [client for client, _ in keys], [key for _, key in keys])
+        return {row["position"]: row for row in rows}
 
-    async def recipient_channels(self, connection: asyncpg.Connection, *, recipient: str) -> list[str] | None:
-        row = await connection.fetchrow(_RECIPIENT_CHANNELS, recipient)
-        return list(row["channels"]) if row else None
-
-    async def status(self, connection: AsyncConnection, *, notification_id: UUID) -> RowMapping | None:
-        return (await connection.execute(_STATUS, {"id": notification_id})).mappings().first()
-
-
-class OutboxRepository:
-    async def claim_due(self, connection: AsyncConnection, *, limit: int, lease_seconds: float) -> Sequence[RowMapping]:
-        return (await connection.execute(_CLAIM_DUE, {"limit": limit, "lease_seconds": lease_seconds})).mappings().all()
-
-    async def delete_published(self, connection: AsyncConnection, *, ids: Sequence[UUID]) -> None:
-        if ids:
-            await connection.execute(_DELETE_PUBLISHED, {"ids": list(ids)})
-
-    async def reschedule(self, connection: AsyncConnection, *, notification_id: UUID, delay_seconds: float, error: str) -> None:
-        await connection.execute(_RESCHEDULE, {"id": notification_id, "delay_seconds": delay_seconds, "error": error[:1000]})
-
-    async def backlog(self, connection: AsyncConnection) -> int:
-        return int((await connection.execute(_BACKLOG)).scalar_one())
-
-
-def message_from_row(row: Mapping[str, Any]) -> NotificationMessage:
-    """The SNS message for a stored notification (its recipient snapshot, not today's recipient)."""
-    return NotificationMessage(
-        notification_id=row["id"],
-        recipient=RecipientSnapshot(
-            name=row["recipient"], phone_number=row["phone_number"], email=row["email"], slack_id=row["slack_id"]
-        ),
-        message=row["message"],
-        subject=row["subject"],
-        channels=row["channels"],
-        client=row["client"],
-        created_at=row["created_at"],
-    )
+    async def status(self, connection: asyncpg.Connection, *, notification_id: UUID) -> dict[str, Any] | None:
+        row = await connection.fetchrow(_STATUS, notification_id)
+        if row is None:
+            return None
+        return {**row, "deliveries": json.loads(row["deliveries"])}

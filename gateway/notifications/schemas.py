@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_core import to_json
 
-from shared.tables import DeliveryStatus
-from shared.topology import Channel
+from gateway.recipients.schemas import NAME_PATTERN
+from gateway.text import NOT_BLANK_STORABLE_PATTERN, STORABLE_PATTERN, ecma_pattern, storable_text
+from shared.channels import Channel
+from shared.statuses import DeliveryStatus
 
 MAX_MESSAGE_CHARACTERS = 10_000
 MAX_SUBJECT_CHARACTERS = 200
@@ -27,14 +27,6 @@ def _required(field: str):  # noqa: ANN202 - returns a validator
     return check
 
 
-def storable_text(value: str) -> str:
-    """Refuse what Postgres cannot store in a text column: NUL, and unpaired UTF-16 surrogates
-    (which JSON's \\u escapes can express but UTF-8 cannot)."""
-    if "\x00" in value or any("\ud800" <= character <= "\udfff" for character in value):
-        raise ValueError("contains a NUL character or an unpaired surrogate, which cannot be stored")
-    return value
-
-
 def _distinct(channels: list[Channel] | None) -> list[Channel] | None:
     if channels is not None and len(set(channels)) != len(channels):
         raise ValueError("channels lists a channel more than once")
@@ -46,18 +38,27 @@ class NotificationCreate(BaseModel):
         json_schema_extra={"examples": [{"recipient": "jane", "message": "Your order has shipped", "subject": "Order update"}]}
     )
 
-    recipient: Annotated[str, BeforeValidator(_required("recipient")), Field(max_length=128), AfterValidator(storable_text)]
+    # A name that does not match the pattern is no recipient's: refused as unknown.
+    recipient: Annotated[
+        str,
+        BeforeValidator(_required("recipient")),
+        Field(max_length=128, json_schema_extra={"pattern": ecma_pattern(NAME_PATTERN.pattern)}),
+        AfterValidator(storable_text),
+    ]
     message: Annotated[
-        str, BeforeValidator(_required("message")), Field(max_length=MAX_MESSAGE_CHARACTERS), AfterValidator(storable_text)
+        str,
+        BeforeValidator(_required("message")),
+        Field(max_length=MAX_MESSAGE_CHARACTERS, json_schema_extra={"pattern": NOT_BLANK_STORABLE_PATTERN}),
+        AfterValidator(storable_text),
     ]
     subject: Annotated[
-        str | None,
-        Field(max_length=MAX_SUBJECT_CHARACTERS, description="Email subject; default 'Notification'."),
+        Annotated[str, Field(max_length=MAX_SUBJECT_CHARACTERS, json_schema_extra={"pattern": STORABLE_PATTERN})] | None,
+        Field(description="Email subject; default 'Notification'."),
         AfterValidator(lambda value: value if value is None else storable_text(value)),
     ] = None
     channels: Annotated[
-        list[Channel] | None,
-        Field(min_length=1, description="Deliver only on these of the recipient's channels; default: all it has."),
+        Annotated[list[Channel], Field(min_length=1, json_schema_extra={"uniqueItems": True})] | None,
+        Field(description="Deliver only on these of the recipient's channels; default: all it has."),
         AfterValidator(_distinct),
     ] = None
 
@@ -69,18 +70,6 @@ class NotificationAccepted(BaseModel):
     subject: str | None = None
     channels: list[Channel]
     created_at: datetime
-
-
-def accepted_json(row: Mapping[str, Any]) -> bytes:
-    """A stored notification as the JSON of ``NotificationAccepted`` (None left out), straight from
-    its row: the bytes ``model_dump_json(exclude_none=True)`` gives, without validating into a
-    model first what the database has just returned (this is every 201's body)."""
-    body: dict[str, Any] = {"id": row["id"], "recipient": row["recipient"], "message": row["message"]}
-    if row["subject"] is not None:
-        body["subject"] = row["subject"]
-    body["channels"] = row["channels"]
-    body["created_at"] = row["created_at"]
-    return to_json(body)
 
 
 class DeliveryPublic(BaseModel):

@@ -1,4 +1,14 @@
-"""Accepting notifications and reporting their delivery."""
+"""Accepting notifications and reporting their delivery.
+
+``NotificationService`` is built once at start-up (``gateway/app.py``) with the database and the
+outbox publisher it hands accepted notifications to. ``accept`` stores N notifications of one
+client in one statement; each item gets its own outcome: an ``Acceptance`` (new, or the replay of
+an earlier request with the same Idempotency-Key and body) or the ``ApiError`` it is refused with
+(unknown recipient, a requested channel the recipient lacks, a key reused with another body).
+POST /notifications is the N=1 case (``accept_one``): concurrent single accepts go to Postgres
+together, as one such statement (``shared/batching.py``), which costs the gateway and Postgres
+much less per notification than a statement each.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +17,24 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.auth import ClientIdentity
-from gateway.errors import BadRequestError, ConflictError, NotFoundError
-from gateway.notifications.repository import NotificationRepository, message_from_row
-from gateway.notifications.schemas import NotificationAccepted, NotificationCreate, NotificationPublic, accepted_json
-from gateway.publisher import NotificationPublisher
+from gateway.errors import ApiError, BadRequestError, ConflictError, InternalError, NotFoundError
+from gateway.notifications.repository import NewNotification, NotificationRepository
+from gateway.notifications.schemas import NotificationCreate, NotificationPublic
+from gateway.notifications.stored import StoredNotification
+from gateway.outbox.publisher import OutboxPublisher, Publication
+from shared.batching import StatementBatcher
+from shared.channels import CONTACT_FIELDS
+from shared.database import Database
 from shared.logging import get_logger
+from shared.messages import RecipientSnapshot
 
 log = get_logger(__name__)
 
@@ -28,81 +42,134 @@ ACCEPTED = Counter("gateway_notifications_accepted_total", "Notifications accept
 
 
 @dataclass(frozen=True, slots=True)
+class AcceptRequest:
+    """One notification a client asks to have accepted."""
+
+    notification: NotificationCreate
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Acceptance:
-    id: uuid.UUID
-    body: bytes  # the 201's JSON body, a NotificationAccepted
+    notification: StoredNotification
     replayed: bool  # True when an Idempotency-Key repeat returned the first response
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.notification.id
+
+
+AcceptOutcome = Acceptance | ApiError
 
 
 class NotificationService:
-    def __init__(self, repository: NotificationRepository | None = None) -> None:
-        self._repository = repository or NotificationRepository()
-
-    async def accept(
+    def __init__(
         self,
-        connection: asyncpg.Connection,
         *,
-        request: NotificationCreate,
-        client: ClientIdentity,
-        idempotency_key: str | None,
-        publisher: NotificationPublisher,
+        database: Database,
+        publisher: OutboxPublisher,
         outbox_grace_seconds: float,
-    ) -> Acceptance:
-        request_hash = fingerprint(request) if idempotency_key else None
-        row = await self._repository.accept(
-            connection,
-            id=uuid7(),
-            recipient=request.recipient,
-            message=request.message,
-            subject=request.subject,
-            requested=[channel.value for channel in request.channels] if request.channels else None,
-            client=client.common_name,
-            client_serial=client.serial,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash,
-            grace_seconds=outbox_grace_seconds,
-        )
-        if row is not None:
-            publisher.submit(message_from_row(row))
-            ACCEPTED.labels(client.common_name).inc()
-            log.info("notification_accepted", notification_id=str(row["id"]), client=client.common_name, channels=row["channels"])
-            return Acceptance(row["id"], accepted_json(row), replayed=False)
-        return await self._explain_refusal(connection, request=request, client=client, key=idempotency_key, request_hash=request_hash)
+        repository: NotificationRepository | None = None,
+    ) -> None:
+        self._database = database
+        self._publisher = publisher
+        self._outbox_grace_seconds = outbox_grace_seconds
+        self._repository = repository or NotificationRepository()
+        self._single_accepts: StatementBatcher[NewNotification, AcceptOutcome] = StatementBatcher(self._store)
 
-    async def _explain_refusal(
-        self, connection: asyncpg.Connection, *, request: NotificationCreate, client: ClientIdentity, key: str | None, request_hash: str | None
-    ) -> Acceptance:
-        if key is not None:
-            earlier = await self._repository.by_idempotency_key(connection, client=client.common_name, idempotency_key=key)
-            if earlier is not None:
-                if earlier["request_hash"] != request_hash:
-                    raise ConflictError(
-                        "this Idempotency-Key was already used with a different request body; use a new key for a new notification"
-                    )
-                return Acceptance(earlier["id"], accepted_json(earlier), replayed=True)
-        available = await self._repository.recipient_channels(connection, recipient=request.recipient)
-        if available is None:
-            raise BadRequestError(f"unknown recipient: {request.recipient!r}", field="recipient")
-        missing = [channel.value for channel in request.channels or () if channel.value not in available]
-        raise BadRequestError(
-            f"recipient {request.recipient!r} has no {', '.join(missing)} contact; its channels are: {', '.join(available)}",
-            field="channels",
-        )
+    async def accept_one(self, request: AcceptRequest, *, client: ClientIdentity) -> Acceptance:
+        """Accept one notification (in one statement with those accepted at the same moment),
+        or raise the error it was refused with."""
+        outcome = await self._single_accepts.submit(_new_notification(request, client))
+        if isinstance(outcome, ApiError):
+            raise outcome
+        return outcome
 
-    async def status(self, connection: AsyncConnection, *, notification_id: uuid.UUID) -> NotificationPublic:
+    async def accept(self, requests: Sequence[AcceptRequest], *, client: ClientIdentity) -> list[AcceptOutcome]:
+        """Store ``requests`` in one statement and publish the new ones; one outcome per request, in order."""
+        return await self._store([_new_notification(request, client) for request in requests])
+
+    async def _store(self, items: list[NewNotification]) -> list[AcceptOutcome]:
+        async with self._database.connection() as connection:
+            rows = await self._repository.accept(connection, items, outbox_grace_seconds=self._outbox_grace_seconds)
+            # Not stored, with a key: an earlier request with that key decides first (a replay
+            # stays a replay after its recipient is gone), as the key's own check did.
+            taken = [
+                index for index, (item, row) in enumerate(zip(items, rows, strict=True))
+                if row["outbox_id"] is None and item.idempotency_key is not None
+            ]
+            holders: dict[int, Mapping[str, Any]] = {}
+            if taken:
+                found = await self._repository.by_idempotency_keys(
+                    connection, [(items[index].client, items[index].idempotency_key or "") for index in taken]
+                )
+                holders = {index: found[position] for position, index in enumerate(taken, start=1) if position in found}
+        return [self._outcome(item, row, holders.get(index)) for index, (item, row) in enumerate(zip(items, rows, strict=True))]
+
+    def _outcome(self, item: NewNotification, row: Mapping[str, Any], holder: Mapping[str, Any] | None) -> AcceptOutcome:
+        if row["outbox_id"] is not None:
+            stored = _stored(item, row)
+            self._publisher.submit(Publication(row["outbox_id"], stored.sns_message()))
+            ACCEPTED.labels(item.client).inc()
+            log.info("notification_accepted", notification_id=str(stored.id), client=item.client, channels=stored.channels)
+            return Acceptance(stored, replayed=False)
+        if holder is not None:
+            if holder["request_hash"] != item.request_hash:
+                return ConflictError(
+                    "this Idempotency-Key was already used with a different request body; use a new key for a new notification"
+                )
+            return Acceptance(StoredNotification.from_row(holder), replayed=True)
+        if not row["known"]:
+            return BadRequestError(f"unknown recipient: {item.recipient!r}", field="recipient")
+        if not _storable(item, row):
+            available = list(row["available"])
+            missing = [channel for channel in item.requested or () if channel not in available]
+            return BadRequestError(
+                f"recipient {item.recipient!r} has no {', '.join(missing)} contact; its channels are: {', '.join(available)}",
+                field="channels",
+            )
+        # Stored nothing, yet the recipient has the channels and no notification holds the key:
+        # only a notification deleted meanwhile could explain it, and nothing deletes them. The
+        # other items of the statement are stored: this one alone is answered 500.
+        log.error("notification_neither_stored_nor_refused", notification_id=str(item.id), client=item.client)
+        return InternalError("internal error; it has been logged")
+
+    async def status(self, connection: asyncpg.Connection, *, notification_id: uuid.UUID) -> NotificationPublic:
         row = await self._repository.status(connection, notification_id=notification_id)
         if row is None:
             raise NotFoundError(f"no notification with id {notification_id}")
-        return NotificationPublic(**_accepted(row).model_dump(), client=row["client"], published=row["published"], deliveries=row["deliveries"])
+        return StoredNotification.from_row(row).public(published=row["published"], deliveries=row["deliveries"])
 
 
-def _accepted(row: Mapping[str, Any]) -> NotificationAccepted:
-    return NotificationAccepted(
-        id=row["id"],
-        recipient=row["recipient"],
-        message=row["message"],
-        subject=row["subject"],
-        channels=row["channels"],
+def _new_notification(request: AcceptRequest, client: ClientIdentity) -> NewNotification:
+    notification = request.notification
+    return NewNotification(
+        id=uuid7(),
+        recipient=notification.recipient,
+        message=notification.message,
+        subject=notification.subject,
+        requested=[channel.value for channel in notification.channels] if notification.channels else None,
+        client=client.common_name,
+        client_serial=client.serial,
+        idempotency_key=request.idempotency_key,
+        request_hash=fingerprint(notification) if request.idempotency_key else None,
+    )
+
+
+def _storable(item: NewNotification, row: Mapping[str, Any]) -> bool:
+    """Whether the recipient is known and has every requested channel."""
+    return bool(row["known"]) and (item.requested is None or set(item.requested) <= set(row["available"]))
+
+
+def _stored(item: NewNotification, row: Mapping[str, Any]) -> StoredNotification:
+    """The notification the accept statement has just stored: the item, and what the database added."""
+    return StoredNotification(
+        id=item.id,
+        recipient=RecipientSnapshot(name=item.recipient, **{field: row[field] for field in CONTACT_FIELDS}),
+        message=item.message,
+        subject=item.subject,
+        channels=list(row["channels"]),
+        client=item.client,
         created_at=row["created_at"],
     )
 
@@ -119,6 +186,3 @@ def uuid7() -> uuid.UUID:
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant
     return uuid.UUID(int=value)
-
-
-notification_service = NotificationService()

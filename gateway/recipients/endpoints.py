@@ -10,7 +10,7 @@ from gateway.auth import RecipientsClient
 from gateway.deps import Connection, RecipientName
 from gateway.errors import ErrorBody
 from gateway.recipients.schemas import RecipientContacts, RecipientPage, RecipientPublic
-from gateway.recipients.service import recipient_service
+from gateway.recipients.service import CURSOR_MAX_LENGTH, CURSOR_PATTERN, recipient_service
 
 router = APIRouter(
     prefix="/recipients",
@@ -49,7 +49,15 @@ async def list_recipients(
     request: Request,
     connection: Connection,
     _client: RecipientsClient,
-    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[
+        str | None,
+        # A cursor that is not one of ours is refused by the service, in words.
+        Query(
+            max_length=CURSOR_MAX_LENGTH,
+            json_schema_extra={"pattern": CURSOR_PATTERN},
+            description="`next_cursor` of the previous page (unpadded base64url).",
+        ),
+    ] = None,
     limit: Annotated[int | None, Query(ge=1, le=1000, description="Page size.")] = None,
 ) -> RecipientPage:
     """List recipients by name, a page at a time."""

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-NAME_PATTERN = re.compile(r"^\w(?:[\w .@+'-]{0,126}[\w.@+'-])?$")
+from gateway.text import BLANK_CLASS, ecma_pattern
+from shared.channels import CONTACT_FIELDS
+
+# \w inside classes only, so that gateway/text.py's ecma_pattern can write it for the document.
+NAME_PATTERN = re.compile(r"^[\w](?:[\w .@+'-]{0,126}[\w.@+'-])?$")
 NAME_RULES = "1-128 letters, digits, spaces or . _ @ + ' -, starting with a letter or digit and not ending with a space"
 E164_PATTERN = re.compile(r"^\+[1-9]\d{1,14}$")
 # Slack member/channel ids: a type letter (U/W user, C/G channel, D direct message) and
 # upper-case letters and digits.
 SLACK_ID_PATTERN = re.compile(r"^[UWCGD][A-Z0-9]{6,20}$")
-
-
-def validate_recipient_name(name: str) -> str:
-    if not NAME_PATTERN.fullmatch(name):
-        raise ValueError(f"the recipient name must be {NAME_RULES}")
-    return name
 
 
 def _phone_number(value: str) -> str:
@@ -50,23 +48,46 @@ def _slack_id(value: str) -> str:
     return value
 
 
-PhoneNumber = Annotated[str, AfterValidator(_phone_number)]
-Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
-SlackId = Annotated[str, AfterValidator(_slack_id)]
+def _or_blank(pattern: re.Pattern[str]) -> dict[str, str]:
+    """The OpenAPI pattern of a contact: ``pattern``, or blank (which means "not set")."""
+    return {"pattern": f"^(?:{ecma_pattern(pattern.pattern).removeprefix('^').removesuffix('$')}|[{BLANK_CLASS}]*)$"}
+
+
+# What the document cannot state as a pattern (a number valid for its country, an address's
+# full syntax) the validators check and the refusal says in words.
+PhoneNumber = Annotated[str, Field(json_schema_extra=_or_blank(E164_PATTERN)), AfterValidator(_phone_number)]
+# The shape every address the validator takes has: no blanks, one @, a dot in the domain.
+EMAIL_SHAPE = re.compile(f"^[^@{BLANK_CLASS}]+@[^@{BLANK_CLASS}]+\\.[^@{BLANK_CLASS}]+$")
+Email = Annotated[str, Field(max_length=320, json_schema_extra=_or_blank(EMAIL_SHAPE)), AfterValidator(_email)]
+SlackId = Annotated[str, Field(json_schema_extra=_or_blank(SLACK_ID_PATTERN)), AfterValidator(_slack_id)]
+
 
 NO_CONTACT_MESSAGE = "at least one contact method (phone number, email or Slack ID) must be provided"
+
+
+def _contacts_schema(schema: dict[str, Any]) -> None:
+    schema["examples"] = [{"phone_number": "+14155552671", "email": "jane@example.com", "slack_id": "U0123456789"}]
+    # NO_CONTACT_MESSAGE's rule: at least one contact that is not blank.
+    schema["anyOf"] = [
+        {"required": [field], "properties": {field: {"type": "string", "pattern": f"[^{BLANK_CLASS}]"}}} for field in CONTACT_FIELDS
+    ]
 
 
 class RecipientContacts(BaseModel):
     """The body of PUT /recipients/{name}: the recipient's contact methods, replacing any before."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"phone_number": "+14155552671", "email": "jane@example.com", "slack_id": "U0123456789"}]}
-    )
+    model_config = ConfigDict(json_schema_extra=_contacts_schema)
 
-    phone_number: PhoneNumber | None = None
-    email: Email | None = None
-    slack_id: SlackId | None = None
+    phone_number: Annotated[
+        PhoneNumber | None, Field(description="E.164 (+, country code, digits) and a valid number for its country; blank means not set.")
+    ] = None
+    email: Annotated[
+        Email | None, Field(description="An email address, its syntax as email-validator checks it (no DNS lookup); blank means not set.")
+    ] = None
+    slack_id: Annotated[
+        SlackId | None,
+        Field(description="A Slack member or channel id: U, W, C, G or D and 6-20 upper-case letters or digits; blank means not set."),
+    ] = None
 
     @model_validator(mode="before")
     @classmethod

@@ -164,7 +164,7 @@ class TestMessagingModule:
         assert subscription["raw_message_delivery"] is True
         assert subscription["filter_policy_scope"] == "MessageAttributes"
         filter_policy = _evaluate(subscription["filter_policy"], local_values=messaging_locals, channel=channel)
-        assert filter_policy == topology.queues_for(channel).filter_policy
+        assert filter_policy == topology.filter_policy(channel)
 
     def test_queue_policy_lets_only_the_topic_send(self, messaging: dict[str, Any]) -> None:
         queue_policy = _resource(messaging, "aws_sqs_queue_policy", "channel")

@@ -209,7 +209,7 @@ class TestNotifications:
 
     def test_chunked_bodies_over_the_limit_get_413(self, gateway: GatewayProcess) -> None:
         # No Content-Length to refuse up front: the limit is found while the body is read, and
-        # the answer is still 413 (FastAPI would make a 400 of it), on the POST shortcut and
+        # the answer is still 413 (FastAPI would make a 400 of it), on POST /notifications and
         # on the routes alike.
         def chunks():  # noqa: ANN202
             yield b'{"recipient": "a", "message": "'

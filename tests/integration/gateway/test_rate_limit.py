@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
-from gateway.rate_limit import TAKE_TOKEN
-from mtls import pki
-from shared.database import create_engine
-from shared.settings import ServiceSettings
+from gateway.client_rate_limit import TAKE_TOKEN
 from harness.gateway import Certificates, GatewayProcess, start_gateway
+from mtls import pki
+from shared.database import Database
+from shared.settings import ServiceSettings
 from stack.moto import MotoServer
 
 OVERRIDES = {
@@ -83,20 +82,16 @@ class TestRateLimit:
         assert 429 in statuses[0::2] and 429 in statuses[1::2], "both replicas refuse"
 
     def test_the_bucket_statement_is_cheap(self, database_url: str) -> None:
-        """The extra round trip per request, measured (the figure in gateway/rate_limit.py)."""
+        """The extra round trip per request, measured (the figure in gateway/client_rate_limit.py)."""
 
         async def measure() -> list[float]:
-            engine = create_engine(ServiceSettings(database_url=database_url)).execution_options(isolation_level="AUTOCOMMIT")
             timings = []
-            try:
-                async with engine.connect() as connection:
-                    await connection.execute(text("SELECT 1"))
-                    for _ in range(2000):
-                        started = time.perf_counter()
-                        await connection.execute(TAKE_TOKEN, {"client": "rl-bench", "rate": 1e6, "burst": 1e6})
-                        timings.append(time.perf_counter() - started)
-            finally:
-                await engine.dispose()
+            async with Database.for_service(ServiceSettings(database_url=database_url)) as database, database.connection() as connection:
+                await connection.fetchval("SELECT 1")
+                for _ in range(2000):
+                    started = time.perf_counter()
+                    await connection.fetchrow(TAKE_TOKEN, "rl-bench", 1e6, 1e6)
+                    timings.append(time.perf_counter() - started)
             return timings
 
         timings = sorted(asyncio.run(measure()))

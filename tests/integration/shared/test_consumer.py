@@ -17,16 +17,15 @@ import urllib.request
 import uuid
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from harness.database import make_notification
 from harness.slack import slack_error, slack_ok
 from harness.system import System as SenderStack
 from harness.waiting import wait_until
+from shared.database import Database
 from shared.deliveries import DeliveryRepository
-from shared.settings import to_asyncpg_url
-from shared.tables import DeliveryStatus
+from shared.settings import postgres_dsn
+from shared.statuses import DeliveryStatus
 from shared.topology import Channel, queues_for
 
 pytestmark = pytest.mark.timeout(240)
@@ -361,9 +360,9 @@ class TestDeliveryRepository:
     async def test_of_many_concurrent_claims_exactly_one_wins(self, sender_stack: SenderStack) -> None:
         message = make_notification(channels=(Channel.SLACK,))
         sender_stack.db.insert_notifications([message])
-        engine = create_async_engine(to_asyncpg_url(sender_stack.db.url), pool_size=10)
+        database = await Database(postgres_dsn(sender_stack.db.url), size=10).open()
         try:
-            repository = DeliveryRepository(engine)
+            repository = DeliveryRepository(database)
             claims = await asyncio.gather(
                 *(
                     repository.claim(
@@ -376,7 +375,7 @@ class TestDeliveryRepository:
                 )
             )
         finally:
-            await engine.dispose()
+            await database.close()
         winners = [claim for claim in claims if claim.claimed]
         assert len(winners) == 1
         losers = [claim for claim in claims if not claim.claimed]
@@ -392,9 +391,9 @@ class TestDeliveryRepository:
         message = make_notification(channels=(Channel.SMS,))
         sender_stack.db.insert_notifications([message])
         key = {"notification_id": message.notification_id, "channel": Channel.SMS}
-        engine = create_async_engine(to_asyncpg_url(sender_stack.db.url))
+        database = await Database(postgres_dsn(sender_stack.db.url), size=10).open()
         try:
-            repository = DeliveryRepository(engine)
+            repository = DeliveryRepository(database)
             assert (await repository.claim(**key, claimed_by="a", lease_seconds=30)).claimed
             assert await repository.extend_claims(
                 notification_ids=[message.notification_id], channel=Channel.SMS, claimed_by="a", lease_seconds=60
@@ -404,10 +403,10 @@ class TestDeliveryRepository:
             ) == 0
             assert not await repository.release(**key, claimed_by="b", reason="not mine")
             # a's replica dies: its lease runs out and b takes over.
-            async with engine.begin() as connection:
+            async with database.connection() as connection:
                 await connection.execute(
-                    text("UPDATE deliveries SET claimed_until = now() - interval '1 second' WHERE notification_id = :id"),
-                    {"id": message.notification_id},
+                    "UPDATE deliveries SET claimed_until = now() - interval '1 second' WHERE notification_id = $1",
+                    message.notification_id,
                 )
             takeover = await repository.claim(**key, claimed_by="b", lease_seconds=30)
             assert takeover.claimed and takeover.attempts == 2
@@ -425,7 +424,7 @@ class TestDeliveryRepository:
             )
             assert (missing.claimed, missing.status) == (False, None)
         finally:
-            await engine.dispose()
+            await database.close()
         row = sender_stack.db.delivery(message.notification_id, Channel.SMS)
         assert (row["status"], row["provider_message_id"], row["last_error"], row["claimed_until"]) == (
             "sent",

@@ -96,7 +96,7 @@ class Queues(DeadLetterQueues):
     """The SQS choreography for real; the two database statements recorded instead."""
 
     def __init__(self, sqs: FakeSqs, *, late: list[str] | None = None) -> None:
-        super().__init__(sqs=sqs, engine=None)  # type: ignore[arg-type]
+        super().__init__(sqs=sqs, database=None)  # type: ignore[arg-type]
         self.reset: list[uuid.UUID] = []
         self._late = late or []
         self._fake = sqs

@@ -42,7 +42,7 @@ def email(*, address: str | None = "ada@example.com", subject: str | None = "You
 
 def provider_with(ses: FakeSes, **settings: Any) -> EmailProvider:
     provider = EmailProvider(EmailSenderSettings(**settings))
-    provider._ses = ses
+    provider.client = ses
     return provider
 
 

@@ -41,7 +41,7 @@ def sms(phone_number: str | None = "+14155552671") -> NotificationMessage:
 
 def provider_with(sns: FakeSns, **settings: Any) -> SmsProvider:
     provider = SmsProvider(SmsSenderSettings(**settings))
-    provider._sns = sns
+    provider.client = sns
     return provider
 
 

@@ -1,4 +1,4 @@
-"""compute_backoff: exponential with equal jitter, capped, Retry-After first, whole seconds."""
+"""compute_backoff: exponential with equal jitter, capped, Retry-After first, whole seconds; and the named policies."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import random
 
 import pytest
 
-from shared.backoff import MAX_VISIBILITY_TIMEOUT_SECONDS, compute_backoff
+from shared.backoff import (
+    MAX_VISIBILITY_TIMEOUT_SECONDS,
+    QUEUE_RESOLUTION,
+    RECEIVE_ERRORS,
+    RECORD_SENT,
+    SQS_DELETE_RETRY,
+    compute_backoff,
+    database_pause,
+    outbox_retry,
+)
 
 
 class TestComputeBackoff:
@@ -47,3 +56,26 @@ class TestComputeBackoff:
 
     def test_small_base_never_rounds_to_zero(self) -> None:
         assert compute_backoff(1, base_seconds=0.1, max_seconds=10) == 1
+
+
+class TestPolicies:
+    def test_the_named_policies_delays(self) -> None:
+        assert [RECEIVE_ERRORS.delay(n) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
+        assert [QUEUE_RESOLUTION.delay(n) for n in range(1, 7)] == [0.5, 1, 2, 4, 8, 10]
+        assert SQS_DELETE_RETRY.delays() == [0.5]
+        # About a minute in all, to outlast a Postgres restart.
+        assert RECORD_SENT.delays() == [0.5, 1, 2, 4, 8, 16, 30]
+        pause = database_pause(base_seconds=5, max_seconds=300)
+        assert [pause.delay(n) for n in (1, 2, 3, 100)] == [5, 10, 20, 300]
+
+    def test_a_jittered_policy_stays_within_half_and_all_of_the_delay(self) -> None:
+        rng = random.Random(7)
+        policy = outbox_retry(max_seconds=60)
+        delays = [policy.delay(4, rng=rng) for _ in range(200)]
+        assert all(4 <= delay <= 8 for delay in delays)
+        assert len(set(delays)) > 100
+        assert max(policy.delay(50, rng=rng) for _ in range(50)) <= 60
+
+    def test_an_endless_policy_has_no_list_of_delays(self) -> None:
+        with pytest.raises(ValueError, match="no end"):
+            RECEIVE_ERRORS.delays()

@@ -24,7 +24,7 @@ from shared.deliveries import Claim
 from shared.messages import NotificationMessage, RecipientSnapshot
 from shared.providers import PermanentSendError, Provider, SendResult, TransientSendError
 from shared.sqs_queue import ReceivedMessage
-from shared.tables import DeliveryStatus
+from shared.statuses import DeliveryStatus
 from shared.topology import Channel
 
 ME = "replica-under-test"

@@ -16,15 +16,15 @@ Redis:
 
 What it costs
 -------------
-One more round trip per request, on the SQLAlchemy connection the recipients routes already
-hold (FastAPI caches the ``Connection`` dependency per request, so no second pool checkout; POST
-/notifications, which runs on a bare asyncpg connection, checks one out for it). Measured on the
-2-CPU development machine (local Postgres 15, asyncpg, 3,000 statements in a row): 0.44 ms
-median and about 2 ms p99 per statement, against 0.30 ms for a bare ``SELECT 1``: the cost is
-the round trip, not the work. ``tests/integration/test_rate_limit.py`` prints the figure on
-each run. That is why it is off by default (``GATEWAY_RATE_LIMIT_ENABLED``); batching tokens
-per replica would save the round trip but let a client exceed its limit by the batch size on
-every replica. Off, the dependency is not installed at all (gateway/app.py).
+One more round trip per request, on the connection the route already holds (FastAPI caches the
+``Connection`` dependency per request; POST /notifications takes the token on the connection it
+accepts on). Measured on the 2-CPU development machine (local Postgres 15, asyncpg, 3,000
+statements in a row): 0.44 ms median and about 2 ms p99 per statement, against 0.30 ms for a
+bare ``SELECT 1``: the cost is the round trip, not the work.
+``tests/integration/test_rate_limit.py`` prints the figure on each run. That is why it is off by
+default (``GATEWAY_RATE_LIMIT_ENABLED``); batching tokens per replica would save the round trip
+but let a client exceed its limit by the batch size on every replica. Off, the routes' dependency
+is not installed at all and the accept does not call it (gateway/app.py).
 
 A client over its limit costs the database almost nothing: each replica keeps a *shadow* of
 every bucket it has seen (the tokens the database last returned, refilled locally). Other
@@ -41,11 +41,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 from prometheus_client import Counter
-from sqlalchemy import bindparam, text
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import Float, Text
 
 from gateway.auth import ClientIdentity, client_identity
 from gateway.deps import Connection
@@ -57,20 +55,20 @@ Clock = Callable[[], float]
 RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused with 429 (over the client's rate limit), by client.", ["client"])
 
 # Refill, take a token when there is one, and say whether there was: one atomic statement.
-TAKE_TOKEN = text(
-    """
+# $1 client, $2 rate (tokens per second), $3 burst.
+TAKE_TOKEN = """
     INSERT INTO rate_limit_buckets AS b (client, tokens, updated_at, allowed)
-    VALUES (:client, :burst - 1, clock_timestamp(), true)
+    VALUES ($1::text, $3::float8 - 1, clock_timestamp(), true)
     ON CONFLICT (client) DO UPDATE SET (tokens, updated_at, allowed) = (
         SELECT CASE WHEN r.refilled >= 1 THEN r.refilled - 1 ELSE r.refilled END, r.at, r.refilled >= 1
         FROM (
-            SELECT LEAST(:burst, b.tokens + GREATEST(0, extract(epoch FROM t.at - b.updated_at)) * :rate) AS refilled, t.at
+            SELECT LEAST($3::float8, b.tokens + GREATEST(0, extract(epoch FROM t.at - b.updated_at)) * $2::float8) AS refilled,
+                   t.at
             FROM (SELECT clock_timestamp() AS at) AS t
         ) AS r
     )
     RETURNING allowed, tokens
-    """
-).bindparams(bindparam("client", type_=Text), bindparam("rate", type_=Float), bindparam("burst", type_=Float))
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +89,7 @@ class _Shadow:
         return min(float(limit.burst), self.tokens + (now - self.updated) * limit.rate)
 
 
-class RateLimiter:
+class ClientRateLimiter:
     def __init__(self, settings: GatewaySettings, *, clock: Clock = time.monotonic) -> None:
         self._settings = settings
         self._clock = clock
@@ -100,7 +98,7 @@ class RateLimiter:
     def limit_for(self, client: str) -> RateLimit:
         return self._settings.rate_limit_for(client)
 
-    async def take(self, connection: AsyncConnection, *, client: str) -> Decision:
+    async def take(self, connection: asyncpg.Connection, *, client: str) -> Decision:
         """Take one token from ``client``'s bucket, or say how long until there is one."""
         limit = self.limit_for(client)
         shadow = self._shadows.get(client)
@@ -108,14 +106,24 @@ class RateLimiter:
             tokens = shadow.refilled(limit, self._clock())
             if tokens < 1:
                 return Decision(allowed=False, retry_after_seconds=_retry_after(tokens, limit))
-        row = (
-            await connection.execute(TAKE_TOKEN, {"client": client, "rate": limit.rate, "burst": float(limit.burst)})
-        ).one()
-        allowed, tokens = bool(row.allowed), float(row.tokens)
+        allowed, tokens = await connection.fetchrow(TAKE_TOKEN, client, limit.rate, float(limit.burst))
+        allowed, tokens = bool(allowed), float(tokens)
         self._shadows[client] = _Shadow(tokens, self._clock())
         if allowed:
             return Decision(allowed=True)
         return Decision(allowed=False, retry_after_seconds=_retry_after(tokens, limit))
+
+    async def enforce(self, connection: asyncpg.Connection, *, client: str) -> None:
+        """Take a token for ``client``, or refuse the request: 429 with Retry-After."""
+        decision = await self.take(connection, client=client)
+        if not decision.allowed:
+            RATE_LIMITED.labels(client).inc()
+            limit = self.limit_for(client)
+            raise TooManyRequestsError(
+                f"rate limit exceeded for client {client!r}: {limit.rate:g} requests per second "
+                f"with bursts of {limit.burst}; retry in {decision.retry_after_seconds} s",
+                headers={"Retry-After": str(decision.retry_after_seconds)},
+            )
 
 
 def _retry_after(tokens: float, limit: RateLimit) -> int:
@@ -128,18 +136,9 @@ async def enforce_rate_limit(
     connection: Connection,
 ) -> None:
     """Router dependency: 429 with Retry-After when the calling client is over its limit."""
-    limiter: RateLimiter | None = request.app.state.rate_limiter
-    if limiter is None:
-        return
-    decision = await limiter.take(connection, client=identity.common_name)
-    if not decision.allowed:
-        RATE_LIMITED.labels(identity.common_name).inc()
-        limit = limiter.limit_for(identity.common_name)
-        raise TooManyRequestsError(
-            f"rate limit exceeded for client {identity.common_name!r}: {limit.rate:g} requests per second "
-            f"with bursts of {limit.burst}; retry in {decision.retry_after_seconds} s",
-            headers={"Retry-After": str(decision.retry_after_seconds)},
-        )
+    limiter: ClientRateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None:
+        await limiter.enforce(connection, client=identity.common_name)
 
 
 RateLimited = Depends(enforce_rate_limit)

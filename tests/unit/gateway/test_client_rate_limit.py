@@ -1,11 +1,10 @@
-"""gateway/rate_limit.py: the rate limiter's local shadow, and per-client limits."""
+"""gateway/client_rate_limit.py: the rate limiter's local shadow, and per-client limits."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
-from gateway.rate_limit import RateLimiter
+from gateway.client_rate_limit import ClientRateLimiter
 from gateway.settings import GatewaySettings
 
 
@@ -14,10 +13,9 @@ class FakeConnection:
         self.rows = rows
         self.statements = 0
 
-    async def execute(self, _statement: Any, _params: dict[str, Any]) -> Any:
+    async def fetchrow(self, _statement: str, *_params: Any) -> tuple[bool, float]:
         self.statements += 1
-        allowed, tokens = self.rows.pop(0)
-        return SimpleNamespace(one=lambda: SimpleNamespace(allowed=allowed, tokens=tokens))
+        return self.rows.pop(0)
 
 
 class TestRateLimiterShadow:
@@ -26,7 +24,7 @@ class TestRateLimiterShadow:
 
     async def test_an_empty_shadow_refuses_without_asking_the_database(self) -> None:
         now = [100.0]
-        limiter = RateLimiter(self.settings(), clock=lambda: now[0])
+        limiter = ClientRateLimiter(self.settings(), clock=lambda: now[0])
         connection = FakeConnection([(True, 0.0), (True, 0.0)])
         assert (await limiter.take(connection, client="acme")).allowed  # type: ignore[arg-type]
         refused = await limiter.take(connection, client="acme")  # type: ignore[arg-type]
@@ -36,7 +34,7 @@ class TestRateLimiterShadow:
         assert connection.statements == 2
 
     async def test_the_database_decides_when_the_shadow_has_tokens(self) -> None:
-        limiter = RateLimiter(self.settings(), clock=lambda: 0.0)
+        limiter = ClientRateLimiter(self.settings(), clock=lambda: 0.0)
         connection = FakeConnection([(False, 0.25)])
         refused = await limiter.take(connection, client="acme")  # type: ignore[arg-type]
         assert (refused.allowed, refused.retry_after_seconds) == (False, 1)

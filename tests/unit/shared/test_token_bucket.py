@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from shared import rate_limit
-from shared.rate_limit import KeyedRateLimiter, TokenBucket
+from shared import token_bucket
+from shared.token_bucket import KeyedRateLimiter, TokenBucket
 
 
 class FakeClock:
@@ -71,7 +71,7 @@ class TestKeyedRateLimiter:
         assert len(limiter) == 2
 
     def test_idle_buckets_are_dropped_when_there_are_many(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(rate_limit, "MAX_IDLE_BUCKETS", 3)
+        monkeypatch.setattr(token_bucket, "MAX_IDLE_BUCKETS", 3)
         clock = FakeClock()
         limiter = KeyedRateLimiter(rate=1, burst=1, clock=clock)
         for key in ("a", "b", "c"):

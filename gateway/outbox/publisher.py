@@ -1,0 +1,169 @@
+"""Publishing outbox rows to SNS: the SNS calls, and the immediate path right after a commit
+(the package docstring tells the whole story)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+
+from gateway.outbox.repository import OutboxRepository
+from shared.database import Database
+from shared.logging import get_logger
+from shared.messages import NotificationMessage
+
+log = get_logger(__name__)
+
+SNS_BATCH_LIMIT = 10  # PublishBatch takes at most 10 entries
+
+PUBLISHED = Counter("gateway_notifications_published_total", "Notifications SNS confirmed.", ["path"])
+PUBLISH_FAILURES = Counter("gateway_publish_failures_total", "Notifications SNS did not take.", ["path"])
+OUTBOX_BACKLOG = Gauge("gateway_outbox_backlog", "Accepted notifications not yet confirmed by SNS.")
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One outbox row's SNS message."""
+
+    outbox_id: int
+    message: NotificationMessage
+
+
+class SnsPublisher:
+    """Publishes to the topic; returns the publications SNS did not take (outbox id -> reason)."""
+
+    def __init__(self, sns: Any, topic_arn: str) -> None:
+        self._sns, self.topic_arn = sns, topic_arn
+
+    async def publish(self, publications: Sequence[Publication]) -> dict[int, str]:
+        failed: dict[int, str] = {}
+        for start in range(0, len(publications), SNS_BATCH_LIMIT):
+            chunk = publications[start : start + SNS_BATCH_LIMIT]
+            try:
+                failed.update(await self._publish_chunk(chunk))
+            except Exception as exc:  # noqa: BLE001 - any failure leaves the rows for the relay
+                reason = f"{type(exc).__name__}: {exc}"
+                failed.update({publication.outbox_id: reason for publication in chunk})
+        return failed
+
+    async def _publish_chunk(self, chunk: Sequence[Publication]) -> dict[int, str]:
+        if len(chunk) == 1:
+            message = chunk[0].message
+            await self._sns.publish(
+                TopicArn=self.topic_arn, Message=message.to_json(), MessageAttributes=message.sns_message_attributes()
+            )
+            return {}
+        response = await self._sns.publish_batch(
+            TopicArn=self.topic_arn,
+            PublishBatchRequestEntries=[
+                {
+                    "Id": str(index),
+                    "Message": publication.message.to_json(),
+                    "MessageAttributes": publication.message.sns_message_attributes(),
+                }
+                for index, publication in enumerate(chunk)
+            ],
+        )
+        return {
+            chunk[int(entry["Id"])].outbox_id: f"{entry.get('Code')}: {entry.get('Message', '')}"
+            for entry in response.get("Failed", [])
+        }
+
+
+class OutboxPublisher:
+    """The immediate path: a few workers drain an in-memory queue into PublishBatch calls and
+    delete the rows SNS confirmed."""
+
+    # An SNS call costs about as much CPU as serialising ten messages (botocore's hooks, signing
+    # and HTTP exchange are per call), so batches should be full. One worker at a time gathers a
+    # batch, waiting up to this long for ten messages, while the others publish theirs: from about
+    # 200 notifications a second every call carries ten (a tenth of the calls and outbox deletes),
+    # and a lone notification reaches SNS this much later (the 201 does not wait for it; delivery
+    # takes longer than this anyway).
+    BATCH_FILL_SECONDS = 0.05
+
+    def __init__(
+        self, *, sns: SnsPublisher, database: Database, hand_over_after: float, workers: int = 4, capacity: int = 10_000
+    ) -> None:
+        self._sns, self._database, self._hand_over_after = sns, database, hand_over_after
+        self._queue: asyncio.Queue[tuple[float, Publication]] = asyncio.Queue(maxsize=capacity)
+        self._outbox = OutboxRepository()
+        self._gathering = asyncio.Lock()
+        self._batch_full: asyncio.Future[None] | None = None  # set while a worker waits for a batch to fill
+        self._workers: list[asyncio.Task[None]] = []
+        self._worker_count = workers
+
+    def start(self) -> None:
+        self._workers = [asyncio.create_task(self._work(), name=f"outbox-publisher-{n}") for n in range(self._worker_count)]
+
+    def submit(self, publication: Publication) -> None:
+        """Publish a committed outbox row soon (the caller does not wait for SNS)."""
+        try:
+            self._queue.put_nowait((time.monotonic(), publication))
+        except asyncio.QueueFull:
+            # Under a long SNS outage: the row is in the outbox, the relay will publish it.
+            return
+        # The gathering worker holds one publication already: nine more make a full batch.
+        if self._batch_full is not None and self._queue.qsize() >= SNS_BATCH_LIMIT - 1:
+            _settle(self._batch_full)
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Publish what is queued (for up to ``timeout``); anything left stays in the outbox."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout)
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    async def _gather(self) -> list[tuple[float, Publication]]:
+        batch = [await self._queue.get()]
+        if self._queue.qsize() < SNS_BATCH_LIMIT - 1:
+            loop = asyncio.get_running_loop()
+            self._batch_full = loop.create_future()
+            timer = loop.call_later(self.BATCH_FILL_SECONDS, _settle, self._batch_full)
+            try:
+                await self._batch_full
+            finally:
+                timer.cancel()
+                self._batch_full = None
+        while len(batch) < SNS_BATCH_LIMIT and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _work(self) -> None:
+        while True:
+            async with self._gathering:
+                batch = await self._gather()
+            # What waited past the outbox grace period is the relay's now: publishing it here
+            # as well would send it twice.
+            deadline = time.monotonic() - self._hand_over_after
+            fresh = [publication for queued_at, publication in batch if queued_at > deadline]
+            try:
+                if fresh:
+                    await self._publish(fresh)
+            except Exception:  # noqa: BLE001 - the relay retries from the outbox
+                log.exception("immediate_publish_failed", count=len(fresh))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _publish(self, batch: list[Publication]) -> None:
+        failed = await self._sns.publish(batch)
+        published = [publication.outbox_id for publication in batch if publication.outbox_id not in failed]
+        PUBLISHED.labels("immediate").inc(len(published))
+        if failed:
+            PUBLISH_FAILURES.labels("immediate").inc(len(failed))
+            log.warning("publish_deferred_to_outbox", count=len(failed), reason=next(iter(failed.values())))
+        if published:
+            async with self._database.connection() as connection:
+                await self._outbox.delete_published(connection, ids=published)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
