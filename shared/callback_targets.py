@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import socket
 from dataclasses import dataclass
 from typing import Annotated
@@ -35,7 +36,7 @@ from urllib.parse import SplitResult, urlsplit
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, NoDecode
 
 MAX_URL_LENGTH = 2048
 LOCALHOST_NAMES = frozenset({"localhost", "127.0.0.1"})
@@ -76,13 +77,16 @@ class CallbackTargetSettings(BaseSettings):
     callbacks_allow_localhost: bool = Field(default=False, validation_alias="CALLBACKS_ALLOW_LOCALHOST")
     # Comma-separated or a JSON list of networks callbacks may reach although they are not public,
     # e.g. "10.20.0.0/16,fd12:3456::/48" for receivers inside your own network.
-    callbacks_allowed_networks: Annotated[list[Network], Field(default_factory=list, validation_alias="CALLBACKS_ALLOWED_NETWORKS")]
+    callbacks_allowed_networks: Annotated[list[Network], NoDecode, Field(default_factory=list, validation_alias="CALLBACKS_ALLOWED_NETWORKS")]
 
     @field_validator("callbacks_allowed_networks", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip().startswith("["):
-            return [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
         return value
 
     @property
