@@ -539,6 +539,7 @@ class CpuMeter:
             "wiremock": [system.wiremock.process.pid if system.wiremock.process else None],
             "fault_proxies": [system.aws_proxy.process.pid, system.slack_proxy.process.pid],
             "senders": [s.process.pid for s in system.fleet.senders if s.process.running],
+            "callbacks": [system.receiver.process.pid, *(p.process.pid for p in system.callback_senders if p.process.running)],
             "test": [os.getpid()],
             "postgres": [],
         }
