@@ -140,6 +140,12 @@ class CallbackWorker:
     # -- one event -----------------------------------------------------------------------
 
     async def _deliver(self, event: ClaimedEvent) -> None:
+        try:
+            await self._deliver_once(event)
+        except Exception:  # noqa: BLE001 - a bug here must not stop the loop; the lease brings the event back
+            log.exception("callback_delivery_crashed", event_id=str(event.id), client=event.client)
+
+    async def _deliver_once(self, event: ClaimedEvent) -> None:
         started = time.monotonic()
         attempt = await self._client.send(event)
         REQUEST_DURATION.labels(event.client).observe(time.monotonic() - started)

@@ -113,7 +113,7 @@ class TargetPolicy:
         """The URL rules; raises ``TargetRefused`` saying which one the URL breaks."""
         if len(url) > MAX_URL_LENGTH:
             raise TargetRefused(f"url is longer than {MAX_URL_LENGTH} characters")
-        if any(character.isspace() or ord(character) < 0x20 or ord(character) == 0x7F for character in url):
+        if any(character.isspace() or ord(character) < 0x20 or 0x7F <= ord(character) <= 0x9F for character in url):
             raise TargetRefused("url must not contain spaces or control characters")
         try:
             parts = urlsplit(url)

@@ -8,12 +8,15 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from gateway.text import BLANK_CLASS, storable_text
 from shared.callback_events import ALL_EVENT_TYPES, CallbackEventType
 from shared.callback_targets import MAX_URL_LENGTH
 
 # What a URL looks like before the gateway checks its host (gateway/callbacks/service.py):
-# http(s)://, a host (no credentials), then a path and a query, no spaces, no fragment.
-URL_PATTERN = r"^https?://[^\x00-\x20\x7f@#/?\\]+(?:[/?][^\x00-\x20\x7f#]*)?$"
+# http(s)://, a host (no credentials), then a path and a query; no fragment, and none of what
+# shared/callback_targets.py refuses as spaces or control characters (C0, DEL, C1, str.isspace).
+_NOT_IN_URL = f"\\x00-\\x1f\\x7f-\\x9f{BLANK_CLASS}"
+URL_PATTERN = f"^https?://[^{_NOT_IN_URL}@#/?\\\\]+(?:[/?][^{_NOT_IN_URL}#]*)?$"
 URL_DESCRIPTION = (
     "Where the events are POSTed: an https:// URL (http:// only for localhost and 127.0.0.1 when the gateway runs "
     "with CALLBACKS_ALLOW_LOCALHOST=true). Its host must not be, or resolve to, a loopback, private, link-local, "
@@ -29,7 +32,9 @@ def _distinct(events: list[CallbackEventType] | None) -> list[CallbackEventType]
 
 
 class CallbackBase(BaseModel):
-    url: Annotated[str, Field(max_length=MAX_URL_LENGTH, description=URL_DESCRIPTION, json_schema_extra={"pattern": URL_PATTERN})]
+    url: Annotated[
+        str, Field(max_length=MAX_URL_LENGTH, description=URL_DESCRIPTION, json_schema_extra={"pattern": URL_PATTERN}), AfterValidator(storable_text)
+    ]
 
 
 class CallbackUpdate(CallbackBase):

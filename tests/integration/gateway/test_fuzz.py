@@ -311,6 +311,15 @@ class TestFoundByFuzzing:
         response = target.send("POST", "/notifications", body=body)
         assert response.status_code == 400, response.text
 
+    @pytest.mark.parametrize(
+        "url",
+        [r"https://203.0.114.10/a\u0085b", r"https://203.0.114.10/a\u2028b", r"https://203.0.114.10/a\ud800b", r"https://203.0.114.10/a\u0000b"],
+        ids=["c1-control-nel", "line-separator", "unpaired-surrogate", "nul"],
+    )
+    def test_callback_urls_with_what_no_url_may_hold(self, target: FuzzTarget, url: str) -> None:
+        response = target.send("PUT", "/callbacks", body=f'{{"url": "{url}"}}')
+        assert response.status_code == 400, response.text
+
     def test_cursor_naming_nul(self, target: FuzzTarget) -> None:
         response = target.send("GET", "/recipients?cursor=AA")  # base64 of b"\x00"
         assert response.status_code == 400, response.text
