@@ -6,9 +6,10 @@
 #   docker build --target sender-sms   -t notifications/sender-sms .
 #   docker build --target sender-email -t notifications/sender-email .
 #   docker build --target sender-slack -t notifications/sender-slack .
+#   docker build --target callback-sender -t notifications/callback-sender .
 #   docker build --target init         -t notifications/init .   # the local stack's one-shot setup
 #
-# docker-compose.yml builds them all; terraform/ runs the first four on ECS Fargate.
+# docker-compose.yml builds them all; terraform/ runs the first five on ECS Fargate.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -85,6 +86,14 @@ EXPOSE 9003
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('SLACK_SENDER_OPS_PORT', '9003'), timeout=2)"]
 CMD ["python", "-m", "sender_slack"]
+
+# --- callback sender: status callbacks to the clients' receivers; ops on 9004 ------------------
+FROM runtime AS callback-sender
+ENV CALLBACKS_OPS_HOST=0.0.0.0
+EXPOSE 9004
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('CALLBACKS_OPS_PORT', '9004'), timeout=2)"]
+CMD ["python", "-m", "callback_sender"]
 
 # --- init: the local stack's one-shot setup (docker compose's `init` service) ---------------
 # `python -m stack.prepare`, as `make up` and the tests prepare the system: certificates into

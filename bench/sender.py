@@ -26,6 +26,13 @@ concurrency against the same WireMock (bench/bare_slack_client.py), before and a
 run: on a shared, noisy machine even that does not reach the bound, and the ratio of the two says
 how much of the gap is the sender's.
 
+With ``--callbacks``, rounds alternate between no status callback and a callback configured for
+the notifications' client (every event): the deliveries' triggers (migration 0007) then write a
+``delivery.sent`` event per message in the group-committed ``sent`` UPDATE. Nothing sends the
+events (no callback sender runs): what is measured is what writing them costs the senders' hot
+path, as sender CPU per message and as Postgres CPU per message (the CPU time of the database's
+backends, the sender's connections among them), each round beside its neighbours.
+
 Prints a table for people and, last, one JSON line for machines.
 """
 
@@ -47,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 
 from bench.system import EMULATOR_NAMES, ProcessGauge, bench_system, load_average, work_directory
 from harness.database import make_notification
@@ -162,6 +170,32 @@ async def sample(*, sender: SenderProcess, gauge: ProcessGauge, sqs: Any, queue_
             await asyncio.wait_for(stop.wait(), timeout=SAMPLE_INTERVAL_SECONDS)
 
 
+async def postgres_cpu_seconds(connection: asyncpg.Connection) -> float:
+    """CPU seconds used so far by the backends of this database (the sender's pool, the feeder)."""
+    pids = [row[0] for row in await connection.fetch("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
+CALLBACK_CLIENT = "sender-tests"  # harness/database.py's make_notification's client
+
+
+async def set_callback(connection: asyncpg.Connection, *, on: bool) -> None:
+    if on:
+        await connection.execute(
+            "INSERT INTO callbacks (client, url, events, secret) VALUES ($1, 'https://203.0.114.10/bench',"
+            " ARRAY['delivery.sent', 'delivery.delivered', 'delivery.failed', 'delivery.skipped', 'delivery.cancelled'],"
+            " 'whsec_YmVuY2htYXJrYmVuY2htYXJrYmVuY2htYXJr') ON CONFLICT (client) DO NOTHING",
+            CALLBACK_CLIENT,
+        )
+    else:
+        await connection.execute("DELETE FROM callbacks WHERE client = $1", CALLBACK_CLIENT)
+
+
 @dataclass
 class Round:
     number: int
@@ -171,6 +205,9 @@ class Round:
     load_average: str
     bare_after: dict[str, float] = field(default_factory=dict)
     delivered: int = 0
+    callback: bool = False
+    postgres_cpu_seconds: float = 0.0
+    events_written: int = 0
 
     @property
     def seconds(self) -> float:
@@ -224,26 +261,33 @@ async def measure(
             await asyncio.to_thread(bare)
             bare_before = await asyncio.to_thread(bare)
             for number in range(1, args.rounds + 1):
+                callback = args.callbacks and number % 2 == 0
+                await set_callback(connection, on=callback)
+                events_before = await connection.fetchval("SELECT count(*) FROM callback_events")
                 stop = asyncio.Event()
                 feeding = asyncio.create_task(feeder.run(stop))
                 await asyncio.sleep(args.warmup)
                 sampling = asyncio.create_task(sample(sender=sender, gauge=gauge, sqs=sqs, queue_url=queue_url, samples=samples, stop=stop))
                 recorder = start_profile(sender.process.pid, args.duration) if args.profile and number == args.rounds else None  # type: ignore[arg-type]
                 first = await asyncio.to_thread(Edge.take, sender, gauge)
+                postgres_first = await postgres_cpu_seconds(connection)
                 await asyncio.sleep(args.duration)
+                postgres_last = await postgres_cpu_seconds(connection)
                 last = await asyncio.to_thread(Edge.take, sender, gauge)
                 stop.set()
                 await asyncio.gather(feeding, sampling)
                 if recorder is not None:
                     profile = await asyncio.to_thread(read_profile, recorder)
-                this = Round(number, bare_before, first, last, load_average())
+                this = Round(number, bare_before, first, last, load_average(), callback=callback)
+                this.postgres_cpu_seconds = postgres_last - postgres_first
+                this.events_written = await connection.fetchval("SELECT count(*) FROM callback_events") - events_before
                 await wait_until_sent(feeder, connection)
                 this.bare_after = bare_before = await asyncio.to_thread(bare)
                 rounds.append(this)
                 print(
                     f"  round {number}: sender {(last.sent - first.sent) / this.seconds:.1f}/s; bare client "
                     f"{this.bare_before['per_second']:.1f}/s before, {this.bare_after['per_second']:.1f}/s after; "
-                    f"load average {this.load_average}",
+                    f"load average {this.load_average}" + (f"; callback {'on' if callback else 'off'}" if args.callbacks else ""),
                     file=sys.stderr,
                 )
             peak_rss = gauge.peak_rss_mb()
@@ -280,9 +324,14 @@ async def measure(
                 "ratio": r.per_second / bound,
                 "ratio_to_bare_client": r.per_second / r.bare_per_second,
                 "load_average": r.load_average,
+                "callback": r.callback,
+                "events_written": r.events_written,
+                "sender_cpu_ms_per_message": 1000 * (r.last.cpu_seconds - r.first.cpu_seconds) / r.delivered if r.delivered else float("inf"),
+                "postgres_cpu_ms_per_message": 1000 * r.postgres_cpu_seconds / r.delivered if r.delivered else float("inf"),
             }
             for r in rounds
         ],
+        "callbacks": _callback_cost(rounds) if args.callbacks else None,
         "cpu_ms_per_message": 1000 * cpu / delivered if delivered else float("inf"),
         "cpu_percent": 100 * cpu / seconds,
         "mean_send_seconds": send_seconds / sends if sends else float("nan"),
@@ -295,6 +344,25 @@ async def measure(
         "feeder_exhausted": feeder.exhausted,
         "mean_publish_batch_ms": 1000 * sum(feeder.publish_seconds) / len(feeder.publish_seconds) if feeder.publish_seconds else float("nan"),
         "profile": profile,
+    }
+
+
+def _callback_cost(rounds: list[Round]) -> dict[str, float]:
+    """Mean sender and Postgres CPU ms per message in the rounds with and without a callback."""
+    def mean(callback: bool, what: str) -> float:
+        chosen = [r for r in rounds if r.callback is callback and r.delivered]
+        if what == "sender":
+            seconds = sum(r.last.cpu_seconds - r.first.cpu_seconds for r in chosen)
+        else:
+            seconds = sum(r.postgres_cpu_seconds for r in chosen)
+        delivered = sum(r.delivered for r in chosen)
+        return 1000 * seconds / delivered if delivered else float("nan")
+
+    return {
+        "sender_cpu_ms_without": mean(False, "sender"),
+        "sender_cpu_ms_with": mean(True, "sender"),
+        "postgres_cpu_ms_without": mean(False, "postgres"),
+        "postgres_cpu_ms_with": mean(True, "postgres"),
     }
 
 
@@ -376,14 +444,15 @@ def print_report(result: dict[str, Any], args: argparse.Namespace, machine: str)
     )
     print(machine)
     print()
-    header = f"{'round':<7}{'bare client/s':>14}{'sender/s':>10}{'of bound':>10}{'of bare':>9}  load average"
+    header = f"{'round':<7}{'bare client/s':>14}{'sender/s':>10}{'of bound':>10}{'of bare':>9}{'sender ms':>10}{'pg ms':>7}  load average"
     print(header)
     print("-" * len(header))
     for number, row in enumerate(result["rounds"], start=1):
         bare = (row["bare_client_before"]["per_second"] + row["bare_client_after"]["per_second"]) / 2
         print(
             f"{number:<7}{bare:>14.1f}{row['delivered_per_second']:>10.1f}{row['ratio']:>10.2f}{row['ratio_to_bare_client']:>9.2f}"
-            f"  {row['load_average']}"
+            f"{row['sender_cpu_ms_per_message']:>10.2f}{row['postgres_cpu_ms_per_message']:>7.2f}  {row['load_average']}"
+            + (f"  callback {'on, ' + str(row['events_written']) + ' events' if row['callback'] else 'off'}" if args.callbacks else "")
         )
     print(f"{'all':<7}{'':>14}{result['delivered_per_second']:>10.1f}{result['ratio']:>10.2f}{result['ratio_to_bare_client']:>9.2f}  (median)")
     print()
@@ -421,6 +490,13 @@ def print_report(result: dict[str, Any], args: argparse.Namespace, machine: str)
         f"PublishBatch of 10 took {result['mean_publish_batch_ms']:.0f} ms on average; {result['published']} published"
         f"{' (ran out of messages)' if result['feeder_exhausted'] else ''}"
     )
+    if result["callbacks"]:
+        cost = result["callbacks"]
+        print(
+            f"status callback configured vs not (rounds alternate): sender {cost['sender_cpu_ms_without']:.2f} -> "
+            f"{cost['sender_cpu_ms_with']:.2f} CPU ms per message, Postgres {cost['postgres_cpu_ms_without']:.2f} -> "
+            f"{cost['postgres_cpu_ms_with']:.2f} CPU ms per message (the triggers writing one event per sent message)"
+        )
     if result["profile"]:
         profile = result["profile"]
         print()
@@ -445,6 +521,9 @@ def main() -> int:
     parser.add_argument("--baseline-seconds", type=float, default=5.0, help="seconds per bare-client run (default 5)")
     parser.add_argument("--profile", action="store_true", help="sample the sender with py-spy in the last round: where its CPU goes")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (service logs)")
+    parser.add_argument(
+        "--callbacks", action="store_true", help="alternate rounds without and with a status callback configured (the triggers' cost; use an even --rounds)"
+    )
     args = parser.parse_args()
     bound = args.concurrency / (args.delay_ms / 1000)
 

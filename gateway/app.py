@@ -14,6 +14,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.models import OpenAPI
 from fastapi.openapi.utils import get_openapi
 
+from gateway.callbacks.endpoints import router as callbacks_router
+from gateway.callbacks.service import CallbackService
 from gateway.client_rate_limit import ClientRateLimiter, RateLimited
 from gateway.errors import install_error_handlers
 from gateway.middleware import GatewayMiddleware
@@ -44,7 +46,7 @@ def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None 
         version="1.0.0",
         summary="Register recipients and send them notifications by SMS, email and Slack.",
         description="Every call needs a client certificate issued by our CA; its OU values are its roles "
-        "(`recipients`, `notifications`). Errors are JSON objects with a human `message`.",
+        "(`recipients`, `notifications`, `audit`). Errors are JSON objects with a human `message`.",
         lifespan=_lifespan,
     )
     app.state.settings = settings
@@ -57,6 +59,10 @@ def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None 
     # First: the router tries routes in order, and this is the one nearly every request takes.
     app.router.routes.insert(0, accept_route)
     app.include_router(notifications_router, dependencies=rate_limited)
+    app.include_router(callbacks_router, dependencies=rate_limited)
+    app.state.callbacks = CallbackService(
+        policy=settings.callback_target_policy, rotation_grace_seconds=settings.callbacks_rotation_grace_seconds
+    )
     install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes, max_in_flight=settings.max_in_flight_requests)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -22,7 +22,8 @@ from gateway.errors import ForbiddenError, UnauthenticatedError
 
 class Role(StrEnum):
     RECIPIENTS = "recipients"  # may manage recipients
-    NOTIFICATIONS = "notifications"  # may send notifications and read their status
+    NOTIFICATIONS = "notifications"  # may send notifications, read their own, set their callback
+    AUDIT = "audit"  # may read every client's notifications
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,24 +70,34 @@ async def client_identity(request: Request) -> ClientIdentity:
     return identity_of(request.scope)
 
 
-def authorise(identity: ClientIdentity, role: Role) -> ClientIdentity:
-    """The identity, when its certificate grants ``role``; 403 otherwise."""
-    if role.value not in identity.roles:
+def authorise(identity: ClientIdentity, role: Role, *others: Role) -> ClientIdentity:
+    """The identity, when its certificate grants ``role`` (or one of ``others``); 403 otherwise."""
+    wanted = (role, *others)
+    if not any(candidate.value in identity.roles for candidate in wanted):
+        names = " or ".join(repr(candidate.value) for candidate in wanted)
         raise ForbiddenError(
-            f"the client certificate {identity.common_name!r} lacks the role {role.value!r} "
+            f"the client certificate {identity.common_name!r} lacks the role {names} "
             f"(it has: {', '.join(sorted(identity.roles)) or 'none'})"
         )
     return identity
 
 
-def require_role(role: Role):  # noqa: ANN201 - returns a FastAPI dependency
+def reads_everything(identity: ClientIdentity) -> bool:
+    """Whether the client may read other clients' notifications (role ``audit``); every other
+    client reads only its own (gateway/notifications/service.py)."""
+    return Role.AUDIT.value in identity.roles
+
+
+def require_role(role: Role, *others: Role):  # noqa: ANN201 - returns a FastAPI dependency
     # Reads the identity itself rather than depending on client_identity: one dependency fewer
     # to solve on every request.
     async def dependency(request: Request) -> ClientIdentity:
-        return authorise(identity_of(request.scope), role)
+        return authorise(identity_of(request.scope), role, *others)
 
     return dependency
 
 
 RecipientsClient = Annotated[ClientIdentity, Depends(require_role(Role.RECIPIENTS))]
 NotificationsClient = Annotated[ClientIdentity, Depends(require_role(Role.NOTIFICATIONS))]
+# Reading a notification: its own client (role notifications) or an auditor.
+NotificationsReader = Annotated[ClientIdentity, Depends(require_role(Role.NOTIFICATIONS, Role.AUDIT))]

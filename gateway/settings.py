@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 from mtls.paths import PkiPaths
+from shared.callback_targets import CallbackTargetSettings
 from shared.settings import ServerSettings
 
 
@@ -18,7 +19,7 @@ class RateLimit(BaseModel):
     burst: int = Field(ge=1)
 
 
-class GatewaySettings(ServerSettings):
+class GatewaySettings(ServerSettings, CallbackTargetSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore", populate_by_name=True)
 
     host: str = "0.0.0.0"
@@ -59,6 +60,11 @@ class GatewaySettings(ServerSettings):
     rate_limit_burst: int = Field(default=100, ge=1)
     # JSON: {"<client CN>": {"rate": 5, "burst": 10}, ...}; clients not named get the defaults.
     rate_limit_overrides: dict[str, RateLimit] = Field(default_factory=dict)
+
+    # Status callbacks (PUT /callbacks): the URL rules are CallbackTargetSettings' (shared with
+    # the callback sender); after POST /callbacks/rotate-secret the previous secret still signs
+    # beside the new one this long, so receivers can move over without refusing a callback.
+    callbacks_rotation_grace_seconds: float = Field(default=86_400.0, ge=0, validation_alias="CALLBACKS_ROTATION_GRACE_SECONDS")
 
     def rate_limit_for(self, client: str) -> RateLimit:
         return self.rate_limit_overrides.get(client) or RateLimit(rate=self.rate_limit_per_second, burst=self.rate_limit_burst)

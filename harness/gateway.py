@@ -18,12 +18,14 @@ from shared.settings import environment_for, environment_names
 from stack.network import free_port, wait_for_http
 from stack.processes import REPO_ROOT, ManagedProcess
 
-# Quicker than production where the tests wait on them: the CRL re-read, the outbox relay.
+# Quicker than production where the tests wait on them: the CRL re-read, the outbox relay. And
+# callbacks to the tests' receivers on localhost allowed, as the local stack allows them.
 TEST_GATEWAY_SETTINGS: dict[str, Any] = {
     "crl_reload_interval_seconds": 0.5,
     "outbox_grace_seconds": 2,
     "outbox_poll_interval_seconds": 0.5,
     "outbox_max_backoff_seconds": 2,
+    "callbacks_allow_localhost": True,
 }
 # The gateway's own defaults for those: what production runs (the benchmarks).
 PRODUCTION_GATEWAY_SETTINGS: dict[str, Any] = {name: GatewaySettings.model_fields[name].default for name in TEST_GATEWAY_SETTINGS}

@@ -28,7 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mtls.paths import CERT_SUFFIX, PkiPaths
 
-ROLES: tuple[str, ...] = ("recipients", "notifications")
+ROLES: tuple[str, ...] = ("recipients", "notifications", "audit")
 ROLE_OID = NameOID.ORGANIZATIONAL_UNIT_NAME
 
 CA_VALIDITY = timedelta(days=3650)

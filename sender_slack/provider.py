@@ -10,12 +10,12 @@ import about 3 MB to each sender's memory. Retries are the runtime's, with back-
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 
+from shared.backoff import retry_after_seconds
 from shared.messages import NotificationMessage
 from shared.providers import PermanentSendError, Provider, SendError, SendResult, TransientSendError
 from shared.channels import Channel
@@ -103,17 +103,6 @@ def _json_object(raw: bytes) -> dict[str, Any] | None:
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return DEFAULT_RETRY_AFTER_SECONDS
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER_SECONDS
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+    """Seconds from Slack's Retry-After header (``shared/backoff.py`` reads it), a second when absent."""
+    seconds = retry_after_seconds(value, now=now)
+    return DEFAULT_RETRY_AFTER_SECONDS if seconds is None else seconds

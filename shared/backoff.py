@@ -19,6 +19,13 @@ The policies
   ``Retry-After``).
 - ``outbox_retry(max_seconds)``: the outbox relay's next attempt at a row SNS did not take
   (jittered, from 1 s up to ``GATEWAY_OUTBOX_MAX_BACKOFF_SECONDS``).
+- ``compute_backoff(attempt, ...)`` with ``CALLBACKS_BACKOFF_BASE_SECONDS`` /
+  ``CALLBACKS_BACKOFF_MAX_SECONDS``: a status callback's next attempt after a connection error,
+  a timeout, a 5xx or a 429 (the receiver's ``Retry-After`` wins), for up to
+  ``CALLBACKS_RETRY_FOR_SECONDS`` (``callback_sender/worker.py``).
+
+``retry_after_seconds`` reads a ``Retry-After`` header (delta-seconds or an HTTP date), for every
+caller that honours one (the Slack sender, the callback sender).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 # SQS refuses a visibility timeout above 12 hours.
 MAX_VISIBILITY_TIMEOUT_SECONDS = 12 * 3600
@@ -105,3 +114,21 @@ def compute_backoff(
 
 def _clamp(seconds: int) -> int:
     return max(0, min(seconds, MAX_VISIBILITY_TIMEOUT_SECONDS))
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date (never negative);
+    None when there is none or it is neither."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)

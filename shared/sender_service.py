@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import signal
 import socket
 from contextlib import AsyncExitStack
 
@@ -26,6 +25,7 @@ from shared.ops_server import OpsServer
 from shared.providers import Provider
 from shared.queue_metrics import QueueDepthReporter
 from shared.sender_settings import SenderSettings
+from shared.shutdown import drain_on_stop, stop_on_signals
 from shared.sqs_queue import SqsQueue
 
 log = get_logger(__name__)
@@ -40,9 +40,7 @@ def run_sender(*, settings: SenderSettings, provider: Provider) -> int:
 
 async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, _request_stop, stop, signum)
+    stop_on_signals(stop)
     instance_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
     async with AsyncExitStack() as stack:
@@ -60,7 +58,7 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
         )
         await ops.start()
         stack.push_async_callback(ops.stop)
-        draining = asyncio.create_task(_drain_on_stop(stop, ops))
+        draining = asyncio.create_task(drain_on_stop(stop, ops))
         stack.callback(draining.cancel)
 
         if not await _resolve_queues(queue, stop):
@@ -83,19 +81,6 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
         )
         await consumer.run(stop)
     log.info("sender stopped")
-
-
-def _request_stop(stop: asyncio.Event, signum: int) -> None:
-    if stop.is_set():
-        log.info("already shutting down", signal=signal.Signals(signum).name)
-        return
-    log.info("shutdown requested", signal=signal.Signals(signum).name)
-    stop.set()
-
-
-async def _drain_on_stop(stop: asyncio.Event, ops: OpsServer) -> None:
-    await stop.wait()
-    ops.draining = True
 
 
 async def _resolve_queues(queue: SqsQueue, stop: asyncio.Event) -> bool:

@@ -20,7 +20,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from shared.channels import CHANNEL_NAMES, CONTACT_FIELDS
 from shared.statuses import DeliveryStatus
@@ -122,4 +122,39 @@ rate_limit_buckets = Table(
     prefixes=["UNLOGGED"],
     # Room on each page for the new row version: updates stay HOT (no index change, no bloat).
     postgresql_with={"fillfactor": 70},
+)
+
+# Each client's status callback (see gateway/callbacks/), by its certificate's CN.
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("client", Text, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("events", ARRAY(Text), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("previous_secret", Text),
+    Column("previous_secret_expires_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_success_at", DateTime(timezone=True)),
+    Column("last_failure", JSONB),
+)
+
+# Status callbacks owed to clients (an outbox): written by triggers on ``deliveries`` in the
+# status change's transaction (migration 0007), sent by callback_sender/ (its docstring).
+callback_events = Table(
+    "callback_events",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")),
+    Column("client", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("notification_id", UUID(as_uuid=True), nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("data", JSONB, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_error", Text),
+    Column("given_up_at", DateTime(timezone=True)),
+    Index("callback_events_due", "client", "next_attempt_at", postgresql_where=text("given_up_at IS NULL")),
 )

@@ -3,7 +3,7 @@
 Postgres, the AWS emulator and the Slack API are started here unless the services' settings point
 at existing ones (DATABASE_URL, AWS_ENDPOINT_URL, SLACK_API_URL, in the environment or ``.env``).
 Then the database, topology, SES identity and certificates are prepared (:mod:`stack.prepare`),
-and the gateway and the senders run as child processes, each with the environment its own
+and the gateway, the senders and the callback sender run as child processes, each with the environment its own
 settings class reads. Ctrl-C or SIGTERM stops everything in reverse order; if a child dies, the
 rest is stopped too.
 """
@@ -27,13 +27,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from mtls.paths import PkiPaths, resolve_directory
 from sender_email.settings import EmailSenderSettings
 from sender_slack.settings import SlackSenderSettings
+from shared.callback_targets import CallbackTargetSettings
 from shared.settings import ServiceSettings, environment_for, environment_name
 from stack.moto import MotoServer
 from stack.network import port_holder, port_in_use, wait_for_http
 from stack.postgres import EmbeddedPostgres
 from stack.prepare import prepare_system
 from stack.processes import LOCAL_DIR, LOGS_DIR, REPO_ROOT, ComponentError, ManagedProcess, ShutdownSignals, StopRequested
-from stack.services import GATEWAY, SENDERS, Service
+from stack.services import CALLBACK_SENDER, GATEWAY, SENDERS, Service
 from stack.wiremock_server import WireMock
 
 PGDATA_DIR = LOCAL_DIR / "pgdata"
@@ -86,7 +87,7 @@ class LocalSystem:
     """The whole system on this machine: what it starts, in which order, and how it stops it."""
 
     def __init__(self, *, with_senders: bool) -> None:
-        self.services = [GATEWAY, *(SENDERS if with_senders else ())]
+        self.services = [GATEWAY, *((*SENDERS, CALLBACK_SENDER) if with_senders else ())]
         self.started: list[Running] = []
         self.stack = StackSettings()
         self.certs_dir = resolve_directory()
@@ -201,6 +202,10 @@ class LocalSystem:
             )
         if service.settings_cls is SlackSenderSettings:
             values["slack_api_url"] = self.slack_api_url
+        if issubclass(service.settings_cls, CallbackTargetSettings):
+            # Receivers on this machine (http://localhost...) may be tried out, unless said otherwise.
+            given = CallbackTargetSettings()
+            values["callbacks_allow_localhost"] = given.callbacks_allow_localhost if "callbacks_allow_localhost" in given.model_fields_set else True
         return environment_for(service.settings_cls, **values)
 
     # -- running -------------------------------------------------------------------------------

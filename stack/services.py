@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from callback_sender.settings import CallbackSenderSettings
 from gateway.settings import GatewaySettings
 from sender_email.settings import EmailSenderSettings
 from sender_slack.settings import SlackSenderSettings
@@ -35,3 +36,4 @@ SENDERS = (
 )
 # Each sender by the channel it delivers on.
 SENDER_BY_CHANNEL = {service.settings_cls.channel: service for service in SENDERS}  # type: ignore[attr-defined]
+CALLBACK_SENDER = Service("callback_sender", CallbackSenderSettings, "an earlier `make up` (the callback sender)")

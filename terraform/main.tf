@@ -121,6 +121,7 @@ module "compute" {
   load_balancer_deletion_protection = var.load_balancer_deletion_protection
 
   senders                = var.senders
+  callback_sender        = var.callback_sender
   email_from_address     = var.email_from_address
   ses_identity           = var.ses_identity
   sms_sender_id          = var.sms_sender_id

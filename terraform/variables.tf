@@ -147,6 +147,25 @@ variable "senders" {
   }
 }
 
+# The callback sender (status callbacks): one task is plenty for most deployments (64 requests at
+# once, at most 8 per client); more tasks share the events through leases.
+variable "callback_sender" {
+  description = "The callback sender: tasks, cpu, memory, the TCP ports receivers may listen on besides 443, and networks it may reach although private (CALLBACKS_ALLOWED_NETWORKS)."
+  type = object({
+    tasks            = optional(number, 1)
+    cpu              = optional(number, 256)
+    memory           = optional(number, 512)
+    egress_ports     = optional(list(number), [443])
+    allowed_networks = optional(list(string), [])
+  })
+  default = {}
+
+  validation {
+    condition     = var.callback_sender.tasks >= 1 && var.callback_sender.tasks <= 10
+    error_message = "callback_sender.tasks must be between 1 and 10."
+  }
+}
+
 variable "email_from_address" {
   description = "EMAIL_FROM_ADDRESS: the address the email sender sends from."
   type        = string

@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from gateway.auth import NotificationsClient, Role, authorise, identity_of
+from gateway.auth import NotificationsReader, Role, authorise, identity_of
 from gateway.deps import Connection
 from gateway.errors import ApiError, BadRequestError, ErrorBody, describe_validation_error
 from gateway.notifications.schemas import NotificationAccepted, NotificationCreate, NotificationPublic
@@ -50,10 +50,10 @@ Notifications = Annotated[NotificationService, Depends(notification_service)]
 
 @router.get("/{notification_id}", response_model=NotificationPublic, responses={404: {"model": ErrorBody}})
 async def get_notification(
-    notification_id: UUID, connection: Connection, _client: NotificationsClient, notifications: Notifications
+    notification_id: UUID, connection: Connection, client: NotificationsReader, notifications: Notifications
 ) -> NotificationPublic:
-    """A notification and the delivery status of each of its channels."""
-    return await notifications.status(connection, notification_id=notification_id)
+    """A notification of this client (any client's, for the role audit) and the delivery status of each of its channels."""
+    return await notifications.status(connection, notification_id=notification_id, reader=client)
 
 
 # -- POST /notifications -----------------------------------------------------------------

@@ -103,7 +103,7 @@ _STATUS = """
                    'updated_at', d.updated_at, 'sent_at', d.sent_at))
                FROM deliveries AS d WHERE d.notification_id = n.id
            ), '{}'::json) AS deliveries
-    FROM notifications AS n WHERE n.id = $1
+    FROM notifications AS n WHERE n.id = $1 AND ($2::text IS NULL OR n.client = $2)
 """
 
 
@@ -147,8 +147,9 @@ class NotificationRepository:
         rows = await connection.fetch(_BY_IDEMPOTENCY_KEYS, [client for client, _ in keys], [key for _, key in keys])
         return {row["position"]: row for row in rows}
 
-    async def status(self, connection: asyncpg.Connection, *, notification_id: UUID) -> dict[str, Any] | None:
-        row = await connection.fetchrow(_STATUS, notification_id)
+    async def status(self, connection: asyncpg.Connection, *, notification_id: UUID, client: str | None) -> dict[str, Any] | None:
+        """The notification and its deliveries; only when ``client`` created it (None: whoever did)."""
+        row = await connection.fetchrow(_STATUS, notification_id, client)
         if row is None:
             return None
         return {**row, "deliveries": json.loads(row["deliveries"])}

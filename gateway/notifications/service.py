@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter
 
-from gateway.auth import ClientIdentity
+from gateway.auth import ClientIdentity, reads_everything
 from gateway.errors import ApiError, BadRequestError, ConflictError, InternalError, NotFoundError
 from gateway.notifications.repository import NewNotification, NotificationRepository
 from gateway.notifications.schemas import NotificationCreate, NotificationPublic
@@ -134,8 +134,11 @@ class NotificationService:
         log.error("notification_neither_stored_nor_refused", notification_id=str(item.id), client=item.client)
         return InternalError("internal error; it has been logged")
 
-    async def status(self, connection: asyncpg.Connection, *, notification_id: uuid.UUID) -> NotificationPublic:
-        row = await self._repository.status(connection, notification_id=notification_id)
+    async def status(self, connection: asyncpg.Connection, *, notification_id: uuid.UUID, reader: ClientIdentity) -> NotificationPublic:
+        """The notification, when ``reader`` created it or has the role audit; another client's is
+        answered exactly as an unknown id (its existence is not for others to learn)."""
+        owner = None if reads_everything(reader) else reader.common_name
+        row = await self._repository.status(connection, notification_id=notification_id, client=owner)
         if row is None:
             raise NotFoundError(f"no notification with id {notification_id}")
         return StoredNotification.from_row(row).public(published=row["published"], deliveries=row["deliveries"])

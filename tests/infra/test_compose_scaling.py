@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from callback_sender.settings import CallbackSenderSettings
 from shared.sender_settings import SenderSettings
 from shared.topology import Channel
 
@@ -81,7 +82,7 @@ class TestSendersScale:
         for name in SENDERS.values():
             assert SERVICES[name]["build"]["target"] == name
 
-    @pytest.mark.parametrize("service", sorted(SENDERS.values()))
+    @pytest.mark.parametrize("service", [*sorted(SENDERS.values()), "callback-sender"])
     def test_no_fixed_host_port(self, service: str) -> None:
         fixed = fixed_host_ports(SERVICES[service].get("ports", []))
         assert not fixed, (
@@ -89,7 +90,7 @@ class TestSendersScale:
             f"{service}=3` fails. Keep the ops port inside the compose network (Prometheus scrapes it there)"
         )
 
-    @pytest.mark.parametrize("service", sorted(SENDERS.values()))
+    @pytest.mark.parametrize("service", [*sorted(SENDERS.values()), "callback-sender"])
     def test_no_container_name_and_no_fixed_replica_count(self, service: str) -> None:
         assert "container_name" not in SERVICES[service], f"compose cannot scale {service}: it has a container_name"
         assert "replicas" not in (SERVICES[service].get("deploy") or {}), f"{service}: leave the replica count to --scale"
@@ -102,6 +103,10 @@ class TestSendersScale:
         match = re.fullmatch(r"(\d+)s", grace)
         assert match, f"{service}: write stop_grace_period in seconds, like 40s"
         assert int(match[1]) > SenderSettings.model_fields["shutdown_grace_seconds"].default
+
+    def test_a_callback_sender_stopped_may_finish_its_callbacks(self) -> None:
+        grace = re.fullmatch(r"(\d+)s", SERVICES["callback-sender"].get("stop_grace_period", "10s"))
+        assert grace and int(grace[1]) > CallbackSenderSettings.model_fields["shutdown_grace_seconds"].default
 
     def test_the_gateway_keeps_its_ops_port_on_the_host_loopback(self) -> None:
         # One gateway in compose (clients connect to 8443 on the host); its ops port stays reachable.
@@ -161,7 +166,7 @@ def _local_targets() -> dict[int, tuple[str, str]]:
 
 
 class TestPrometheusFindsEveryReplica:
-    @pytest.mark.parametrize("service", ["gateway", *sorted(SENDERS.values())])
+    @pytest.mark.parametrize("service", ["gateway", *sorted(SENDERS.values()), "callback-sender"])
     def test_discovered_by_dns_on_the_service_name_and_its_ops_port(self, compose_prometheus: dict[str, Any], service: str) -> None:
         found = [
             (job, sd)

@@ -35,6 +35,7 @@ SETTINGS_BY_TARGET: dict[str, list[tuple[str, str]]] = {
     "sender-sms": [("sender_sms.settings", "SmsSenderSettings")],
     "sender-email": [("sender_email.settings", "EmailSenderSettings")],
     "sender-slack": [("sender_slack.settings", "SlackSenderSettings")],
+    "callback-sender": [("callback_sender.settings", "CallbackSenderSettings")],
     "init": [("shared.settings", "ServiceSettings"), ("sender_email.settings", "EmailSenderSettings")],
 }
 

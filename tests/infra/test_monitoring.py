@@ -30,8 +30,8 @@ from stack.processes import ManagedProcess
 REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "monitoring"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "notifications.json"
-# Every metric of ours is named gateway_* or sender_*; Prometheus' own (up, time()) are not checked.
-OUR_METRIC = re.compile(r"\b(?:gateway|sender)_[a-z0-9_]+\b")
+# Every metric of ours is named gateway_*, sender_* or callback_*; Prometheus' own (up, time()) are not checked.
+OUR_METRIC = re.compile(r"\b(?:gateway|sender|callback)_[a-z0-9_]+\b")
 SAMPLE_SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"), "gauge": ("",)}
 
 
@@ -76,10 +76,10 @@ def panel_expressions() -> dict[str, str]:
 
 
 class TestDefinitions:
-    def test_the_scrape_config_covers_the_four_ops_ports(self) -> None:
+    def test_the_scrape_config_covers_the_five_ops_ports(self) -> None:
         config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
         targets = {t for job in config["scrape_configs"] for group in job["static_configs"] for t in group["targets"]}
-        assert targets == {f"127.0.0.1:{port}" for port in (9000, 9001, 9002, 9003)}
+        assert targets == {f"127.0.0.1:{port}" for port in (9000, 9001, 9002, 9003, 9004)}
         assert config["rule_files"] == ["alerts.yml"]
 
     def test_the_dashboard_is_provisioned_and_covers_every_channel_concern(self) -> None:
@@ -88,21 +88,25 @@ class TestDefinitions:
         datasource = yaml.safe_load((MONITORING / "grafana/provisioning/datasources/prometheus.yml").read_text())
         assert datasource["datasources"][0]["uid"] == "prometheus"
         used = " ".join(panel_expressions().values())
-        for metric in ("sender_messages_sent_total", "sender_send_duration_seconds_bucket", "sender_messages_failed_total", "sender_queue_depth"):
+        for metric in (
+            "sender_messages_sent_total", "sender_send_duration_seconds_bucket", "sender_messages_failed_total", "sender_queue_depth",
+            "callback_deliveries_total", "callback_events_pending", "callback_event_delay_seconds_bucket",
+        ):
             assert metric in used, f"no panel shows {metric}"
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
-    """Every sample name a gateway and a sender expose on /metrics, as real processes.
+    """Every sample name a gateway, a sender and the callback sender expose on /metrics, as real
+    processes.
 
-    Neither needs a database to serve /metrics, and the sender not even its queues; the gateway
+    None needs a database to serve /metrics, and the sender not even its queues; the gateway
     needs SNS (moto) to start.
     """
     directory = tmp_path_factory.mktemp("monitoring")
     pki.init_pki(directory / "certs")
     moto = MotoServer(free_port(), log_path=directory / "moto.log").start()
-    gateway_ops, sender_ops = free_port(), free_port()
+    gateway_ops, sender_ops, callbacks_ops = free_port(), free_port(), free_port()
     common = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:9/none", "AWS_ENDPOINT_URL": moto.endpoint_url, "LOG_FORMAT": "json"}
     certs = directory / "certs"
     processes = [
@@ -125,10 +129,14 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
             "sender_sms", [sys.executable, "-m", "sender_sms"], env={**common, "SMS_SENDER_OPS_PORT": str(sender_ops)},
             cwd=REPO, log_path=directory / "sender_sms.log",
         ),
+        ManagedProcess(
+            "callback_sender", [sys.executable, "-m", "callback_sender"], env={**common, "CALLBACKS_OPS_PORT": str(callbacks_ops)},
+            cwd=REPO, log_path=directory / "callback_sender.log",
+        ),
     ]
     try:
         names: set[str] = set()
-        for process, port in zip(processes, (gateway_ops, sender_ops), strict=True):
+        for process, port in zip(processes, (gateway_ops, sender_ops, callbacks_ops), strict=True):
             process.start()
             url = f"http://127.0.0.1:{port}/metrics"
             wait_for_http(url, timeout=60, process=process)

@@ -202,6 +202,7 @@ SETTINGS_BY_SERVICE = {
     "sms": ("sender_sms.settings", "SmsSenderSettings"),
     "email": ("sender_email.settings", "EmailSenderSettings"),
     "slack": ("sender_slack.settings", "SlackSenderSettings"),
+    "callbacks": ("callback_sender.settings", "CallbackSenderSettings"),
     "migrate": ("shared.settings", "ServiceSettings"),
 }
 
@@ -241,6 +242,10 @@ class TestComputeModule:
     def test_sender_ops_ports_are_the_settings_defaults(self, compute_locals: dict[str, Any], channel: str) -> None:
         settings = _settings_class(*SETTINGS_BY_SERVICE[channel])
         assert compute_locals["senders"][channel]["ops_port"] == settings.model_fields["ops_port"].default
+
+    def test_the_callback_senders_ops_port_is_its_settings_default(self, compute_locals: dict[str, Any]) -> None:
+        settings = _settings_class(*SETTINGS_BY_SERVICE["callbacks"])
+        assert compute_locals["callbacks_ops_port"] == settings.model_fields["ops_port"].default
 
     def test_gateway_ports_are_the_settings_defaults(self, compute_locals: dict[str, Any]) -> None:
         settings = _settings_class(*SETTINGS_BY_SERVICE["gateway"])

@@ -66,6 +66,7 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
         directory, "not-yet-valid", pki.ROLES, not_valid_before=now + timedelta(days=1), not_valid_after=now + timedelta(days=30)
     )
     pki.issue_client_certificate(directory, "acme-billing", ("notifications",))
+    pki.issue_client_certificate(directory, "auditor", ("audit",))
     foreign = directory / "foreign"
     foreign.mkdir()
     pki.create_ca(foreign, common_name="Somebody Else's CA")

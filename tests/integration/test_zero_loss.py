@@ -17,10 +17,14 @@ most 32 in flight, to many recipients that each have all three channels, while:
 - **Postgres restarts once**: ``pg_ctl stop -m fast``, a pause, start again on the same data
   directory; every service must reconnect on its own. Clients retry their 503s with the same
   ``Idempotency-Key``, as a careful client would.
+- **Status callbacks** go to a receiver (``harness/webhook_receiver.py``, a process) that answers
+  10% of them with a 500, through two callback sender replicas, one of which gets SIGKILL every
+  ``ZERO_LOSS_CALLBACK_KILL_INTERVAL`` seconds and is started again a moment later.
 
 Then, for every accepted notification (every 201) and each of its channels, the delivery must be
 ``sent`` (and the provider must have it) or dead-lettered (``failed`` "gave up after ..." or in
-the channel's DLQ): 0 lost.
+the channel's DLQ): 0 lost. And the receiver must have had, signed and verified, the event of
+every delivery's final status (at least once: the copies a SIGKILL caused are counted).
 
 Duplicates are counted where they land, per (notification, channel): moto's sent SMS and
 emails, WireMock's journal of chat.postMessage. Each extra copy is traced, through the fault
@@ -70,12 +74,14 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.topology import Channel, queues_for
+from harness.callback_sender import CallbackSenderProcess, callback_sender
 from harness.fault_proxy import FaultProxy
 from harness.gateway import Certificates, GatewayProcess, start_gateway
 from harness.http_fault_proxy import HttpFaultProxy
 from harness.postgres import execute, run_in_thread
 from harness.senders import TEST_RUNTIME_SETTINGS, SenderProcess, sender_environment, sender_process
 from harness.slack import SLACK_POST_PATH
+from harness.webhook_receiver import Receiver
 from stack.moto import MotoServer
 from stack.network import free_port, wait_for_http
 from stack.postgres import EmbeddedPostgres
@@ -108,6 +114,8 @@ class Plan:
     postgres_down_seconds: float
     settle_timeout: float
     max_duplicate_rate: float
+    callback_kill_interval: float
+    callback_settle_timeout: float
 
     @property
     def posting_seconds(self) -> float:
@@ -136,13 +144,15 @@ class Plan:
             postgres_down_seconds=_env_number("ZERO_LOSS_POSTGRES_DOWN_SECONDS", 2),
             settle_timeout=_env_number("ZERO_LOSS_SETTLE_TIMEOUT", 120 + notifications * 0.03),
             max_duplicate_rate=0.001,
+            callback_kill_interval=_env_number("ZERO_LOSS_CALLBACK_KILL_INTERVAL", 20),
+            callback_settle_timeout=_env_number("ZERO_LOSS_CALLBACK_SETTLE_TIMEOUT", 90 + notifications * 0.03),
         )
 
 
 PLAN = Plan.from_environment()
 
 # Set-up + posting (bounded) + settling (bounded) + the analysis, with room for a slow machine.
-pytestmark = pytest.mark.timeout(int(150 + PLAN.posting_seconds + 90 + PLAN.settle_timeout + 150))
+pytestmark = pytest.mark.timeout(int(150 + PLAN.posting_seconds + 90 + PLAN.settle_timeout + PLAN.callback_settle_timeout + 150))
 
 # The senders' settings: the sender tests' short timings, no rate limit worth the name (the
 # recipients are many, and the limit is not what this test is about).
@@ -240,6 +250,8 @@ class ChaosStack:
     gateway: GatewayProcess
     fleet: SenderFleet
     log_dir: Path
+    receiver: Receiver
+    callback_senders: list[CallbackSenderProcess]
 
     def sqs(self) -> Any:
         """SQS on moto directly (not through any fault), for the test's own reads."""
@@ -308,7 +320,18 @@ def chaos(certificates: Certificates, tmp_path_factory: pytest.TempPathFactory) 
         )
         cleanup.callback(fleet.stop_all)
         fleet.start_all()
-        yield ChaosStack(postgres, database_url, moto, wiremock, aws_proxy, slack_proxy, sns_proxy, gateway, fleet, log_dir)
+        receiver = Receiver(log_dir / "receiver", tls=False, log_dir=log_dir).start()
+        cleanup.callback(receiver.stop)
+        callback_senders = [
+            callback_sender(database_url=database_url, log_dir=log_dir, name=f"callback_sender-{replica}", callbacks_allow_localhost=True)
+            for replica in (1, 2)
+        ]
+        for process in callback_senders:
+            cleanup.callback(process.stop)
+            process.start()
+        yield ChaosStack(
+            postgres, database_url, moto, wiremock, aws_proxy, slack_proxy, sns_proxy, gateway, fleet, log_dir, receiver, callback_senders
+        )
 
 
 # ---------------------------------------------------------------- posting
@@ -480,6 +503,22 @@ async def kill_senders(fleet: SenderFleet, t0: float, timeline: Timeline, stop: 
         fleet.ensure_running()
 
 
+async def kill_callback_senders(system: ChaosStack, stop: asyncio.Event, kills: list[float]) -> None:
+    """SIGKILL one callback sender replica every ``callback_kill_interval`` s (alternating); restart it."""
+    turn = 0
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PLAN.callback_kill_interval)
+        if stop.is_set():
+            return
+        victim = system.callback_senders[turn % len(system.callback_senders)]
+        turn += 1
+        victim.process.kill()
+        kills.append(time.time())
+        await asyncio.sleep(PLAN.restart_delay)
+        victim.process.start()  # from the main thread's loop: see SenderFleet.ensure_running
+
+
 # ---------------------------------------------------------------- watching
 
 
@@ -500,6 +539,7 @@ class CpuMeter:
             "wiremock": [system.wiremock.process.pid if system.wiremock.process else None],
             "fault_proxies": [system.aws_proxy.process.pid, system.slack_proxy.process.pid],
             "senders": [s.process.pid for s in system.fleet.senders if s.process.running],
+            "callbacks": [system.receiver.process.pid, *(p.process.pid for p in system.callback_senders if p.process.running)],
             "test": [os.getpid()],
             "postgres": [],
         }
@@ -735,6 +775,54 @@ def attribute_duplicates(
     return superseded
 
 
+# ---------------------------------------------------------------- status callbacks
+
+
+async def account_callbacks(
+    system: ChaosStack, receiver_name: str, rows: dict[tuple[str, str], dict[str, Any]], accepted: set[str], kills: list[float]
+) -> dict[str, Any]:
+    """Wait until no event is pending (bounded), then match the receiver's verified 2xx events to
+    every delivery's final status: each must have arrived at least once."""
+    deadline = time.monotonic() + PLAN.callback_settle_timeout
+    pending = given_up = 0
+    while True:
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            [counts] = await fetch(
+                system.database_url,
+                "SELECT count(*) FILTER (WHERE given_up_at IS NULL) AS pending, count(*) FILTER (WHERE given_up_at IS NOT NULL) AS given_up"
+                " FROM callback_events",
+            )
+            pending, given_up = counts["pending"], counts["given_up"]
+            if pending == 0:
+                break
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(2.0)
+    received = await asyncio.to_thread(system.receiver.received, receiver_name)
+    taken = [event for event in received if event.answered is not None and event.answered < 300]
+    seen = {(event.data["notification_id"], event.data["channel"], event.data["status"]) for event in taken if event.verified}
+    expected = {
+        (notification_id, channel, row["status"])
+        for (notification_id, channel), row in rows.items()
+        if notification_id in accepted and row["status"] in ("sent", "failed")
+    }
+    missing = sorted(expected - seen)
+    copies = Counter(event.webhook_id for event in taken)
+    return {
+        "expected": len(expected),
+        "delivered": len(expected & seen),
+        "missing": len(missing),
+        "missing_examples": missing[:20],
+        "requests": len(received),
+        "answered_500": sum(1 for event in received if event.answered == 500),
+        "duplicates": sum(count - 1 for count in copies.values()),
+        "not_verified": sum(1 for event in received if not event.verified),
+        "pending": pending,
+        "given_up": given_up,
+        "callback_sender_kills": len(kills),
+    }
+
+
 # ---------------------------------------------------------------- the test
 
 
@@ -752,8 +840,13 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
     stop_killing, stop_watching = asyncio.Event(), asyncio.Event()
     limits = httpx.Limits(max_connections=PLAN.in_flight, max_keepalive_connections=PLAN.in_flight)
 
+    callback_kills: list[float] = []
     async with chaos.gateway.async_client(limits=limits) as client:
         recipients = await register_recipients(client, run_id)
+        receiver_name = f"zero-loss-{run_id}"
+        answer = await client.put("/callbacks", json={"url": chaos.receiver.url(receiver_name)})
+        assert answer.status_code == 200, answer.text
+        chaos.receiver.configure(receiver_name, secret=answer.json()["secret"], fail_rate=PLAN.failure_rate)
         cpu = CpuMeter(chaos)
         cpu.sample(baseline=True)
         t0 = time.monotonic()
@@ -762,6 +855,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
             asyncio.create_task(break_dependencies(chaos, t0, timeline), name="faults"),
             asyncio.create_task(kill_senders(chaos.fleet, t0, timeline, stop_killing, cpu), name="killer"),
             asyncio.create_task(watch(chaos, t0, samples, stop_watching, cpu), name="watch"),
+            asyncio.create_task(kill_callback_senders(chaos, stop_killing, callback_kills), name="callback-killer"),
         ]
         try:
             posting = asyncio.create_task(post_all(client, posts, recipients, t0))
@@ -774,11 +868,15 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
             # The faults are over by now on any sensible plan; wait for the restart to finish.
             await asyncio.wait_for(background[0], timeout=PLAN.postgres_restart_at + PLAN.postgres_down_seconds + 60)
             await asyncio.wait_for(background[1], timeout=PLAN.restart_delay + 30)
+            await asyncio.wait_for(background[3], timeout=PLAN.restart_delay + 30)
         finally:
             stop_killing.set()
-            for task in background[:2]:
+            for task in (*background[:2], background[3]):
                 task.cancel()
-            await asyncio.gather(*background[:2], return_exceptions=True)
+            await asyncio.gather(*background[:2], background[3], return_exceptions=True)
+            for process in chaos.callback_senders:
+                if not process.process.running:
+                    process.process.start()
             # Whatever happened, leave the dependencies up and every sender running.
             await asyncio.to_thread(chaos.sns_proxy.restore)
             if not chaos.postgres.running:
@@ -794,6 +892,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
         stop_watching.set()
         await asyncio.gather(background[2], return_exceptions=True)
     cpu.sample()
+    callbacks = await account_callbacks(chaos, receiver_name, rows, set(accepted), callback_kills)
     # Quiet the machine before asking moto for everything it ever stored (data.json).
     await asyncio.to_thread(chaos.fleet.stop_all)
     reading = time.monotonic()
@@ -872,6 +971,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
             "last_delivery_after_seconds": round(delivering_seconds, 1),
             "reading_providers_seconds": round(reading_seconds, 1),
         },
+        "callbacks": {key: value for key, value in callbacks.items() if key != "missing_examples"},
         "cpu_seconds": cpu.by_role(),
         "peaks": {
             "outbox": max((s.get("outbox", 0) for s in samples), default=0),
@@ -890,7 +990,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
     summary_path.write_text(json.dumps(summary, indent=2, default=str))
     headline = {
         key: summary[key]
-        for key in ("notifications", "deliveries", "duplicates", "delivered_without_201", "faults", "timings", "cpu_seconds", "peaks")
+        for key in ("notifications", "deliveries", "duplicates", "delivered_without_201", "faults", "timings", "callbacks", "cpu_seconds", "peaks")
     }
     timings = summary["timings"]
     in_brief = (
@@ -898,7 +998,9 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
         f"{sum(dead_lettered.values())} dead-lettered, {len(lost)} lost; {duplicates} duplicates "
         f"({duplicates / max(1, total_deliveries):.2%}; {by_cause['sigkill']} in a SIGKILL window, "
         f"{by_cause['other']} other); {timings['total_seconds']} s, {timings['accepted_per_second']} accepted/s, "
-        f"{timings['delivered_per_second']} delivered/s"
+        f"{timings['delivered_per_second']} delivered/s; callbacks: {callbacks['delivered']}/{callbacks['expected']} "
+        f"final-status events delivered, {callbacks['missing']} missing, {callbacks['duplicates']} duplicates "
+        f"({callbacks['callback_sender_kills']} SIGKILLs)"
     )
     with capsys.disabled():
         print(f"\n{in_brief}\nsummary ({summary_path}):\n{json.dumps(headline, indent=2, default=str)}")
@@ -930,6 +1032,13 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
         + diagnosis()
     )
     assert not lost, f"{len(lost)} of {total_deliveries} deliveries are neither sent nor dead-lettered:" + diagnosis()
+    assert callbacks["not_verified"] == 0, f"{callbacks['not_verified']} callbacks failed standardwebhooks verification"
+    assert callbacks["missing"] == 0, (
+        f"{callbacks['missing']} of {callbacks['expected']} deliveries' final-status events never reached the receiver "
+        f"(given up: {callbacks['given_up']}, still pending: {callbacks['pending']}):\n"
+        + json.dumps(callbacks["missing_examples"], indent=2, default=str)
+        + "".join(f"\n--- {p.process.name}:\n{p.process.log_tail(15)}" for p in chaos.callback_senders)
+    )
     assert unexplained_rate <= PLAN.max_duplicate_rate, (
         f"{by_cause['other']} duplicates in {total_deliveries} deliveries ({unexplained_rate:.3%}) that no SIGKILL "
         f"explains; at most {PLAN.max_duplicate_rate:.1%}:\n"

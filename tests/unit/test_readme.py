@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from callback_sender.settings import CallbackSenderSettings
 from gateway.settings import GatewaySettings
 from notifyctl.capacity import CapacitySettings
 from sender_email.settings import EmailSenderSettings
@@ -20,7 +21,7 @@ README = (REPO / "README.md").read_text()
 SENDERS = (SmsSenderSettings, EmailSenderSettings, SlackSenderSettings)
 
 
-@pytest.mark.parametrize("settings_cls", [ServiceSettings, GatewaySettings, *SENDERS, StackSettings, CapacitySettings], ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("settings_cls", [ServiceSettings, GatewaySettings, *SENDERS, CallbackSenderSettings, StackSettings, CapacitySettings], ids=lambda cls: cls.__name__)
 def test_every_setting_is_documented(settings_cls: type) -> None:
     prefix = settings_cls.model_config.get("env_prefix", "")
     missing = []

@@ -105,10 +105,33 @@ resource "aws_security_group" "workers" {
   tags        = merge(var.tags, { Name = "${var.name}-workers" })
 }
 
+# The callback sender: no inbound; the clients' receivers (HTTPS on var.callback_sender's
+# egress_ports, anywhere: their addresses are the clients') and the database out. Which
+# addresses it may reach is the application's rule (shared/callback_targets.py refuses private,
+# link-local and metadata addresses), since a security group cannot say "public only".
+resource "aws_security_group" "callbacks" {
+  name        = "${var.name}-callbacks"
+  description = "Callback sender: no inbound; the clients' HTTPS receivers and the database out"
+  vpc_id      = var.vpc_id
+  tags        = merge(var.tags, { Name = "${var.name}-callbacks" })
+}
+
+resource "aws_vpc_security_group_egress_rule" "callbacks_receivers" {
+  for_each = toset([for port in var.callback_sender.egress_ports : tostring(port) if port != 443])
+
+  security_group_id = aws_security_group.callbacks.id
+  description       = "HTTPS to the clients' callback receivers on port ${each.key}"
+  ip_protocol       = "tcp"
+  from_port         = tonumber(each.key)
+  to_port           = tonumber(each.key)
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
 locals {
   task_security_groups = {
-    gateway = aws_security_group.gateway.id
-    workers = aws_security_group.workers.id
+    gateway   = aws_security_group.gateway.id
+    workers   = aws_security_group.workers.id
+    callbacks = aws_security_group.callbacks.id
   }
 }
 
@@ -118,7 +141,7 @@ resource "aws_vpc_security_group_egress_rule" "tasks_https" {
   for_each = local.task_security_groups
 
   security_group_id = each.value
-  description       = "HTTPS to AWS APIs and the Slack Web API"
+  description       = "HTTPS to AWS APIs, the Slack Web API and callback receivers"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443

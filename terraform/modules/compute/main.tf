@@ -13,7 +13,7 @@ locals {
   region     = data.aws_region.current.name
 
   # Dockerfile target => ECR repository. The migrate task runs the gateway image.
-  images = toset(["gateway", "sender-sms", "sender-email", "sender-slack"])
+  images = toset(["gateway", "sender-sms", "sender-email", "sender-slack", "callback-sender"])
 
   # Per sender: its Dockerfile target, `python -m` module, ops port and settings prefix.
   senders = {
@@ -24,6 +24,8 @@ locals {
 
   gateway_port     = 8443
   gateway_ops_port = 9000
+  # The callback sender (python -m callback_sender): status callbacks to the clients' receivers.
+  callbacks_ops_port = 9004
   # Where the gateway's task writes the PEM files it reads from Secrets Manager.
   mtls_dir = "/run/mtls"
 
@@ -83,6 +85,11 @@ locals {
       SLACK_SENDER_RATE_LIMIT_PER_SECOND = local.rate_limit.slack
       SLACK_SENDER_RATE_LIMIT_BURST      = local.rate_limit_burst.slack
     }
+    callbacks = {
+      CALLBACKS_OPS_HOST         = "0.0.0.0"
+      CALLBACKS_OPS_PORT         = tostring(local.callbacks_ops_port)
+      CALLBACKS_ALLOWED_NETWORKS = length(var.callback_sender.allowed_networks) == 0 ? null : join(",", var.callback_sender.allowed_networks)
+    }
     migrate = {}
   }
 
@@ -95,7 +102,8 @@ locals {
       DATABASE_URL    = "${var.database_secret_arn}:url::"
       SLACK_BOT_TOKEN = aws_secretsmanager_secret.slack_bot_token.arn
     }
-    migrate = { DATABASE_URL = "${var.database_secret_arn}:url::" }
+    callbacks = { DATABASE_URL = "${var.database_secret_arn}:url::" }
+    migrate   = { DATABASE_URL = "${var.database_secret_arn}:url::" }
   }
 
   # Unset (null) optional settings are left out, so the service uses its default.
@@ -110,7 +118,7 @@ locals {
     ]
   }
 
-  log_groups = toset(["gateway", "sms", "email", "slack", "migrate"])
+  log_groups = toset(["gateway", "sms", "email", "slack", "callbacks", "migrate"])
 }
 
 resource "aws_ecr_repository" "service" {

@@ -4,9 +4,9 @@ output "cluster_name" {
 }
 
 output "service_names" {
-  description = "ECS service names: gateway, sms, email, slack."
+  description = "ECS service names: gateway, sms, email, slack, callbacks."
   value = merge(
-    { gateway = aws_ecs_service.gateway.name },
+    { gateway = aws_ecs_service.gateway.name, callbacks = aws_ecs_service.callback_sender.name },
     { for channel, service in aws_ecs_service.sender : channel => service.name },
   )
 }

@@ -6,10 +6,11 @@ locals {
   # Same probe as the Dockerfile's HEALTHCHECK: python's urllib, since the slim image has no curl.
   health_check_command = {
     for service, port in {
-      gateway = local.gateway_ops_port
-      sms     = local.senders.sms.ops_port
-      email   = local.senders.email.ops_port
-      slack   = local.senders.slack.ops_port
+      gateway   = local.gateway_ops_port
+      sms       = local.senders.sms.ops_port
+      email     = local.senders.email.ops_port
+      slack     = local.senders.slack.ops_port
+      callbacks = local.callbacks_ops_port
     } : service => ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${port}/healthz', timeout=3)"]
   }
 
@@ -128,6 +129,41 @@ resource "aws_ecs_task_definition" "sender" {
   tags = var.tags
 }
 
+# The callback sender needs no AWS API (only Postgres and the clients' receivers), so it has no
+# task role, like the migrate task.
+resource "aws_ecs_task_definition" "callback_sender" {
+  family                   = "${var.name}-callback-sender"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.callback_sender.cpu
+  memory                   = var.callback_sender.memory
+  execution_role_arn       = aws_iam_role.execution.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  container_definitions = jsonencode([
+    {
+      name                   = "callback-sender"
+      image                  = local.image["callback-sender"]
+      essential              = true
+      readonlyRootFilesystem = true
+      portMappings           = [{ containerPort = local.callbacks_ops_port, protocol = "tcp" }]
+      environment            = local.container_environment["callbacks"]
+      secrets                = local.container_secrets["callbacks"]
+      healthCheck            = { command = local.health_check_command["callbacks"], interval = 15, timeout = 5, retries = 3, startPeriod = 30 }
+      linuxParameters        = { initProcessEnabled = true }
+      # Above its shutdown grace (10 s by default), so requests under way finish.
+      stopTimeout      = 20
+      logConfiguration = local.log_configuration["callbacks"]
+    },
+  ])
+
+  tags = var.tags
+}
+
 # One-off: `aws ecs run-task` it before the first deployment and after each release with new
 # migrations (terraform/README.md). It needs only DATABASE_URL, so it has no task role.
 resource "aws_ecs_task_definition" "migrate" {
@@ -217,6 +253,30 @@ resource "aws_ecs_service" "sender" {
   # The scaling policy owns the task count once the service exists.
   lifecycle {
     ignore_changes = [desired_count]
+  }
+
+  tags = var.tags
+}
+
+resource "aws_ecs_service" "callback_sender" {
+  name                   = "${var.name}-callback-sender"
+  cluster                = aws_ecs_cluster.this.id
+  task_definition        = aws_ecs_task_definition.callback_sender.arn
+  desired_count          = var.callback_sender.tasks
+  launch_type            = "FARGATE"
+  platform_version       = "LATEST"
+  propagate_tags         = "SERVICE"
+  enable_execute_command = false
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [aws_security_group.callbacks.id]
+    assign_public_ip = false
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
   }
 
   tags = var.tags

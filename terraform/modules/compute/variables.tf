@@ -119,6 +119,17 @@ variable "senders" {
   }))
 }
 
+variable "callback_sender" {
+  description = "The callback sender: tasks, task size, TCP ports its receivers may listen on (443 always), CALLBACKS_ALLOWED_NETWORKS."
+  type = object({
+    tasks            = number
+    cpu              = number
+    memory           = number
+    egress_ports     = list(number)
+    allowed_networks = list(string)
+  })
+}
+
 variable "email_from_address" {
   description = "EMAIL_FROM_ADDRESS of the email sender."
   type        = string

@@ -58,8 +58,21 @@ OPERATIONS = (
     ("GET", "/recipients"),
     ("POST", "/notifications"),
     ("GET", "/notifications/{notification_id}"),
+    ("PUT", "/callbacks"),
+    ("GET", "/callbacks"),
+    ("POST", "/callbacks/rotate-secret"),
+    ("DELETE", "/callbacks"),
 )
-CASES_PER_MODE = {GenerationMode.POSITIVE: 200, GenerationMode.NEGATIVE: 150}  # 6 x 350 = 2,100 cases
+CASES_PER_MODE = {GenerationMode.POSITIVE: 200, GenerationMode.NEGATIVE: 150}  # 7 x 350 = 2,450 cases, and the 3 below
+# Operations that take no input at all (the caller's certificate says whose callback): there is
+# one request to make, and no way to make it invalid by the schema.
+NO_INPUT = {("GET", "/callbacks"), ("POST", "/callbacks/rotate-secret"), ("DELETE", "/callbacks")}
+FUZZED = [
+    (method, path, mode)
+    for method, path in OPERATIONS
+    for mode in CASES_PER_MODE
+    if not ((method, path) in NO_INPUT and mode is GenerationMode.NEGATIVE)
+]
 
 
 @schemathesis.check
@@ -109,6 +122,9 @@ KNOWN_NOTIFICATIONS = (
     {"recipient": "fuzz-all", "message": "hello", "subject": "Greetings", "channels": ["email", "slack"]},
     {"recipient": "fuzz-sms", "message": "hello"},
 )
+# URLs PUT /callbacks takes (the gateway here has the local stack's localhost exemption), for
+# the generated cases steered to them; a random host name does not resolve.
+ACCEPTED_CALLBACK_URLS = ["https://203.0.114.10/fuzz", "http://localhost:9/fuzz?x=1", "https://[2001:4860::8888]:8443/a/b"]
 MAX_BODY_BYTES = 65_536  # GATEWAY_MAX_BODY_BYTES's default, which the gateway here runs with
 # Schema-valid requests the gateway rightly refuses (400). Whether they can succeed depends on
 # what is stored, or on rules the document states in words because no JSON Schema can: a phone
@@ -120,6 +136,11 @@ SEMANTIC_REJECTIONS = (
     "is not a valid number for its country",  # PUT /recipients/{name}: the number's numbering plan
     "is not a phone number",
     "is not a valid address",  # PUT /recipients/{name}: email-validator's syntax
+    # PUT /callbacks: where the URL's host is or resolves to (the document states the rule in
+    # words), and what only parsing the URL finds (a port out of range, a malformed IPv6 literal).
+    "url's host ",
+    "url is not a valid URL",
+    "url must be an https:// URL (http:// is allowed only for localhost",
 )
 
 
@@ -166,6 +187,8 @@ def target(fuzz_gateway: GatewayProcess) -> Iterator[FuzzTarget]:
     fuzz = FuzzTarget(fuzz_gateway, schema, session, notification_ids=[])
     for name, contacts in KNOWN_RECIPIENTS.items():
         assert fuzz.send("PUT", f"/recipients/{name}", body=json.dumps(contacts)).status_code == 204
+    # A callback, so that GET /callbacks and its rotation have one to answer about (200).
+    assert fuzz.send("PUT", "/callbacks", body=json.dumps({"url": "https://203.0.114.10/fuzz"})).status_code == 200
     for notification in KNOWN_NOTIFICATIONS:
         accepted = fuzz.send("POST", "/notifications", body=json.dumps(notification))
         assert accepted.status_code == 201, accepted.text
@@ -198,7 +221,16 @@ def cases_for(target: FuzzTarget, method: str, path: str, mode: GenerationMode) 
             strategy = st.one_of(strategy, steered)
         elif (method, path) == ("POST", "/notifications"):
             strategy = st.one_of(strategy, st.tuples(strategy, st.sampled_from(list(KNOWN_RECIPIENTS))).map(_to_known_recipient))
+        elif (method, path) == ("PUT", "/callbacks"):
+            strategy = st.one_of(strategy, st.tuples(strategy, st.sampled_from(ACCEPTED_CALLBACK_URLS)).map(_to_accepted_url))
     return strategy
+
+
+def _to_accepted_url(case_and_url: tuple[Case, str]) -> Case:
+    case, url = case_and_url
+    if isinstance(case.body, dict):
+        case.body = {**case.body, "url": url}
+    return case
 
 
 def _to_known_recipient(case_and_name: tuple[Case, str]) -> Case:
@@ -247,15 +279,15 @@ class TestSchema:
 
 
 class TestGeneratedRequests:
-    @pytest.mark.parametrize("mode", list(CASES_PER_MODE), ids=str)
-    @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
+    @pytest.mark.parametrize(("method", "path", "mode"), FUZZED, ids=[f"{m} {p}-{mode}" for m, p, mode in FUZZED])
     def test_answers_conform_and_are_never_server_errors(self, target: FuzzTarget, method: str, path: str, mode: GenerationMode) -> None:
         started = time.monotonic()
         statuses = fuzz(target, cases_for(target, method, path, mode), CASES_PER_MODE[mode])
         sent = statuses.total()
         print(f"{method} {path} [{mode}]: {sent} cases in {time.monotonic() - started:.1f} s, statuses {dict(sorted(statuses.items()))}")
-        # Hypothesis stops early only when it runs out of distinct inputs; none of these should.
-        assert sent >= CASES_PER_MODE[mode], f"only {sent} cases were generated"
+        # Hypothesis stops early only when it runs out of distinct inputs; only the operations
+        # without inputs do (they have one).
+        assert sent >= (1 if (method, path) in NO_INPUT else CASES_PER_MODE[mode]), f"only {sent} cases were generated"
         if mode is GenerationMode.POSITIVE:
             assert any(200 <= status < 300 for status in statuses), "no case reached a success answer"
 
@@ -277,6 +309,15 @@ class TestFoundByFuzzing:
     )
     def test_text_postgres_cannot_store(self, target: FuzzTarget, body: str) -> None:
         response = target.send("POST", "/notifications", body=body)
+        assert response.status_code == 400, response.text
+
+    @pytest.mark.parametrize(
+        "url",
+        [r"https://203.0.114.10/a\u0085b", r"https://203.0.114.10/a\u2028b", r"https://203.0.114.10/a\ud800b", r"https://203.0.114.10/a\u0000b"],
+        ids=["c1-control-nel", "line-separator", "unpaired-surrogate", "nul"],
+    )
+    def test_callback_urls_with_what_no_url_may_hold(self, target: FuzzTarget, url: str) -> None:
+        response = target.send("PUT", "/callbacks", body=f'{{"url": "{url}"}}')
         assert response.status_code == 400, response.text
 
     def test_cursor_naming_nul(self, target: FuzzTarget) -> None:

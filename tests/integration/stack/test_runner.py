@@ -45,7 +45,7 @@ def test_up_prints_a_working_curl_and_stops_cleanly(
         name: free_port()
         for name in (
             "GATEWAY_PORT", "GATEWAY_OPS_PORT", "SMS_SENDER_OPS_PORT", "EMAIL_SENDER_OPS_PORT",
-            "SLACK_SENDER_OPS_PORT", "STACK_MOTO_PORT", "STACK_WIREMOCK_PORT",
+            "SLACK_SENDER_OPS_PORT", "CALLBACKS_OPS_PORT", "STACK_MOTO_PORT", "STACK_WIREMOCK_PORT",
         )
     }
     database_url = postgres_server.create_database()

@@ -10,12 +10,12 @@ import pytest
 
 from shared.topology import Channel
 from stack.runner import LocalSystem, demo_curl_command, up
-from stack.services import GATEWAY, SENDER_BY_CHANNEL, SENDERS
+from stack.services import CALLBACK_SENDER, GATEWAY, SENDER_BY_CHANNEL, SENDERS
 
 SETTINGS_VARIABLES = (
     "DATABASE_URL", "AWS_ENDPOINT_URL", "SLACK_API_URL", "SLACK_BOT_TOKEN", "MTLS_DIR", "GATEWAY_PORT", "GATEWAY_OPS_PORT",
     "GATEWAY_TLS_CERT", "GATEWAY_TLS_CRL", "SMS_SENDER_OPS_PORT", "EMAIL_SENDER_OPS_PORT", "SLACK_SENDER_OPS_PORT",
-    "STACK_MOTO_PORT", "STACK_WIREMOCK_PORT",
+    "STACK_MOTO_PORT", "STACK_WIREMOCK_PORT", "CALLBACKS_OPS_PORT", "CALLBACKS_ALLOW_LOCALHOST",
 )  # fmt: skip
 
 
@@ -31,7 +31,7 @@ class TestWhatItStarts:
     def test_everything_by_default(self) -> None:
         system = LocalSystem(with_senders=True)
         assert (system.use_embedded_postgres, system.use_moto, system.use_wiremock) == (True, True, True)
-        assert [service.module for service in system.services] == ["gateway", "sender_sms", "sender_email", "sender_slack"]
+        assert [service.module for service in system.services] == ["gateway", "sender_sms", "sender_email", "sender_slack", "callback_sender"]
 
     def test_what_the_settings_point_at_instead(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("DATABASE_URL", "postgresql://u@db:5432/n")
@@ -65,6 +65,7 @@ class TestServiceEnvironment:
             "GATEWAY_TLS_KEY": str(certs / "server.key.pem"),
             "GATEWAY_TLS_CA": str(certs / "ca.crt.pem"),
             "GATEWAY_TLS_CRL": str(certs / "crl.pem"),
+            "CALLBACKS_ALLOW_LOCALHOST": "true",
         }
 
     def test_the_gateways_own_certificate_settings_win(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,6 +83,16 @@ class TestServiceEnvironment:
         for service in SENDERS:
             environment = self.started().service_environment(service)
             assert set(environment) <= {"DATABASE_URL", "AWS_ENDPOINT_URL", "SLACK_API_URL"}
+
+    def test_the_callback_sender_may_reach_receivers_on_localhost_unless_told_otherwise(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        assert self.started().service_environment(CALLBACK_SENDER) == {
+            "DATABASE_URL": "postgresql://u@h/n",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+            "CALLBACKS_ALLOW_LOCALHOST": "true",
+        }
+        monkeypatch.setenv("CALLBACKS_ALLOW_LOCALHOST", "false")
+        for service in (GATEWAY, CALLBACK_SENDER):
+            assert self.started().service_environment(service)["CALLBACKS_ALLOW_LOCALHOST"] == "false"
 
     def test_the_real_aws_is_an_empty_endpoint(self) -> None:
         system = self.started()
