@@ -23,6 +23,7 @@ from gateway.errors import ForbiddenError, UnauthenticatedError
 class Role(StrEnum):
     RECIPIENTS = "recipients"  # may manage recipients
     NOTIFICATIONS = "notifications"  # may send notifications and read their status
+    TEMPLATES = "templates"  # may manage and preview templates
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +91,4 @@ def require_role(role: Role):  # noqa: ANN201 - returns a FastAPI dependency
 
 RecipientsClient = Annotated[ClientIdentity, Depends(require_role(Role.RECIPIENTS))]
 NotificationsClient = Annotated[ClientIdentity, Depends(require_role(Role.NOTIFICATIONS))]
+TemplatesClient = Annotated[ClientIdentity, Depends(require_role(Role.TEMPLATES))]
