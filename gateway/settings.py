@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from gateway.content.schemas import CATEGORY_PATTERN, CATEGORY_RULES
 
 from mtls.paths import PkiPaths
 from shared.settings import ServerSettings
@@ -50,6 +53,10 @@ class GatewaySettings(ServerSettings):
     # How long a request waits for a database connection before it is answered 503.
     database_pool_timeout_seconds: float = Field(default=2.0, gt=0)
     recipients_page_size: int = Field(default=50, ge=1, le=1000)
+    templates_page_size: int = Field(default=50, ge=1, le=1000)
+    # Categories whose notifications ignore the recipients' opt-outs (a password reset still
+    # arrives). Comma-separated in the environment: GATEWAY_CRITICAL_CATEGORIES=security,fraud.
+    critical_categories: Annotated[frozenset[str], NoDecode] = frozenset({"security"})
 
     # Per client certificate (CN), shared by every replica through Postgres (gateway/client_rate_limit.py).
     # Off by default: it costs a database round trip per request, and most deployments put
@@ -59,6 +66,16 @@ class GatewaySettings(ServerSettings):
     rate_limit_burst: int = Field(default=100, ge=1)
     # JSON: {"<client CN>": {"rate": 5, "burst": 10}, ...}; clients not named get the defaults.
     rate_limit_overrides: dict[str, RateLimit] = Field(default_factory=dict)
+
+    @field_validator("critical_categories", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for category in value if isinstance(value, list | set | frozenset | tuple) else ():
+            if not isinstance(category, str) or not CATEGORY_PATTERN.fullmatch(category):
+                raise ValueError(f"GATEWAY_CRITICAL_CATEGORIES: {category!r} is not a category ({CATEGORY_RULES})")
+        return value
 
     def rate_limit_for(self, client: str) -> RateLimit:
         return self.rate_limit_overrides.get(client) or RateLimit(rate=self.rate_limit_per_second, burst=self.rate_limit_burst)

@@ -9,6 +9,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from gateway.content.schemas import Category
 from gateway.text import BLANK_CLASS, ecma_pattern
 from shared.channels import CONTACT_FIELDS
 
@@ -112,3 +113,49 @@ class RecipientPublic(BaseModel):
 class RecipientPage(BaseModel):
     items: list[RecipientPublic]
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page; absent on the last page.")
+
+
+# -- preferences ------------------------------------------------------------------------------
+
+MAX_PREFERENCE_CATEGORIES = 100
+
+
+class ChannelSwitches(BaseModel):
+    """Per channel: false turns it off; absent (or true) leaves it on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sms: bool | None = None
+    email: bool | None = None
+    slack: bool | None = None
+
+
+class RecipientPreferences(BaseModel):
+    """The body of PUT /recipients/{name}/preferences, replacing any before: the channels the
+    recipient turned off, globally and per category."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"channels": {"sms": False}, "categories": {"marketing": {"email": False, "slack": False}}}]},
+    )
+
+    channels: Annotated[ChannelSwitches | None, Field(description="Every notification's channels.")] = None
+    categories: Annotated[
+        dict[Category, ChannelSwitches] | None,
+        Field(max_length=MAX_PREFERENCE_CATEGORIES, description="The channels of notifications of one category."),
+    ] = None
+
+    def stored(self) -> dict[str, Any]:
+        """The ``recipients.preferences`` document: only what was said (None left out)."""
+        return self.model_dump(exclude_none=True)
+
+
+class ChannelSwitchesPublic(BaseModel):
+    sms: bool
+    email: bool
+    slack: bool
+
+
+class RecipientPreferencesPublic(BaseModel):
+    channels: ChannelSwitchesPublic
+    categories: dict[str, ChannelSwitchesPublic]

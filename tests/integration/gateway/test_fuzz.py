@@ -43,7 +43,7 @@ from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSE
 from schemathesis.schemas import BaseSchema
 
 from gateway.recipients.schemas import NAME_PATTERN
-from gateway.recipients.service import encode_cursor
+from gateway.pagination import encode_cursor
 from harness.gateway import Certificates, GatewayProcess, start_gateway
 from harness.postgres import PostgresServer
 from stack.moto import MotoServer
