@@ -9,15 +9,15 @@ client sees. The accept (``service.py``) runs it for every item between reading 
 and storing what it decided; batch and CSV items go through it the same way, one at a time.
 
 A skipped delivery is never attempted: it is stored ``skipped`` with the reason in
-``last_error`` and no queue message is published for it. ``skip_reason`` is the one place that
-says why a channel is skipped: today the recipient's preferences (a channel turned off globally
+``last_error`` and no queue message is published for it. ``skipped_channels`` is the one place
+that says why a channel is skipped: today the recipient's preferences (a channel turned off globally
 or for the notification's category, unless the category is critical).
 """
 
 from __future__ import annotations
 
 from collections.abc import Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gateway.content.limits import check_limits, check_sms
 from gateway.content.rendering import CompiledTemplate
@@ -34,7 +34,9 @@ RENDERED = "the rendered template"
 assert MAX_MESSAGE_CHARACTERS <= (channel_spec(Channel.SLACK).limits.text_characters or MAX_MESSAGE_CHARACTERS)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs several times more, and these are made for
+# every item of every accept. Nothing changes them after they are made.
+@dataclass(slots=True)
 class RecipientRecord:
     """A recipient as the accept reads it: its contacts (the notification's snapshot) and preferences."""
 
@@ -50,18 +52,14 @@ class RecipientRecord:
         return [spec.channel for spec in CHANNELS if getattr(self, spec.contact_field) is not None]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Plan:
     channels: list[Channel]  # targeted: one delivery each
     category: str
-    skipped: dict[Channel, str] = field(default_factory=dict)  # channel -> why
+    skipped: dict[Channel, str]  # channel -> why
+    published: list[Channel]  # whose queues get the message: the targeted ones not skipped
     content: ChannelContent | None = None  # rendered from the template; None: the plain message
     sms: SmsLength | None = None  # when SMS is targeted
-
-    @property
-    def published(self) -> list[Channel]:
-        """The channels whose queues get the message: the targeted ones not skipped."""
-        return [channel for channel in self.channels if channel not in self.skipped]
 
 
 def plan_notification(
@@ -104,28 +102,28 @@ def plan_notification(
                 field="template",
             )
     category = notification.category or (template.category if template is not None else None) or DEFAULT_CATEGORY
-    skipped = {
-        channel: reason
-        for channel in channels
-        if (reason := skip_reason(channel, recipient=recipient, category=category, critical_categories=critical_categories))
-    }
-    sent = [channel for channel in channels if channel not in skipped]
+    skipped = skipped_channels(channels, recipient=recipient, category=category, critical_categories=critical_categories)
+    sent = [channel for channel in channels if channel not in skipped] if skipped else channels
     if template is not None:
         content = template.render(notification.personalisation, channels)
         sms = sms_length(content.sms.body) if content.sms is not None else None
         check_limits(content, sent, field="template", what=RENDERED, sms=sms)
-        return Plan(channels, category, skipped, content, sms)
+        return Plan(channels, category, skipped, sent, content, sms)
     # A plain message: its subject is checked by its schema (one line, within the limit), and
     # no message the schema allows is too long for Slack; SMS is the channel that counts.
     sms = sms_length(notification.message) if Channel.SMS in channels else None
     if sms is not None and Channel.SMS in sent:
         check_sms(sms, field="message")
-    return Plan(channels, category, skipped, None, sms)
+    return Plan(channels, category, skipped, sent, None, sms)
 
 
-def skip_reason(channel: Channel, *, recipient: RecipientRecord, category: str, critical_categories: Set[str]) -> str | None:
-    """Why ``channel`` is not to be sent to ``recipient`` for a notification of ``category``; None: it is sent."""
-    if recipient.preferences is not None and category not in critical_categories:
-        return recipient.preferences.turned_off(channel, category)
-    return None
+def skipped_channels(
+    channels: list[Channel], *, recipient: RecipientRecord, category: str, critical_categories: Set[str]
+) -> dict[Channel, str]:
+    """Which of ``channels`` are not to be sent to ``recipient`` for a notification of
+    ``category``, and why: the one place a reason to skip a channel is decided."""
+    preferences = recipient.preferences
+    if preferences is None or category in critical_categories:
+        return {}
+    return {channel: reason for channel in channels if (reason := preferences.turned_off(channel, category))}
 

@@ -108,7 +108,7 @@ _STATUS = """
 """
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made for every item of every accept (see plan.py)
 class PlanInputs:
     """What an item is planned with: its recipient (None: unknown) and the latest version of its
     template (None: a plain message, or no such template)."""
@@ -117,7 +117,7 @@ class PlanInputs:
     template_latest: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made for every item of every accept (see plan.py)
 class NewNotification:
     """One planned notification, as the accept statement stores it."""
 
@@ -139,14 +139,13 @@ class NotificationRepository:
     async def plan_inputs(self, connection: asyncpg.Connection, items: Sequence[tuple[str, str | None]]) -> list[PlanInputs]:
         """For each (recipient, template), in order: see ``_PLAN_INPUTS``."""
         rows = await connection.fetch(_PLAN_INPUTS, [recipient for recipient, _ in items], [template for _, template in items])
+        # Positional, in _PLAN_INPUTS's column order: this runs for every item of every accept.
+        contacts = slice(1, 1 + len(CONTACT_FIELDS))
+        preferences, latest = 1 + len(CONTACT_FIELDS), 2 + len(CONTACT_FIELDS)
         return [
             PlanInputs(
-                RecipientRecord(
-                    name, *(row[field] for field in CONTACT_FIELDS), preferences=Preferences.from_column(row["preferences"])
-                )
-                if row["known"]
-                else None,
-                row["template_latest"],
+                RecipientRecord(name, *row[contacts], preferences=Preferences.from_column(row[preferences])) if row[0] else None,
+                row[latest],
             )
             for (name, _), row in zip(items, rows, strict=True)
         ]

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from typing import Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
 
 from gateway.content.schemas import Category, ContentPublic, Personalisation
 from gateway.recipients.schemas import NAME_PATTERN
@@ -95,7 +95,7 @@ class NotificationCreate(BaseModel):
         ),
         AfterValidator(storable_text),
     ] = None  # type: ignore[assignment]
-    template_version: Annotated[int, Field(ge=1, le=2_147_483_647, description="That version of the template; default: its latest.")] = None  # type: ignore[assignment]
+    template_version: Annotated[StrictInt, Field(ge=1, le=2_147_483_647, description="That version of the template; default: its latest.")] = None  # type: ignore[assignment]
     personalisation: Personalisation = None  # type: ignore[assignment]
     channels: Annotated[
         Annotated[list[Channel], Field(min_length=1, json_schema_extra={"uniqueItems": True})] | None,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from gateway.content.schemas import Category
 from gateway.text import BLANK_CLASS, ecma_pattern
@@ -125,9 +125,10 @@ class ChannelSwitches(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sms: bool | None = None
-    email: bool | None = None
-    slack: bool | None = None
+    # Strict: true or false, not "no" or 0 (what the document says).
+    sms: StrictBool | None = None
+    email: StrictBool | None = None
+    slack: StrictBool | None = None
 
 
 class RecipientPreferences(BaseModel):
