@@ -120,6 +120,15 @@ class RecipientPage(BaseModel):
 MAX_PREFERENCE_CATEGORIES = 100
 
 
+def _keys_are_categories(schema: dict[str, Any]) -> None:
+    """What pydantic writes for a dict whose keys have a pattern is ``patternProperties``, which
+    allows any other key with any value: say instead that every key is a category."""
+    pattern, values = next(iter(schema.pop("patternProperties", {}).items()), (None, None))
+    if pattern is not None:
+        schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": pattern}
+        schema["additionalProperties"] = values
+
+
 class ChannelSwitches(BaseModel):
     """Per channel: false turns it off; absent (or true) leaves it on."""
 
@@ -140,11 +149,16 @@ class RecipientPreferences(BaseModel):
         json_schema_extra={"examples": [{"channels": {"sms": False}, "categories": {"marketing": {"email": False, "slack": False}}}]},
     )
 
-    channels: Annotated[ChannelSwitches | None, Field(description="Every notification's channels.")] = None
+    # Optional, not null (as the document says).
+    channels: Annotated[ChannelSwitches, Field(description="Every notification's channels.")] = None  # type: ignore[assignment]
     categories: Annotated[
-        dict[Category, ChannelSwitches] | None,
-        Field(max_length=MAX_PREFERENCE_CATEGORIES, description="The channels of notifications of one category."),
-    ] = None
+        dict[Category, ChannelSwitches],
+        Field(
+            max_length=MAX_PREFERENCE_CATEGORIES,
+            description="The channels of notifications of one category.",
+            json_schema_extra=_keys_are_categories,
+        ),
+    ] = None  # type: ignore[assignment]
 
     def stored(self) -> dict[str, Any]:
         """The ``recipients.preferences`` document: only what was said (None left out)."""

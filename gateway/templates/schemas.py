@@ -12,10 +12,10 @@ from gateway.text import BLANK_CLASS, storable_text
 
 # The texts of a template, before rendering. The channels' limits apply to what they render to;
 # these only bound what one template may hold.
-MAX_SMS_TEMPLATE_CHARACTERS = 10_000
+MAX_SMS_TEMPLATE_CHARACTERS = 4_000
 MAX_SUBJECT_TEMPLATE_CHARACTERS = 1_000
-MAX_BODY_TEMPLATE_CHARACTERS = 50_000
-MAX_SLACK_TEMPLATE_CHARACTERS = 40_000
+MAX_BODY_TEMPLATE_CHARACTERS = 20_000
+MAX_SLACK_TEMPLATE_CHARACTERS = 20_000
 
 # Not blank, storable (no NUL); the subject on one line too.
 _TEXT_PATTERN = f"^[^\\x00]*[^\\x00{BLANK_CLASS}][^\\x00]*$"
@@ -70,13 +70,14 @@ class TemplateContent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_at_least_one_channel)
 
-    sms: Annotated[_template_text("sms", MAX_SMS_TEMPLATE_CHARACTERS) | None, Field(description="The SMS text.")] = None
-    email: EmailTemplate | None = None
+    # Optional, not null: a channel given is a channel with content (the document's anyOf says so).
+    sms: Annotated[_template_text("sms", MAX_SMS_TEMPLATE_CHARACTERS), Field(description="The SMS text.")] = None  # type: ignore[valid-type]
+    email: EmailTemplate = None  # type: ignore[assignment]
     slack: Annotated[
-        _template_text("slack", MAX_SLACK_TEMPLATE_CHARACTERS) | None,
+        _template_text("slack", MAX_SLACK_TEMPLATE_CHARACTERS),  # type: ignore[valid-type]
         Field(description="Slack mrkdwn; values are escaped (& < >), the template's own markup is kept."),
     ] = None
-    category: Annotated[Category | None, Field(description="The category of notifications sent from it, unless they give one.")] = None
+    category: Annotated[Category, Field(description="The category of notifications sent from it, unless they give one.")] = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _some_channel(self) -> TemplateContent:

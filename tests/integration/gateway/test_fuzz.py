@@ -56,10 +56,20 @@ OPERATIONS = (
     ("GET", "/recipients/{name}"),
     ("DELETE", "/recipients/{name}"),
     ("GET", "/recipients"),
+    ("PUT", "/recipients/{name}/preferences"),
+    ("GET", "/recipients/{name}/preferences"),
     ("POST", "/notifications"),
     ("GET", "/notifications/{notification_id}"),
+    ("PUT", "/templates/{name}"),
+    ("GET", "/templates/{name}"),
+    ("DELETE", "/templates/{name}"),
+    ("GET", "/templates/{name}/versions/{version}"),
+    ("GET", "/templates"),
+    ("POST", "/templates/{name}/preview"),
 )
-CASES_PER_MODE = {GenerationMode.POSITIVE: 200, GenerationMode.NEGATIVE: 150}  # 6 x 350 = 2,100 cases
+# 14 x 250 = 3,500 cases: in about the time the 6 operations' 2,100 took before templates (the
+# generation of bodies breaking a maxLength is most of it).
+CASES_PER_MODE = {GenerationMode.POSITIVE: 150, GenerationMode.NEGATIVE: 100}
 
 
 @schemathesis.check
@@ -104,10 +114,23 @@ KNOWN_RECIPIENTS = {
     "fuzz-email": {"email": "known@example.com"},
     "fuzz-slack": {"slack_id": "U0123456789"},
 }
+# Preferences PUT by the steered cases (no other case is steered to it), and a recipient that
+# turned SMS off (its notifications have a skipped delivery).
+PREFERENCES_TARGET = "fuzz-preferences"
+OPTED_OUT = "fuzz-opted-out"
+# Templates that exist: every channel without placeholders (any personalisation renders it), with
+# placeholders and a category, Slack only.
+KNOWN_TEMPLATES = {
+    "fuzz-plain": {"sms": "hello", "email": {"subject": "Greetings", "body": "hello"}, "slack": "hello"},
+    "fuzz-placeholders": {"sms": "Hi ((name))", "email": {"subject": "For ((name))", "body": "Dear ((name))((vip?? VIP))"}, "category": "orders"},
+    "fuzz-slack": {"slack": "hello *there*"},
+}
 KNOWN_NOTIFICATIONS = (
     {"recipient": "fuzz-all", "message": "hello"},
     {"recipient": "fuzz-all", "message": "hello", "subject": "Greetings", "channels": ["email", "slack"]},
     {"recipient": "fuzz-sms", "message": "hello"},
+    {"recipient": "fuzz-all", "template": "fuzz-placeholders", "personalisation": {"name": "Ada", "vip": True}},
+    {"recipient": OPTED_OUT, "message": "hello", "category": "marketing"},
 )
 MAX_BODY_BYTES = 65_536  # GATEWAY_MAX_BODY_BYTES's default, which the gateway here runs with
 # Schema-valid requests the gateway rightly refuses (400). Whether they can succeed depends on
@@ -116,6 +139,18 @@ MAX_BODY_BYTES = 65_536  # GATEWAY_MAX_BODY_BYTES's default, which the gateway h
 SEMANTIC_REJECTIONS = (
     "unknown recipient: ",  # POST /notifications to a name that is no recipient's
     "contact; its channels are: ",  # POST /notifications asking for a channel the recipient lacks
+    "template not found: ",  # POST /notifications by a template that does not exist
+    "has no version ",  # ... or a version it does not have
+    "content; its channels are: ",  # ... asking for a channel the template has no content for
+    "has none of them",  # ... whose channels the recipient has none of
+    "Missing personalisation: ",  # POST /notifications, POST /templates/{name}/preview: the template's placeholders
+    "personalisation has both ",  # two keys for one placeholder (case, spaces, _ and - aside)
+    "too long for sms: ",  # a message (or rendering) SNS would refuse, for a recipient with a phone number
+    "too long for slack: ",
+    "email subject too long: ",  # a rendered subject
+    "email subject must be one line",  # a rendered subject
+    "placeholder without a name",  # PUT /templates/{name}: (( )) is no placeholder
+    "placeholder name longer than",
     "cursor is not one this API returned",  # GET /recipients with a cursor it never handed out
     "is not a valid number for its country",  # PUT /recipients/{name}: the number's numbering plan
     "is not a phone number",
@@ -164,8 +199,12 @@ def target(fuzz_gateway: GatewayProcess) -> Iterator[FuzzTarget]:
         f"{fuzz_gateway.base_url}/openapi.json", cert=session.cert, verify=session.verify, config=FUZZ_CONFIG
     )
     fuzz = FuzzTarget(fuzz_gateway, schema, session, notification_ids=[])
-    for name, contacts in KNOWN_RECIPIENTS.items():
+    for name, contacts in {**KNOWN_RECIPIENTS, PREFERENCES_TARGET: {"email": "p@example.com"}, OPTED_OUT: KNOWN_RECIPIENTS["fuzz-all"]}.items():
         assert fuzz.send("PUT", f"/recipients/{name}", body=json.dumps(contacts)).status_code == 204
+    opt_out = {"channels": {"sms": False}, "categories": {"marketing": {"email": False}}}
+    assert fuzz.send("PUT", f"/recipients/{OPTED_OUT}/preferences", body=json.dumps(opt_out)).status_code == 204
+    for name, template in KNOWN_TEMPLATES.items():
+        assert fuzz.send("PUT", f"/templates/{name}", body=json.dumps(template)).status_code == 201
     for notification in KNOWN_NOTIFICATIONS:
         accepted = fuzz.send("POST", "/notifications", body=json.dumps(notification))
         assert accepted.status_code == 201, accepted.text
@@ -178,17 +217,30 @@ def target(fuzz_gateway: GatewayProcess) -> Iterator[FuzzTarget]:
 
 
 def cases_for(target: FuzzTarget, method: str, path: str, mode: GenerationMode) -> st.SearchStrategy[Case]:
-    """Generated cases, and as many again steered to the recipients and notifications that exist.
+    """Generated cases, and as many again steered to the recipients, templates and notifications that exist.
 
     Only positive cases are steered (negative ones are refused before any lookup), and only
-    reads and POST /notifications: a PUT or DELETE would change what the others are steered to.
+    reads, POST /notifications, previews and the preferences of a recipient of their own: any
+    other PUT or DELETE would change what the others are steered to.
     """
     operation = target.schema[path][method]
     strategy = operation.as_strategy(generation_mode=mode)
     if mode is GenerationMode.POSITIVE:
-        if (method, path) == ("GET", "/recipients/{name}"):
-            steered = st.sampled_from(list(KNOWN_RECIPIENTS)).flatmap(
+        names = {
+            ("GET", "/recipients/{name}"): list(KNOWN_RECIPIENTS),
+            ("GET", "/recipients/{name}/preferences"): [*KNOWN_RECIPIENTS, OPTED_OUT],
+            ("PUT", "/recipients/{name}/preferences"): [PREFERENCES_TARGET],
+            ("GET", "/templates/{name}"): list(KNOWN_TEMPLATES),
+            ("POST", "/templates/{name}/preview"): list(KNOWN_TEMPLATES),
+        }.get((method, path))
+        if names is not None:
+            steered = st.sampled_from(names).flatmap(
                 lambda name: operation.as_strategy(generation_mode=mode, path_parameters={"name": name})
+            )
+            strategy = st.one_of(strategy, steered)
+        elif (method, path) == ("GET", "/templates/{name}/versions/{version}"):
+            steered = st.sampled_from(list(KNOWN_TEMPLATES)).flatmap(
+                lambda name: operation.as_strategy(generation_mode=mode, path_parameters={"name": name, "version": 1})
             )
             strategy = st.one_of(strategy, steered)
         elif (method, path) == ("GET", "/notifications/{notification_id}"):
@@ -197,14 +249,18 @@ def cases_for(target: FuzzTarget, method: str, path: str, mode: GenerationMode) 
             )
             strategy = st.one_of(strategy, steered)
         elif (method, path) == ("POST", "/notifications"):
-            strategy = st.one_of(strategy, st.tuples(strategy, st.sampled_from(list(KNOWN_RECIPIENTS))).map(_to_known_recipient))
+            known = st.tuples(strategy, st.sampled_from(list(KNOWN_RECIPIENTS)), st.sampled_from(list(KNOWN_TEMPLATES)))
+            strategy = st.one_of(strategy, known.map(_to_known_recipient_and_template))
     return strategy
 
 
-def _to_known_recipient(case_and_name: tuple[Case, str]) -> Case:
-    case, name = case_and_name
+def _to_known_recipient_and_template(case_recipient_template: tuple[Case, str, str]) -> Case:
+    case, recipient, template = case_recipient_template
     if isinstance(case.body, dict):
-        case.body = {**case.body, "recipient": name}
+        case.body = {**case.body, "recipient": recipient}
+        if "template" in case.body:
+            case.body["template"] = template
+            case.body.pop("template_version", None)
     return case
 
 
@@ -304,7 +360,7 @@ class TestFoundByFuzzing:
         assert jsonschema_rs.validator_for(parameter).is_valid(cursor)
         assert target.send("GET", f"/recipients?cursor={cursor}").status_code == 200
 
-    @pytest.mark.parametrize(("method", "path"), [("POST", "/notifications"), ("PUT", "/recipients/{name}")])
+    @pytest.mark.parametrize(("method", "path"), [("POST", "/notifications"), ("PUT", "/recipients/{name}"), ("PUT", "/templates/{name}")])
     def test_body_over_the_limit_is_documented(self, target: FuzzTarget, method: str, path: str) -> None:
         body = json.dumps({"recipient": "fuzz-all", "message": "x" * MAX_BODY_BYTES, "email": "x" * MAX_BODY_BYTES})
         response = target.send(method, path.replace("{name}", "fuzz-over-the-limit"), body=body)
