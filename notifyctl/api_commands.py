@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,11 @@ preferences_app = typer.Typer(help="The channels a recipient turned off, globall
 recipients_app.add_typer(preferences_app, name="preferences")
 templates_app = typer.Typer(help="Create, read, preview and delete templates (needs the 'templates' role).", no_args_is_help=True)
 
+RecipientArgument = Annotated[str, typer.Argument(help="The recipient's name.")]
+TemplateArgument = Annotated[str, typer.Argument(help="The template's name.")]
+LimitOption = Annotated[int | None, typer.Option("--limit", min=1, max=1000, help="Page size.")]
+CursorOption = Annotated[str | None, typer.Option("--cursor", help="next_cursor of the previous page.")]
+AllPagesOption = Annotated[bool, typer.Option("--all", help="Follow next_cursor to the end.")]
 PersonalisationOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -40,7 +46,7 @@ PersonalisationFileOption = Annotated[
 @report_errors
 @with_profile
 def put_recipient(
-    name: Annotated[str, typer.Argument(help="The recipient's name.")],
+    name: RecipientArgument,
     phone: Annotated[str | None, typer.Option("--phone", help="Phone number in E.164 form (+14155552671).")] = None,
     email: Annotated[str | None, typer.Option("--email", help="Email address.")] = None,
     slack_id: Annotated[str | None, typer.Option("--slack-id", help="Slack member or channel id (U0123456789).")] = None,
@@ -60,7 +66,7 @@ def put_recipient(
 @report_errors
 @with_profile
 def get_recipient(
-    name: Annotated[str, typer.Argument(help="The recipient's name.")],
+    name: RecipientArgument,
     *,
     profile: Profile,
     as_json: JsonOption = False,
@@ -75,7 +81,7 @@ def get_recipient(
 @report_errors
 @with_profile
 def delete_recipient(
-    name: Annotated[str, typer.Argument(help="The recipient's name.")],
+    name: RecipientArgument,
     *,
     profile: Profile,
     as_json: JsonOption = False,
@@ -90,25 +96,16 @@ def delete_recipient(
 @report_errors
 @with_profile
 def list_recipients(
-    limit: Annotated[int | None, typer.Option("--limit", min=1, max=1000, help="Page size.")] = None,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="next_cursor of the previous page.")] = None,
-    all_pages: Annotated[bool, typer.Option("--all", help="Follow next_cursor to the end.")] = False,
+    limit: LimitOption = None,
+    cursor: CursorOption = None,
+    all_pages: AllPagesOption = False,
     *,
     profile: Profile,
     as_json: JsonOption = False,
 ) -> None:
     """List recipients by name, a page at a time (or all of them with --all)."""
-    items: list[dict[str, Any]] = []
     with GatewayClient(profile) as client:
-        while True:
-            page = client.list_recipients(limit=limit, cursor=cursor)
-            items.extend(page["items"])
-            cursor = page.get("next_cursor")
-            if not all_pages or not cursor:
-                break
-    result: dict[str, Any] = {"items": items}
-    if cursor:
-        result["next_cursor"] = cursor
+        result = _pages(client.list_recipients, limit=limit, cursor=cursor, all_pages=all_pages)
     emit(result, as_json=as_json, human=_describe_page)
 
 
@@ -193,7 +190,7 @@ def status(
 @report_errors
 @with_profile
 def get_preferences(
-    name: Annotated[str, typer.Argument(help="The recipient's name.")],
+    name: RecipientArgument,
     *,
     profile: Profile,
     as_json: JsonOption = False,
@@ -208,7 +205,7 @@ def get_preferences(
 @report_errors
 @with_profile
 def set_preferences(
-    name: Annotated[str, typer.Argument(help="The recipient's name.")],
+    name: RecipientArgument,
     off: Annotated[
         list[str] | None,
         typer.Option("--off", metavar="[CATEGORY:]CHANNEL", help="Turn a channel off (sms), or off for one category (marketing:email); repeatable."),
@@ -236,7 +233,7 @@ def set_preferences(
 @report_errors
 @with_profile
 def put_template(
-    name: Annotated[str, typer.Argument(help="The template's name.")],
+    name: TemplateArgument,
     sms: Annotated[str | None, typer.Option("--sms", help="The SMS text, with ((placeholders)).")] = None,
     email_subject: Annotated[str | None, typer.Option("--email-subject", help="The email subject (one line).")] = None,
     email_body: Annotated[str | None, typer.Option("--email-body", help="The email body (plain text).")] = None,
@@ -263,7 +260,7 @@ def put_template(
 @report_errors
 @with_profile
 def get_template(
-    name: Annotated[str, typer.Argument(help="The template's name.")],
+    name: TemplateArgument,
     version: Annotated[int | None, typer.Option("--version", min=1, help="That version (default: the latest).")] = None,
     *,
     profile: Profile,
@@ -279,28 +276,19 @@ def get_template(
 @report_errors
 @with_profile
 def list_templates(
-    limit: Annotated[int | None, typer.Option("--limit", min=1, max=1000, help="Page size.")] = None,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="next_cursor of the previous page.")] = None,
-    all_pages: Annotated[bool, typer.Option("--all", help="Follow next_cursor to the end.")] = False,
+    limit: LimitOption = None,
+    cursor: CursorOption = None,
+    all_pages: AllPagesOption = False,
     *,
     profile: Profile,
     as_json: JsonOption = False,
 ) -> None:
-    """List templates (their latest versions) by name."""
-    items: list[dict[str, Any]] = []
+    """List templates (their latest versions) by name, a page at a time (or all of them with --all)."""
     with GatewayClient(profile) as client:
-        while True:
-            page = client.list_templates(limit=limit, cursor=cursor)
-            items.extend(page["items"])
-            cursor = page.get("next_cursor")
-            if not all_pages or not cursor:
-                break
-    result: dict[str, Any] = {"items": items}
-    if cursor:
-        result["next_cursor"] = cursor
-    lines = [_summarise_template(t) for t in items] or ["No templates."]
-    if cursor:
-        lines.append(f"(more: --cursor {cursor} or --all)")
+        result = _pages(client.list_templates, limit=limit, cursor=cursor, all_pages=all_pages)
+    lines = [_summarise_template(t) for t in result["items"]] or ["No templates."]
+    if result.get("next_cursor"):
+        lines.append(f"(more: --cursor {result['next_cursor']} or --all)")
     emit(result, as_json=as_json, human="\n".join(lines))
 
 
@@ -308,7 +296,7 @@ def list_templates(
 @report_errors
 @with_profile
 def delete_template(
-    name: Annotated[str, typer.Argument(help="The template's name.")],
+    name: TemplateArgument,
     *,
     profile: Profile,
     as_json: JsonOption = False,
@@ -323,7 +311,7 @@ def delete_template(
 @report_errors
 @with_profile
 def preview_template(
-    name: Annotated[str, typer.Argument(help="The template's name.")],
+    name: TemplateArgument,
     personalisation: PersonalisationOption = None,
     personalisation_file: PersonalisationFileOption = None,
     *,
@@ -334,6 +322,21 @@ def preview_template(
     with GatewayClient(profile) as client:
         rendered = client.preview_template(name, personalisation_values(personalisation, personalisation_file))
     emit(rendered, as_json=as_json, human=_describe_rendering)
+
+
+def _pages(fetch: Callable[..., dict[str, Any]], *, limit: int | None, cursor: str | None, all_pages: bool) -> dict[str, Any]:
+    """A listing's page (from ``cursor``), or with ``all_pages`` every page after it too."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = fetch(limit=limit, cursor=cursor)
+        items.extend(page["items"])
+        cursor = page.get("next_cursor")
+        if not all_pages or not cursor:
+            break
+    result: dict[str, Any] = {"items": items}
+    if cursor:
+        result["next_cursor"] = cursor
+    return result
 
 
 def personalisation_values(pairs: list[str] | None, from_file: Path | None) -> dict[str, Any]:

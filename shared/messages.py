@@ -23,6 +23,11 @@ from shared.topology import CHANNELS_ATTRIBUTE, NOTIFICATION_ID_ATTRIBUTE
 
 MESSAGE_VERSION = 1
 DEFAULT_EMAIL_SUBJECT = "Notification"
+# SNS takes messages of up to 256 KiB; a template notification's rendered content may take all of
+# it but what the rest of the message (the recipient snapshot, ids, channels) and its attributes
+# need, a few hundred bytes.
+MAX_SNS_MESSAGE_BYTES = 262_144
+MAX_CONTENT_BYTES = 256_000
 
 
 class RecipientSnapshot(BaseModel):

@@ -7,13 +7,17 @@ is going to be sent on (a text too long for SMS is fine for a recipient without 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from gateway.content.rendering import CompiledTemplate
 from gateway.errors import BadRequestError
 from shared.channels import Channel, channel_spec
-from shared.messages import ChannelContent
+from shared.messages import MAX_CONTENT_BYTES, ChannelContent
 from shared.sms import SmsLength, sms_length
 
+RENDERED = "the rendered template"
 _SMS_BYTES = channel_spec(Channel.SMS).limits.sms_bytes
 _SLACK_CHARACTERS = channel_spec(Channel.SLACK).limits.text_characters
 _SUBJECT_CHARACTERS = channel_spec(Channel.EMAIL).limits.subject_characters
@@ -56,3 +60,40 @@ def check_subject(subject: str, *, field: str) -> None:
         raise BadRequestError("email subject must be one line, without CR or LF", field=field)
     if _SUBJECT_CHARACTERS is not None and len(subject) > _SUBJECT_CHARACTERS:
         raise BadRequestError(f"email subject too long: {len(subject):,} characters; the limit is {_SUBJECT_CHARACTERS:,}", field=field)
+
+
+def check_content_size(content_json: str, *, field: str, what: str) -> None:
+    """400 when a rendering would not fit in the SNS message that carries it (``content_json``:
+    the content as the message and the notification store it)."""
+    size = len(content_json.encode())
+    if size > MAX_CONTENT_BYTES:
+        raise BadRequestError(
+            f"{what} is {size:,} bytes; a notification's content is at most {MAX_CONTENT_BYTES:,} (an SNS message takes 256 KiB)",
+            field=field,
+        )
+
+
+@dataclass(slots=True)
+class Rendering:
+    """A template rendered for a notification, within its channels' limits."""
+
+    content: ChannelContent
+    content_json: str  # as the notification stores it and its SNS message carries it
+    sms: SmsLength | None  # the SMS text's length, when SMS is rendered
+
+
+def render_within_limits(
+    template: CompiledTemplate,
+    personalisation: Mapping[str, Any] | None,
+    *,
+    channels: Sequence[Channel | str],
+    sent: Sequence[Channel | str],
+) -> Rendering:
+    """Render ``channels`` of ``template`` and check the limits of those ``sent``, or the 400 a
+    send gets (missing personalisation, a channel's limit, content too large for SNS)."""
+    content = template.render(personalisation, channels)
+    sms = sms_length(content.sms.body) if content.sms is not None else None
+    check_limits(content, sent, field="template", what=RENDERED, sms=sms)
+    content_json = content.model_dump_json(exclude_none=True)
+    check_content_size(content_json, field="template", what=RENDERED)
+    return Rendering(content, content_json, sms)

@@ -24,7 +24,7 @@ from typing import Any
 
 from gateway.errors import BadRequestError
 from shared.channels import Channel
-from shared.messages import ChannelContent, EmailContent, SlackContent, SmsContent
+from shared.messages import MAX_CONTENT_BYTES, ChannelContent, EmailContent, SlackContent, SmsContent
 
 # ((name)) or ((name??text)): a name has no parentheses or question marks, the text no parentheses.
 PLACEHOLDER_PATTERN = re.compile(r"\(\(([^()?]+)(?:\?\?([^()]*))?\)\)")
@@ -206,12 +206,22 @@ def _scalar(key: str, value: Any) -> str:
 def _fill(pieces: tuple[Piece, ...] | None, values: Mapping[str, _Value], escape: Callable[[str], str]) -> str:
     assert pieces is not None
     parts = []
+    length = 0
     for piece in pieces:
         if isinstance(piece, str):
-            parts.append(piece)
+            part = piece
         elif piece.conditional_text is not None:
-            if values[piece.key].true:
-                parts.append(piece.conditional_text)
+            part = piece.conditional_text if values[piece.key].true else ""
         else:
-            parts.append(escape(values[piece.key].text))
+            part = escape(values[piece.key].text)
+        parts.append(part)
+        length += len(part)
+        # A value repeated in every one of thousands of placeholders could make a text of
+        # hundreds of megabytes: stop as soon as it can no longer fit in a notification.
+        if length > MAX_CONTENT_BYTES:
+            raise BadRequestError(
+                f"the rendered template is over {MAX_CONTENT_BYTES:,} characters; a notification's content is at most "
+                f"{MAX_CONTENT_BYTES:,} bytes (an SNS message takes 256 KiB)",
+                field="personalisation",
+            )
     return "".join(parts)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import dataclass
 
-from gateway.content.limits import check_limits, check_sms
+from gateway.content.limits import check_sms, render_within_limits
 from gateway.content.rendering import CompiledTemplate
 from gateway.content.schemas import DEFAULT_CATEGORY
 from gateway.errors import BadRequestError
@@ -29,7 +29,6 @@ from shared.channels import CHANNELS, Channel, channel_spec
 from shared.messages import ChannelContent
 from shared.sms import SmsLength, sms_length
 
-RENDERED = "the rendered template"
 # What the plain path relies on: no message the schema allows is too long for Slack.
 assert MAX_MESSAGE_CHARACTERS <= (channel_spec(Channel.SLACK).limits.text_characters or MAX_MESSAGE_CHARACTERS)
 
@@ -59,6 +58,7 @@ class Plan:
     skipped: dict[Channel, str]  # channel -> why
     published: list[Channel]  # whose queues get the message: the targeted ones not skipped
     content: ChannelContent | None = None  # rendered from the template; None: the plain message
+    content_json: str | None = None  # the content as stored and published
     sms: SmsLength | None = None  # when SMS is targeted
 
 
@@ -105,16 +105,14 @@ def plan_notification(
     skipped = skipped_channels(channels, recipient=recipient, category=category, critical_categories=critical_categories)
     sent = [channel for channel in channels if channel not in skipped] if skipped else channels
     if template is not None:
-        content = template.render(notification.personalisation, channels)
-        sms = sms_length(content.sms.body) if content.sms is not None else None
-        check_limits(content, sent, field="template", what=RENDERED, sms=sms)
-        return Plan(channels, category, skipped, sent, content, sms)
+        rendering = render_within_limits(template, notification.personalisation, channels=channels, sent=sent)
+        return Plan(channels, category, skipped, sent, rendering.content, rendering.content_json, rendering.sms)
     # A plain message: its subject is checked by its schema (one line, within the limit), and
     # no message the schema allows is too long for Slack; SMS is the channel that counts.
     sms = sms_length(notification.message) if Channel.SMS in channels else None
     if sms is not None and Channel.SMS in sent:
         check_sms(sms, field="message")
-    return Plan(channels, category, skipped, sent, None, sms)
+    return Plan(channels, category, skipped, sent, None, None, sms)
 
 
 def skipped_channels(

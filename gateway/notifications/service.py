@@ -208,7 +208,7 @@ def _new_notification(item: _Item, recipient: RecipientRecord, template: Compile
         recipient=recipient,
         message=notification.message,
         subject=notification.subject,
-        content=plan.content.model_dump_json(exclude_none=True) if plan.content is not None else None,
+        content=plan.content_json,
         template=template.name if template is not None else None,
         template_version=template.version if template is not None else None,
         plan=plan,

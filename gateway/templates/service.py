@@ -14,16 +14,13 @@ from typing import Any
 
 import asyncpg
 
-from gateway.content.limits import check_limits
+from gateway.content.limits import check_limits, render_within_limits
 from gateway.content.rendering import CompiledTemplate
 from gateway.content.schemas import ContentPublic
 from gateway.errors import BadRequestError, NotFoundError
 from gateway.pagination import decode_cursor, encode_cursor
 from gateway.templates.repository import PutOutcome, TemplateRepository, TemplateVersion
 from gateway.templates.schemas import EmailTemplate, TemplateContent, TemplatePage, TemplatePublic
-
-RENDERED = "the rendered template"
-
 
 def template_not_found(name: str) -> NotFoundError:
     return NotFoundError(f"template not found: {name}")
@@ -94,9 +91,8 @@ class TemplateService:
         if latest is None:
             raise template_not_found(name)
         compiled = self.cache.get(latest.name, latest.version) or self.cache.add(latest)
-        content = compiled.render(personalisation)
-        check_limits(content, compiled.channels, field="template", what=RENDERED)
-        return ContentPublic.of(content)
+        rendering = render_within_limits(compiled, personalisation, channels=compiled.channels, sent=compiled.channels)
+        return ContentPublic.of(rendering.content)
 
     async def compiled(self, connection: asyncpg.Connection, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], CompiledTemplate]:
         """These versions, parsed: from the cache, the others read in one statement."""

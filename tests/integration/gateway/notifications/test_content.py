@@ -28,12 +28,6 @@ def unique(name: str) -> str:
     return f"{name}-{secrets.token_hex(3)}"
 
 
-@pytest.fixture
-def client(gateway: GatewayProcess) -> httpx.Client:
-    with gateway.client() as opened:
-        yield opened
-
-
 def recipient(client: httpx.Client, contacts: dict[str, str] = JANE, preferences: dict[str, Any] | None = None) -> str:
     name = unique("jane")
     assert client.put(f"/recipients/{name}", json=contacts).status_code == 204

@@ -23,12 +23,6 @@ def unique(name: str) -> str:
     return f"{name}-{secrets.token_hex(3)}"
 
 
-@pytest.fixture
-def client(gateway: GatewayProcess) -> httpx.Client:
-    with gateway.client() as opened:
-        yield opened
-
-
 def put(client: httpx.Client, name: str, body: dict[str, Any], status: int) -> dict[str, Any]:
     response = client.put(f"/templates/{name}", json=body)
     assert response.status_code == status, response.text

@@ -124,3 +124,16 @@ class TestPreferences:
         recipient = preferring({"channels": {"sms": False}, "categories": {"security": {"email": False}}})
         assert plan({"message": "reset", "category": "security"}, recipient=recipient).skipped == {}
         assert plan({"message": "x", "category": "fraud"}, recipient=recipient, critical={"fraud"}).skipped == {}
+
+
+class TestContentSize:
+    def test_a_value_repeated_past_what_sns_takes_stops_the_rendering(self) -> None:
+        repeated = CompiledTemplate.compile(name="r", version=1, content={"email": {"subject": "s", "body": "((a))" * 1000}}, category=None)
+        error = refused({"template": "r", "personalisation": {"a": "x" * 60_000}}, template=repeated)
+        assert error.field == "personalisation" and "over 256,000 characters" in error.message
+
+    def test_content_over_what_an_sns_message_takes(self) -> None:
+        wide = CompiledTemplate.compile(name="w", version=1, content={"email": {"subject": "s", "body": "((a))((b))"}}, category=None)
+        error = refused({"template": "w", "personalisation": {"a": "é" * 100_000, "b": "é" * 100_000}}, template=wide)
+        assert error.field == "template"
+        assert error.message.startswith("the rendered template is 400,0") and "at most 256,000" in error.message
