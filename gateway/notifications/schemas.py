@@ -8,7 +8,7 @@ from uuid import UUID
 
 from typing import Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from gateway.content.schemas import Category, ContentPublic, Personalisation
 from gateway.recipients.schemas import NAME_PATTERN
@@ -28,6 +28,16 @@ def _required(field: str):  # noqa: ANN202 - returns a validator
         # The original gateway answered "missing X" for absent and empty values alike.
         if value is None or (isinstance(value, str) and value.strip() == ""):
             raise ValueError(f"missing {field}")
+        return value
+
+    return check
+
+
+def _whole_number(field: str):  # noqa: ANN202 - returns a validator
+    def check(value: object) -> object:
+        # As JSON Schema's "integer": 3 and 3.0, not "3" or true (which pydantic's lax int takes).
+        if isinstance(value, str | bool):
+            raise ValueError(f"{field} must be a whole number")
         return value
 
     return check
@@ -95,7 +105,12 @@ class NotificationCreate(BaseModel):
         ),
         AfterValidator(storable_text),
     ] = None  # type: ignore[assignment]
-    template_version: Annotated[StrictInt, Field(ge=1, le=2_147_483_647, description="That version of the template; default: its latest.")] = None  # type: ignore[assignment]
+    template_version: Annotated[
+        int,
+        Field(ge=1, le=2_147_483_647, description="That version of the template; default: its latest."),
+        # Outermost, so that it runs first and the constraints above stay in the document.
+        BeforeValidator(_whole_number("template_version")),
+    ] = None  # type: ignore[assignment]
     personalisation: Personalisation = None  # type: ignore[assignment]
     channels: Annotated[
         Annotated[list[Channel], Field(min_length=1, json_schema_extra={"uniqueItems": True})] | None,
