@@ -90,6 +90,7 @@ class CompiledTemplate:
     slack: tuple[Piece, ...] | None
     category: str | None
     placeholders: tuple[Placeholder, ...]  # each key once, in template order (sms, email, slack)
+    channels: tuple[Channel, ...]  # those it has content for, in the API's order
 
     @classmethod
     def compile(cls, *, name: str, version: int, content: Mapping[str, Any], category: str | None) -> CompiledTemplate:
@@ -107,6 +108,7 @@ class CompiledTemplate:
             for piece in pieces or ():
                 if isinstance(piece, Placeholder) and piece.key not in seen:
                     seen[piece.key] = Placeholder(piece.key, piece.name)
+        present = {Channel.SMS: parsed["sms"], Channel.EMAIL: parsed["email.body"], Channel.SLACK: parsed["slack"]}
         return cls(
             name=name,
             version=version,
@@ -116,16 +118,11 @@ class CompiledTemplate:
             slack=parsed["slack"],
             category=category,
             placeholders=tuple(seen.values()),
+            channels=tuple(channel for channel in Channel if present[channel] is not None),
         )
 
-    @property
-    def channels(self) -> list[Channel]:
-        """The channels it has content for, in the API's order."""
-        present = {Channel.SMS: self.sms, Channel.EMAIL: self.email_body, Channel.SLACK: self.slack}
-        return [channel for channel in Channel if present[channel] is not None]
-
     def has(self, channel: Channel | str) -> bool:
-        return Channel(channel) in self.channels
+        return channel in self.channels
 
     def render(self, personalisation: Mapping[str, Any] | None, channels: Sequence[Channel | str] | None = None) -> ChannelContent:
         """The content of ``channels`` (default: every one it has), filled from ``personalisation``.

@@ -53,6 +53,8 @@ class RecipientRecord:
 
 @dataclass(slots=True)
 class Plan:
+    """What one notification will do (see the module docstring)."""
+
     channels: list[Channel]  # targeted: one delivery each
     category: str
     skipped: dict[Channel, str]  # channel -> why
