@@ -3,6 +3,7 @@
     python -m bench.gateway               # the ratio: baseline and gateway side by side, rounds interleaved
     python -m bench.gateway --overload    # capacity, then twice that in an open loop: what the gateway answers
     python -m bench.gateway --profile     # py-spy on the gateway under load: where its CPU goes
+    python -m bench.gateway --template    # the ratio for a template send too, in the same rounds
 
 Each mode starts its own stack in a temporary directory: certificates from our CA, a fresh
 database on DATABASE_URL's server (an embedded Postgres when unset), moto as the AWS emulator,
@@ -51,6 +52,14 @@ from stack.processes import REPO_ROOT, ManagedProcess
 RECIPIENT = "bench"
 CONTACTS = {"phone_number": "+14155552671", "email": "bench@example.com", "slack_id": "U0123456789"}
 BODY = json.dumps({"recipient": RECIPIENT, "message": "Your order has shipped"})
+# A template with content for every channel and two placeholders, and a send by it (--template).
+TEMPLATE = "bench"
+TEMPLATE_CONTENT = {
+    "sms": "Hi ((first name)), your order ((order ref)) has shipped.",
+    "email": {"subject": "Order ((order ref)) has shipped", "body": "Dear ((first name)),\n\nyour order ((order ref)) is on its way."},
+    "slack": "Order *((order ref))* for ((first name)) has shipped.",
+}
+TEMPLATE_BODY = json.dumps({"recipient": RECIPIENT, "template": TEMPLATE, "personalisation": {"first name": "Ada", "order ref": "A-1234"}})
 TARGET_RATIO = 2.0
 
 
@@ -63,6 +72,7 @@ class Server(ProcessGauge):
 
     port: int = 0
     path: str = ""
+    body: str = BODY
 
 
 @dataclass
@@ -72,6 +82,7 @@ class Stack:
     database_url: str
     gateway_process: GatewayProcess
     gateway: Server
+    gateway_template: Server  # the same gateway, sent TEMPLATE_BODY
     baseline: Server
     postgres: str
     emulator: str
@@ -121,6 +132,7 @@ def bench_stack(*, gateway_env: dict[str, str], sns: str = "sink", keep: bool = 
         with gateway.client() as client:
             response = client.put(f"/recipients/{RECIPIENT}", json=CONTACTS)
             response.raise_for_status()
+            client.put(f"/templates/{TEMPLATE}", json=TEMPLATE_CONTENT).raise_for_status()
 
         baseline_port = free_port()
         baseline = ManagedProcess(
@@ -141,6 +153,9 @@ def bench_stack(*, gateway_env: dict[str, str], sns: str = "sink", keep: bool = 
             database_url=database_url,
             gateway_process=gateway,
             gateway=Server("gateway POST /notifications", gateway.process.pid, gateway.port, "/notifications"),  # type: ignore[arg-type]
+            gateway_template=Server(  # type: ignore[arg-type]
+                "gateway, by template", gateway.process.pid, gateway.port, "/notifications", TEMPLATE_BODY  # type: ignore[arg-type]
+            ),
             baseline=Server("baseline POST /echo", baseline.pid, baseline_port, "/echo"),  # type: ignore[arg-type]
             postgres=postgres,
             emulator=emulator,
@@ -251,7 +266,7 @@ def drive(
     out = stack.work_dir / f"load-{time.monotonic_ns()}.json"
     client = stack.certificates.client()
     argv = [
-        sys.executable, "-m", "bench.load", "--port", str(server.port), "--path", server.path, "--body", BODY,
+        sys.executable, "-m", "bench.load", "--port", str(server.port), "--path", server.path, "--body", server.body,
         "--ca", str(stack.certificates.ca), "--cert", str(client.cert), "--key", str(client.key),
         "--connections", str(connections), "--warmup", str(warmup), "--duration", str(duration), "--out", str(out),
         "--max-connections", str(max_connections),
@@ -309,16 +324,20 @@ def _sleep_until(moment: float) -> None:
 
 
 def measure_ratio(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+    servers = [("baseline", stack.baseline), ("gateway", stack.gateway)]
+    if args.template:
+        servers.append(("gateway_template", stack.gateway_template))
     idle = {"baseline": idle_cpu_per_second(stack.baseline), "gateway": idle_cpu_per_second(stack.gateway)}
-    runs: dict[str, list[Run]] = {"baseline": [], "gateway": []}
+    idle["gateway_template"] = idle["gateway"]
+    runs: dict[str, list[Run]] = {name: [] for name, _ in servers}
     for round_number in range(1, args.rounds + 1):
-        for name, server in (("baseline", stack.baseline), ("gateway", stack.gateway)):
+        for name, server in servers:
             sessions_before = postgres_sessions(stack)
             run = drive(
                 stack, server, warmup=args.warmup, duration=args.duration, connections=args.connections,
-                drain=name == "gateway", idle_cpu=idle[name],
+                drain=name != "baseline", idle_cpu=idle[name],
             )
-            if name == "gateway":
+            if name != "baseline":
                 # Less one: the query that counts is a session too.
                 run.extra["postgres_sessions_opened"] = postgres_sessions(stack) - sessions_before - 1
             runs[name].append(run)
@@ -355,15 +374,24 @@ def measure_ratio(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
 
     baseline, gateway = totals("baseline"), totals("gateway")
     published = published_ids(stack)
+    template = totals("gateway_template") if args.template else None
     if published is not None:
-        gateway["published_copies_per_accepted"] = len(published) / (gateway["ok_total"] + 1)  # +1: the set-up POST
-    return {
+        accepted = gateway["ok_total"] + (template["ok_total"] if template else 0)
+        gateway["published_copies_per_accepted"] = len(published) / (accepted + 1)  # +1: the set-up POST
+    result: dict[str, Any] = {
         "baseline": baseline,
         "gateway": gateway,
         "ratio": gateway["cpu_ms_per_ok"] / baseline["cpu_ms_per_ok"],
         "window_ratio": gateway["window_cpu_ms_per_ok"] / baseline["window_cpu_ms_per_ok"],
         "rounds_ratio": [g.cpu_ms_per_ok / b.cpu_ms_per_ok for b, g in zip(runs["baseline"], runs["gateway"], strict=True)],
     }
+    if template is not None:
+        result["gateway_template"] = template
+        result["template_ratio"] = template["cpu_ms_per_ok"] / baseline["cpu_ms_per_ok"]
+        result["template_rounds_ratio"] = [
+            g.cpu_ms_per_ok / b.cpu_ms_per_ok for b, g in zip(runs["baseline"], runs["gateway_template"], strict=True)
+        ]
+    return result
 
 
 def print_ratio(result: dict[str, Any], stack: Stack, args: argparse.Namespace) -> None:
@@ -380,7 +408,10 @@ def print_ratio(result: dict[str, Any], stack: Stack, args: argparse.Namespace) 
     )
     print(header)
     print("-" * len(header))
-    for name, label in (("baseline", stack.baseline.name), ("gateway", stack.gateway.name)):
+    rows = [("baseline", stack.baseline.name), ("gateway", stack.gateway.name)]
+    if "gateway_template" in result:
+        rows.append(("gateway_template", stack.gateway_template.name))
+    for name, label in rows:
         row = result[name]
         print(
             f"{label:<29}{row['ok_per_second']:>7.0f}{row['p50_ms']:>8.1f}{row['p99_ms']:>8.1f}{row['cpu_ms_per_ok']:>11.3f}"
@@ -394,6 +425,9 @@ def print_ratio(result: dict[str, Any], stack: Stack, args: argparse.Namespace) 
         f"{result['ratio']:.2f} ({verdict} the target <= {TARGET_RATIO:g}; rounds: {rounds}; "
         f"window CPU only: {result['window_ratio']:.2f})"
     )
+    if "template_ratio" in result:
+        rounds = ", ".join(f"{ratio:.2f}" for ratio in result["template_rounds_ratio"])
+        print(f"ratio by template ({TEMPLATE_BODY}): {result['template_ratio']:.2f} (rounds: {rounds})")
     print(
         f"CPU ms/ok: all CPU from the first request to the last answer (gateway: to the last SNS publish, "
         f"less idle CPU of {result['gateway']['idle_cpu_percent']:.1f}%) over all 2xx; (window): the measured window only"
@@ -674,6 +708,7 @@ def main() -> int:
     parser.add_argument("--native", action="store_true", help="--profile: include native frames (C extensions, OpenSSL)")
     parser.add_argument("--top", type=int, default=15, help="--profile: rows per table (default 15)")
     parser.add_argument("--profile-out", help="--profile: keep the raw py-spy stacks in this file")
+    parser.add_argument("--template", action="store_true", help="the ratio: also a send by template, in the same rounds")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (certificates, service logs)")
     parser.add_argument(
         "--sns", choices=("sink", "moto"), default="sink", help="where the gateway publishes: bench/sns_sink.py (default) or moto"

@@ -26,6 +26,8 @@ from gateway.outbox.publisher import OutboxPublisher, SnsPublisher
 from gateway.outbox.relay import OutboxRelay
 from gateway.recipients.endpoints import router as recipients_router
 from gateway.settings import GatewaySettings
+from gateway.templates.endpoints import router as templates_router
+from gateway.templates.service import TemplateService
 from gateway.tls import CrlReloader
 from shared.aws import CLIENT_CONFIG, aws_clients
 from shared.database import Database
@@ -46,12 +48,14 @@ def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None 
         version="1.0.0",
         summary="Register recipients and send them notifications by SMS, email and Slack.",
         description="Every call needs a client certificate issued by our CA; its OU values are its roles "
-        "(`recipients`, `notifications`, `audit`). Errors are JSON objects with a human `message`.",
+        "(`recipients`, `notifications`, `templates`, `audit`). Errors are JSON objects with a human `message`.",
         lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.ssl_context = ssl_context
     app.state.rate_limiter = ClientRateLimiter(settings) if settings.rate_limit_enabled else None
+    # One per process: the accept renders from the parsed versions it keeps.
+    app.state.templates = TemplateService()
     # The rate limit costs a database round trip per request: when it is off, its dependency is
     # not even solved (and the accept does not call it).
     rate_limited = [RateLimited] if settings.rate_limit_enabled else []
@@ -63,6 +67,7 @@ def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None 
     app.state.callbacks = CallbackService(
         policy=settings.callback_target_policy, rotation_grace_seconds=settings.callbacks_rotation_grace_seconds
     )
+    app.include_router(templates_router, dependencies=rate_limited)
     install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes, max_in_flight=settings.max_in_flight_requests)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -82,7 +87,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         publisher = OutboxPublisher(sns=sns_publisher, database=publishing_database, hand_over_after=settings.outbox_grace_seconds)
         publisher.start()
         app.state.notifications = NotificationService(
-            database=database, publisher=publisher, outbox_grace_seconds=settings.outbox_grace_seconds
+            database=database,
+            publisher=publisher,
+            outbox_grace_seconds=settings.outbox_grace_seconds,
+            templates=app.state.templates,
+            critical_categories=settings.critical_categories,
         )
         relay = OutboxRelay(
             sns=sns_publisher,

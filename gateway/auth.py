@@ -24,6 +24,7 @@ class Role(StrEnum):
     RECIPIENTS = "recipients"  # may manage recipients
     NOTIFICATIONS = "notifications"  # may send notifications, read their own, set their callback
     AUDIT = "audit"  # may read every client's notifications
+    TEMPLATES = "templates"  # may manage and preview templates
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,3 +102,4 @@ RecipientsClient = Annotated[ClientIdentity, Depends(require_role(Role.RECIPIENT
 NotificationsClient = Annotated[ClientIdentity, Depends(require_role(Role.NOTIFICATIONS))]
 # Reading a notification: its own client (role notifications) or an auditor.
 NotificationsReader = Annotated[ClientIdentity, Depends(require_role(Role.NOTIFICATIONS, Role.AUDIT))]
+TemplatesClient = Annotated[ClientIdentity, Depends(require_role(Role.TEMPLATES))]

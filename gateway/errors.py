@@ -78,7 +78,7 @@ def describe_validation_error(error: dict[str, Any]) -> tuple[str, str | None]:
     if kind in ("model_attributes_type", "dict_type") or (kind == "missing" and not location):
         return "the request body must be a JSON object", None
     if kind == "missing" and field:
-        return f"missing {field}", field
+        return f"missing {'.'.join(location)}", field
     context = error.get("ctx") or {}
     # Our own validators raise ValueError with a complete sentence; pydantic prefixes it.
     detail = str(context.get("error") or error.get("msg", "is invalid"))

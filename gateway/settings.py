@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from gateway.content.schemas import CATEGORY_PATTERN, CATEGORY_RULES
 
 from mtls.paths import PkiPaths
 from shared.callback_targets import CallbackTargetSettings
@@ -51,6 +54,10 @@ class GatewaySettings(ServerSettings, CallbackTargetSettings):
     # How long a request waits for a database connection before it is answered 503.
     database_pool_timeout_seconds: float = Field(default=2.0, gt=0)
     recipients_page_size: int = Field(default=50, ge=1, le=1000)
+    templates_page_size: int = Field(default=50, ge=1, le=1000)
+    # Categories whose notifications ignore the recipients' opt-outs (a password reset still
+    # arrives). Comma-separated in the environment: GATEWAY_CRITICAL_CATEGORIES=security,fraud.
+    critical_categories: Annotated[frozenset[str], NoDecode] = frozenset({"security"})
 
     # Per client certificate (CN), shared by every replica through Postgres (gateway/client_rate_limit.py).
     # Off by default: it costs a database round trip per request, and most deployments put
@@ -65,6 +72,15 @@ class GatewaySettings(ServerSettings, CallbackTargetSettings):
     # the callback sender); after POST /callbacks/rotate-secret the previous secret still signs
     # beside the new one this long, so receivers can move over without refusing a callback.
     callbacks_rotation_grace_seconds: float = Field(default=86_400.0, ge=0, validation_alias="CALLBACKS_ROTATION_GRACE_SECONDS")
+    @field_validator("critical_categories", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for category in value if isinstance(value, list | set | frozenset | tuple) else ():
+            if not isinstance(category, str) or not CATEGORY_PATTERN.fullmatch(category):
+                raise ValueError(f"GATEWAY_CRITICAL_CATEGORIES: {category!r} is not a category ({CATEGORY_RULES})")
+        return value
 
     def rate_limit_for(self, client: str) -> RateLimit:
         return self.rate_limit_overrides.get(client) or RateLimit(rate=self.rate_limit_per_second, burst=self.rate_limit_burst)

@@ -62,8 +62,11 @@ def init(
     paths = pki_paths.PkiPaths.in_directory(ctx.obj)
     existed_before = {path for path in paths.all_files() if path.exists()}
     with _user_errors():
+        lacking = {} if force or not paths.directory.is_dir() else pki.default_clients_lacking_roles(paths.directory)
         pki.init_pki(paths.directory, force=force, extra_sans=san or ())
     written = [path for path in paths.all_files() if force or path not in existed_before]
+    for name, roles in lacking.items():
+        typer.echo(f"Issued {paths.certificate_pair(name).cert.name} again: it lacked the role(s) {', '.join(roles)}.")
     if written:
         typer.echo(f"Wrote to {paths.directory}:")
         for path in written:

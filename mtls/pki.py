@@ -28,7 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mtls.paths import CERT_SUFFIX, PkiPaths
 
-ROLES: tuple[str, ...] = ("recipients", "notifications", "audit")
+ROLES: tuple[str, ...] = ("recipients", "notifications", "templates", "audit")
 ROLE_OID = NameOID.ORGANIZATIONAL_UNIT_NAME
 
 CA_VALIDITY = timedelta(days=3650)
@@ -107,8 +107,11 @@ def init_pki(
 ) -> PkiPaths:
     """Create whatever is missing: CA, server, the three default clients and an empty CRL.
 
-    Without force existing files are kept, so running it twice is harmless; with force everything
-    is regenerated (which invalidates every certificate issued before).
+    Without force existing files are kept, so running it twice is harmless, except a default
+    client certificate that lacks one of its roles (issued before that role existed): it is
+    issued again with every role (``default_clients_lacking_roles`` tells which beforehand; the
+    old certificate stays valid until it expires). With force everything is regenerated (which
+    invalidates every certificate issued before).
     """
     paths = PkiPaths.in_directory(directory)
     paths.directory.mkdir(parents=True, exist_ok=True)
@@ -124,9 +127,10 @@ def init_pki(
 
     if force or _pair_missing(paths.server_cert, paths.server_key):
         issue_server_certificate(paths.directory, extra_sans=extra_sans, force=force)
+    lacking = {} if force else default_clients_lacking_roles(paths.directory)
     for name, roles in DEFAULT_CLIENTS.items():
-        if force or _pair_missing(*paths.certificate_pair(name)):
-            issue_client_certificate(paths.directory, name, roles, force=force)
+        if force or name in lacking or _pair_missing(*paths.certificate_pair(name)):
+            issue_client_certificate(paths.directory, name, roles, force=force or name in lacking)
 
     # The old CRL is signed by the old CA key, so after a forced regeneration it is worthless.
     if force:
@@ -134,6 +138,21 @@ def init_pki(
     if not paths.crl.exists():
         write_crl(paths.directory)
     return paths
+
+
+def default_clients_lacking_roles(directory: Path | None) -> dict[str, tuple[str, ...]]:
+    """The default client certificates present without every role they are meant to have (name ->
+    the roles missing): ``init_pki`` issues them again."""
+    paths = PkiPaths.in_directory(directory)
+    lacking = {}
+    for name, roles in DEFAULT_CLIENTS.items():
+        cert_path, key_path = paths.certificate_pair(name)
+        if _pair_missing(cert_path, key_path):
+            continue
+        missing = tuple(role for role in roles if role not in roles_of(_load_certificate(cert_path)))
+        if missing:
+            lacking[name] = missing
+    return lacking
 
 
 def create_ca(

@@ -1,7 +1,7 @@
 """``notifyctl``: the operators' command line.
 
-Certificates (the same code as ``mtls/generate.sh``), recipients and notifications through the
-gateway over mutual TLS, the dead-letter queues, the SNS/SQS topology, and the channels' capacity
+Certificates (the same code as ``mtls/generate.sh``), recipients (and their preferences),
+templates and notifications through the gateway over mutual TLS, the dead-letter queues, the SNS/SQS topology, and the channels' capacity
 on AWS (ECS tasks and their autoscaling bounds) with the model that sizes them. Exit codes are listed
 in ``notifyctl/errors.py`` and in ``notifyctl --help``.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import typer
 
 from mtls.cli import app as certs_app
-from notifyctl.api_commands import recipients_app, send, status
+from notifyctl.api_commands import recipients_app, send, status, templates_app
 from notifyctl.aws_commands import dlq_app, topology_app
 from notifyctl.capacity_commands import capacity, scale
 
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(certs_app, name="certs", help="Issue, revoke and list client certificates; the gateway re-reads the CRL without a restart.")
 app.add_typer(recipients_app, name="recipients")
+app.add_typer(templates_app, name="templates")
 app.command("send")(send)
 app.command("status")(status)
 app.add_typer(dlq_app, name="dlq")

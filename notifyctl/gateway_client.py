@@ -114,16 +114,57 @@ class GatewayClient:
         params = {key: value for key, value in (("limit", limit), ("cursor", cursor)) if value is not None}
         return self._request("GET", "/recipients", params=params).json()
 
+    def get_preferences(self, name: str) -> dict[str, Any]:
+        return self._request("GET", f"/recipients/{_segment(name)}/preferences").json()
+
+    def put_preferences(self, name: str, preferences: dict[str, Any]) -> None:
+        self._request("PUT", f"/recipients/{_segment(name)}/preferences", json=preferences)
+
+    # -- templates -----------------------------------------------------------------------
+
+    def put_template(self, name: str, content: dict[str, Any]) -> dict[str, Any]:
+        response = self._request("PUT", f"/templates/{_segment(name)}", json=content)
+        return {**response.json(), "created": response.status_code == 201}
+
+    def get_template(self, name: str, *, version: int | None = None) -> dict[str, Any]:
+        path = f"/templates/{_segment(name)}" + (f"/versions/{version}" if version is not None else "")
+        return self._request("GET", path).json()
+
+    def list_templates(self, *, limit: int | None, cursor: str | None) -> dict[str, Any]:
+        params = {key: value for key, value in (("limit", limit), ("cursor", cursor)) if value is not None}
+        return self._request("GET", "/templates", params=params).json()
+
+    def delete_template(self, name: str) -> None:
+        self._request("DELETE", f"/templates/{_segment(name)}")
+
+    def preview_template(self, name: str, personalisation: dict[str, Any]) -> dict[str, Any]:
+        return self._request("POST", f"/templates/{_segment(name)}/preview", json={"personalisation": personalisation}).json()
+
     # -- notifications -------------------------------------------------------------------
 
     def send(
-        self, *, recipient: str, message: str, subject: str | None, channels: list[str] | None, idempotency_key: str | None
+        self,
+        *,
+        recipient: str,
+        message: str | None,
+        subject: str | None,
+        channels: list[str] | None,
+        idempotency_key: str | None,
+        template: str | None = None,
+        template_version: int | None = None,
+        personalisation: dict[str, Any] | None = None,
+        category: str | None = None,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"recipient": recipient, "message": message}
-        if subject is not None:
-            body["subject"] = subject
-        if channels:
-            body["channels"] = channels
+        optional = {
+            "message": message,
+            "subject": subject,
+            "template": template,
+            "template_version": template_version,
+            "personalisation": personalisation,
+            "category": category,
+            "channels": channels or None,
+        }
+        body: dict[str, Any] = {"recipient": recipient, **{key: value for key, value in optional.items() if value is not None}}
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         response = self._request("POST", "/notifications", json=body, headers=headers)
         return {**response.json(), "replayed": response.headers.get("Idempotent-Replayed") == "true"}

@@ -1,4 +1,4 @@
-"""How an email is sent: one SES (v1) SendEmail with a plain-text body."""
+"""How an email is sent: one SES (v1) SendEmail of the message's email subject and plain-text body."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ from shared.messages import NotificationMessage
 from shared.providers import AwsProvider, PermanentSendError, SendResult, classify_aws_error
 
 from sender_email.settings import EmailSenderSettings
-
-DEFAULT_SUBJECT = "Notification"
-
 
 class EmailProvider(AwsProvider):
     channel = Channel.EMAIL
@@ -34,11 +31,12 @@ class EmailProvider(AwsProvider):
 
 def email_request(message: NotificationMessage, from_address: str) -> dict[str, Any]:
     """SendEmail's arguments for a notification."""
+    content = message.email_content()
     return {
         "Source": from_address,
         "Destination": {"ToAddresses": [message.recipient.email]},
         "Message": {
-            "Subject": {"Data": message.subject or DEFAULT_SUBJECT, "Charset": "UTF-8"},
-            "Body": {"Text": {"Data": message.message, "Charset": "UTF-8"}},
+            "Subject": {"Data": content.subject, "Charset": "UTF-8"},
+            "Body": {"Text": {"Data": content.body, "Charset": "UTF-8"}},
         },
     }

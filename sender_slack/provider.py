@@ -1,4 +1,4 @@
-"""How a Slack message is sent: chat.postMessage to the recipient's Slack id.
+"""How a Slack message is sent: chat.postMessage of the message's Slack text to the recipient's Slack id.
 
 One JSON POST on one aiohttp session (one connection pool), read as the Web API documents it:
 ``{"ok": true, "ts": ...}`` or ``{"ok": false, "error": ...}``, 429 with ``Retry-After``. No
@@ -63,7 +63,7 @@ class SlackProvider(Provider):
         slack_id = message.recipient.slack_id
         if not slack_id:
             raise PermanentSendError("recipient has no Slack id", code="no_slack_id")
-        body = json.dumps({"channel": slack_id, "text": message.message})
+        body = json.dumps({"channel": slack_id, "text": message.slack_content().text})
         try:
             async with self._session.post(self._post_url, data=body, headers=self._headers) as response:
                 status, retry_after = response.status, response.headers.get("Retry-After")

@@ -1,4 +1,5 @@
-"""How an SMS is sent: one SNS Publish to the recipient's phone number, as a transactional SMS."""
+"""How an SMS is sent: one SNS Publish of the message's SMS text to the recipient's phone number, as a
+transactional SMS."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ class SmsProvider(AwsProvider):
             raise PermanentSendError("recipient has no phone number", code="no_phone_number")
         try:
             response = await self.client.publish(
-                PhoneNumber=phone_number, Message=message.message, MessageAttributes=self._attributes
+                PhoneNumber=phone_number, Message=message.sms_content().body, MessageAttributes=self._attributes
             )
         except Exception as exc:  # noqa: BLE001 - every botocore error is classified
             raise classify_aws_error(exc) from exc

@@ -13,9 +13,9 @@ What happens to a message
    for Slack one bucket per Slack channel). Until then it is *unstarted*.
 4. **Claim.** One conditional UPDATE turns the delivery ``sending`` for this replica (see
    ``shared/deliveries.py``; the claims of messages received together go as one statement).
-   If the delivery is already ``sent`` or ``failed`` the message is a duplicate and is deleted
-   unsent. If another replica holds a live claim, the message's visibility is pushed past that
-   claim and it is left alone.
+   If the delivery is already final (``sent``, ``failed``, ``skipped``) the message is a
+   duplicate and is deleted unsent. If another replica holds a live claim, the message's
+   visibility is pushed past that claim and it is left alone.
 5. **Send**, bounded by ``send_timeout_seconds``. While the message is held, a heartbeat
    extends its visibility and its claim, so no second copy starts meanwhile.
 6. **Settle.**
@@ -78,7 +78,7 @@ from shared.sender_metrics import (
 )
 from shared.sender_settings import SenderSettings
 from shared.sqs_queue import DeleteBatcher, ReceivedMessage, SqsQueue
-from shared.statuses import DeliveryStatus
+from shared.statuses import FINAL_STATUSES, DeliveryStatus
 
 log = get_logger(__name__)
 
@@ -317,7 +317,7 @@ class Consumer:
     async def _not_claimed(self, message: ReceivedMessage, claim: Claim) -> None:
         if claim.status is None:
             await self._dead_letter(message, reason="no delivery record for this notification", code="no_delivery")
-        elif claim.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
+        elif claim.status in FINAL_STATUSES:
             DUPLICATES_SKIPPED.labels(self.channel.value).inc()
             log.info("duplicate message: delivery already settled; deleting it unsent", status=claim.status.value)
             await self._delete(message)

@@ -2,6 +2,13 @@
 
 It carries a snapshot of the recipient's contact data, so a sender never looks the recipient up:
 what was accepted is what is delivered, even if the recipient changes or is deleted meanwhile.
+
+It carries what each channel sends, too. A plain notification has one ``message`` (and an email
+``subject``) for every channel; a notification sent from a template has ``content``: the text
+rendered for each channel it targets when it was accepted, so a sender never looks a template up
+and a template edited later never changes a notification already accepted. A sender reads its
+channel's content through ``sms_content()``, ``email_content()`` or ``slack_content()``, which
+answer alike for both kinds (and for messages published before ``content`` existed).
 """
 
 from __future__ import annotations
@@ -9,12 +16,18 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from shared.channels import Channel
 from shared.topology import CHANNELS_ATTRIBUTE, NOTIFICATION_ID_ATTRIBUTE
 
 MESSAGE_VERSION = 1
+DEFAULT_EMAIL_SUBJECT = "Notification"
+# SNS takes messages of up to 256 KiB; a template notification's rendered content may take all of
+# it but what the rest of the message (the recipient snapshot, ids, channels) and its attributes
+# need, a few hundred bytes.
+MAX_SNS_MESSAGE_BYTES = 262_144
+MAX_CONTENT_BYTES = 256_000
 
 
 class RecipientSnapshot(BaseModel):
@@ -26,17 +39,83 @@ class RecipientSnapshot(BaseModel):
     slack_id: str | None = None
 
 
+class SmsContent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    body: str
+
+
+class EmailContent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    subject: str
+    body: str
+
+
+class SlackContent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+
+
+class ChannelContent(BaseModel):
+    """What each channel sends, rendered (one field per channel that has content)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sms: SmsContent | None = None
+    email: EmailContent | None = None
+    slack: SlackContent | None = None
+
+    def has(self, channel: Channel | str) -> bool:
+        return getattr(self, Channel(channel).value) is not None
+
+
 class NotificationMessage(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     version: int = MESSAGE_VERSION
     notification_id: uuid.UUID
     recipient: RecipientSnapshot
-    message: str
+    # A plain notification's text and email subject (``content`` is None) ...
+    message: str | None = None
     subject: str | None = None
+    # ... or a template's rendering, per channel.
+    content: ChannelContent | None = None
     channels: list[Channel]
     client: str
     created_at: datetime
+
+    @model_validator(mode="after")
+    def _content_for_every_channel(self) -> NotificationMessage:
+        if self.content is None:
+            if self.message is None:
+                raise ValueError("the message has neither message nor content")
+        else:
+            lacking = [channel.value for channel in self.channels if not self.content.has(channel)]
+            if lacking:
+                raise ValueError(f"the message has no content for {', '.join(lacking)}")
+        return self
+
+    def sms_content(self) -> SmsContent:
+        if self.content is not None and self.content.sms is not None:
+            return self.content.sms
+        return SmsContent(body=self._plain())
+
+    def email_content(self) -> EmailContent:
+        if self.content is not None and self.content.email is not None:
+            return self.content.email
+        return EmailContent(subject=self.subject or DEFAULT_EMAIL_SUBJECT, body=self._plain())
+
+    def slack_content(self) -> SlackContent:
+        if self.content is not None and self.content.slack is not None:
+            return self.content.slack
+        return SlackContent(text=self._plain())
+
+    def _plain(self) -> str:
+        if self.message is None:
+            raise ValueError("the message has no content for this channel")
+        return self.message
 
     def sns_message_attributes(self) -> dict[str, dict[str, str]]:
         """Attributes the subscriptions' filter policies match on (``channels``)."""

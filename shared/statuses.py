@@ -12,7 +12,11 @@ class DeliveryStatus(StrEnum):
     SENDING = "sending"  # claimed by a sender that is calling the provider now
     SENT = "sent"
     FAILED = "failed"
+    # Never attempted, written so by the accept with the reason in last_error (the recipient
+    # turned the channel off); no queue message is published for it.
+    SKIPPED = "skipped"
 
 
-# Statuses a delivery does not leave (for ``notifyctl status --wait``).
-FINAL_STATUSES = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED})
+# Statuses a delivery does not leave (for ``notifyctl status --wait``, and for the senders: a
+# message whose delivery has one of them is a duplicate, deleted unsent).
+FINAL_STATUSES = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED})

@@ -39,9 +39,36 @@ recipients = Table(
     Column("phone_number", String(16)),
     Column("email", String(320)),
     Column("slack_id", String(32)),
+    # What the recipient wants (gateway/recipients/preferences.py): {"channels": {...},
+    # "categories": {...}}; NULL: everything on.
+    Column("preferences", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint(" OR ".join(f"{field} IS NOT NULL" for field in CONTACT_FIELDS), name="recipients_has_contact"),
+)
+
+# A template's name and its newest version; deleted_at set: it is deleted (GETs 404, sends 400),
+# its versions are kept (notifications refer to them) and a PUT makes the next version.
+templates = Table(
+    "templates",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("latest_version", Integer, nullable=False),
+    Column("deleted_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Every version of every template, never changed once written: (name, version) always means the
+# same content. ``content``: {"sms": "...", "email": {"subject": "...", "body": "..."}, "slack": "..."}.
+template_versions = Table(
+    "template_versions",
+    metadata,
+    Column("name", String(128), ForeignKey("templates.name"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("content", JSONB, nullable=False),
+    Column("category", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 notifications = Table(
@@ -53,8 +80,15 @@ notifications = Table(
     Column("phone_number", String(16)),
     Column("email", String(320)),
     Column("slack_id", String(32)),
-    Column("message", Text, nullable=False),
+    # A plain notification's text and email subject; a template's has ``content`` instead: what
+    # each targeted channel sends, rendered when it was accepted ({"sms": {"body"}, "email":
+    # {"subject", "body"}, "slack": {"text"}}), and the template version it was rendered from.
+    Column("message", Text),
     Column("subject", Text),
+    Column("content", JSONB),
+    Column("template", String(128)),
+    Column("template_version", Integer),
+    Column("category", Text, nullable=False, server_default="general"),
     Column("channels", ARRAY(Text), nullable=False),
     # Who sent it: the verified client certificate's subject CN and serial number.
     Column("client", Text, nullable=False),
@@ -70,6 +104,7 @@ notifications = Table(
         postgresql_where=text("idempotency_key IS NOT NULL"),
     ),
     Index("notifications_created_at", "created_at"),
+    CheckConstraint("message IS NOT NULL OR content IS NOT NULL", name="notifications_has_content"),
 )
 
 deliveries = Table(

@@ -2,7 +2,8 @@
 
 Migrates the database (creating it when missing), creates the SNS/SQS topology, asks SES to verify
 the email sender's From address unless it already is verified, and generates the mTLS certificates
-when they are missing. ``make up`` (through :mod:`stack.runner`), docker compose's ``init`` service
+when they are missing (and issues a default client certificate again when it lacks a role, e.g.
+``templates`` for a ``mtls/client.crt.pem`` made before that role existed). ``make up`` (through :mod:`stack.runner`), docker compose's ``init`` service
 and the tests all prepare the system through :func:`prepare_system`.
 
 The command reads the services' own settings: ``DATABASE_URL`` and ``AWS_ENDPOINT_URL`` (with
@@ -18,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mtls.paths import resolve_directory
+from mtls.paths import PkiPaths, resolve_directory
 from sender_email.settings import EmailSenderSettings
 from shared.settings import ServiceSettings
 
@@ -36,7 +37,7 @@ async def prepare_system(
 
     Returns the topology (topic ARN and queue URLs by name).
     """
-    from mtls.pki import init_pki
+    from mtls.pki import default_clients_lacking_roles, init_pki
     from shared.aws import aws_clients
     from shared.migrate import upgrade
     from shared.topology import create_topology
@@ -49,7 +50,11 @@ async def prepare_system(
         await verify_email_identity(ses, email_from_address)
     certs_dir = Path(certs_dir)
     certs_dir.mkdir(parents=True, exist_ok=True)
+    lacking = await asyncio.to_thread(default_clients_lacking_roles, certs_dir)
     await asyncio.to_thread(init_pki, certs_dir, force=False)
+    for name, roles in lacking.items():
+        cert = PkiPaths.in_directory(certs_dir).certificate_pair(name).cert
+        print(f"[prepare] issued {cert} again: it lacked the role(s) {', '.join(roles)}", flush=True)
     return topology
 
 

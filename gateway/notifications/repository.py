@@ -11,78 +11,79 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.channels import CHANNEL_NAMES, CONTACT_FIELDS
+from gateway.notifications.plan import Plan, RecipientRecord
+from gateway.recipients.preferences import Preferences
+from shared.channels import CONTACT_FIELDS
 
-_CHANNEL_NAMES_SQL = "ARRAY[" + ", ".join(f"'{name}'" for name in CHANNEL_NAMES) + "]"
-
-
-def _contacts_sql(table: str) -> str:
-    return "ARRAY[" + ", ".join(f"{table}.{field}" for field in CONTACT_FIELDS) + "]"
-
-
-# Accept N notifications in one statement, one round trip, atomic: for each item take the
-# recipient's contact data as a snapshot, and insert the notification, one pending delivery per
-# targeted channel and the outbox row that publishes it. An item is not inserted when its
-# recipient is unknown, a requested channel is not one the recipient has, or its client already
-# used its idempotency key; the statement returns, per item and in order, what tells which
-# (``known``, ``available``; the caller looks the key up when neither explains it) and, for an
-# inserted one, what the database added (the snapshot, the targeted channels, created_at, the
-# outbox row). It runs on a bare asyncpg connection, which prepares it once and reuses it from
-# its statement cache; it returns no more than that, since decoding columns costs CPU on the
-# gateway's hot path.
+# What planning N notifications needs, in one statement: per item (in order), its recipient's
+# contacts and preferences, and the latest version of the template it names (NULL when there is
+# no such template, or it is deleted). Read by every accept, so a new version or a deletion is
+# seen at once by every replica.
 #
-# $1..$9 are one array each, an element per item: id, recipient, message, subject, requested
-# channels (NULL: all the recipient has; else comma-separated), client CN, client certificate
-# serial, idempotency key, request hash. $10: seconds until the outbox row is the relay's.
+# $1 and $2 are one array each, an element per item: recipient, template (NULL: a plain message).
+_PLAN_INPUTS = f"""
+    SELECT r.name IS NOT NULL AS known, {", ".join(f"r.{field}" for field in CONTACT_FIELDS)}, r.preferences,
+           t.latest_version AS template_latest
+    FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS i(recipient, template, position)
+    LEFT JOIN recipients AS r ON r.name = i.recipient
+    LEFT JOIN templates AS t ON t.name = i.template AND t.deleted_at IS NULL
+    ORDER BY i.position
+"""
+
+# Store N planned notifications in one statement, one round trip, atomic: for each item the
+# notification (with the recipient snapshot and content its plan has), one delivery per targeted
+# channel (``pending``, or ``skipped`` with the reason), and the outbox row that publishes the
+# channels not skipped (none when every channel is skipped). An item is not stored when its
+# client already used its idempotency key; the statement returns the stored ones (id,
+# created_at, outbox row), the caller looks the key up for the others. It runs on a bare asyncpg
+# connection, which prepares it once and reuses it from its statement cache.
+#
+# $1..$17 are one array each, an element per item: id, recipient, phone number, email, Slack id
+# (the snapshot), message, subject, content (JSON; NULL for a plain message), template, template
+# version, category, targeted channels and published channels (comma-separated; NULL: none),
+# client CN, client certificate serial, idempotency key, request hash. $18..$20: the skipped
+# deliveries (notification id, channel, reason), usually none. $21: seconds until the outbox row
+# is the relay's.
 _ACCEPT = f"""
     WITH item AS (
         SELECT *
-        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-             WITH ORDINALITY AS i(id, recipient, message, subject, requested, client, client_serial, idempotency_key,
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                    $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+                    $17::text[])
+             WITH ORDINALITY AS i(id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content, template,
+                                  template_version, category, channels, published, client, client_serial, idempotency_key,
                                   request_hash, position)
     ),
-    planned AS (
-        SELECT item.*, r.name IS NOT NULL AS known, {", ".join(f"r.{field}" for field in CONTACT_FIELDS)},
-               available.channels AS available,
-               ARRAY(
-                   SELECT c.channel FROM unnest(available.channels) WITH ORDINALITY AS c(channel, n)
-                   WHERE item.requested IS NULL OR c.channel = ANY(string_to_array(item.requested, ','))
-                   ORDER BY c.n
-               ) AS channels
-        FROM item
-        LEFT JOIN recipients AS r ON r.name = item.recipient
-        CROSS JOIN LATERAL (
-            SELECT ARRAY(
-                SELECT c.channel FROM unnest({_CHANNEL_NAMES_SQL}, {_contacts_sql("r")}) WITH ORDINALITY AS c(channel, address, n)
-                WHERE c.address IS NOT NULL ORDER BY c.n
-            ) AS channels
-        ) AS available
-    ),
     accepted AS (
-        INSERT INTO notifications (id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, channels,
-                                   client, client_serial, idempotency_key, request_hash)
-        SELECT id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, channels,
-               client, client_serial, idempotency_key, request_hash
-        FROM planned
-        WHERE known AND (requested IS NULL OR string_to_array(requested, ',') <@ available)
+        INSERT INTO notifications (id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content, template,
+                                   template_version, category, channels, client, client_serial, idempotency_key, request_hash)
+        SELECT id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content::jsonb, template,
+               template_version, category, string_to_array(channels, ','), client, client_serial, idempotency_key, request_hash
+        FROM item
         ORDER BY position
         ON CONFLICT (client, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING id, created_at
     ),
+    skipped AS (
+        SELECT * FROM unnest($18::uuid[], $19::text[], $20::text[]) AS s(notification_id, channel, reason)
+    ),
     new_deliveries AS (
-        INSERT INTO deliveries (notification_id, channel)
-        SELECT p.id, unnest(p.channels) FROM planned AS p JOIN accepted AS a ON a.id = p.id
+        INSERT INTO deliveries (notification_id, channel, status, last_error)
+        SELECT i.id, c.channel, CASE WHEN s.reason IS NULL THEN 'pending' ELSE 'skipped' END, s.reason
+        FROM item AS i
+        JOIN accepted AS a ON a.id = i.id
+        CROSS JOIN LATERAL unnest(string_to_array(i.channels, ',')) AS c(channel)
+        LEFT JOIN skipped AS s ON s.notification_id = i.id AND s.channel = c.channel
     ),
     new_outbox AS (
         INSERT INTO outbox (notification_id, channels, next_attempt_at)
-        SELECT p.id, p.channels, now() + make_interval(secs => $10::float8) FROM planned AS p JOIN accepted AS a ON a.id = p.id
+        SELECT i.id, string_to_array(i.published, ','), now() + make_interval(secs => $21::float8)
+        FROM item AS i JOIN accepted AS a ON a.id = i.id
+        WHERE i.published IS NOT NULL
         RETURNING id, notification_id
     )
-    SELECT p.known, p.available, o.id AS outbox_id, a.created_at, p.channels, {", ".join(f"p.{field}" for field in CONTACT_FIELDS)}
-    FROM planned AS p
-    LEFT JOIN accepted AS a ON a.id = p.id
-    LEFT JOIN new_outbox AS o ON o.notification_id = p.id
-    ORDER BY p.position
+    SELECT a.id, a.created_at, o.id AS outbox_id
+    FROM accepted AS a LEFT JOIN new_outbox AS o ON o.notification_id = a.id
 """
 
 # The notifications holding these (client, idempotency key) pairs: the earlier requests of
@@ -107,15 +108,27 @@ _STATUS = """
 """
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made for every item of every accept (see plan.py)
+class PlanInputs:
+    """What an item is planned with: its recipient (None: unknown) and the latest version of its
+    template (None: a plain message, or no such template)."""
+
+    recipient: RecipientRecord | None
+    template_latest: int | None
+
+
+@dataclass(slots=True)  # not frozen: made for every item of every accept (see plan.py)
 class NewNotification:
-    """One notification to accept, as the accept statement takes it."""
+    """One planned notification, as the accept statement stores it."""
 
     id: UUID
-    recipient: str
-    message: str
+    recipient: RecipientRecord
+    message: str | None
     subject: str | None
-    requested: Sequence[str] | None  # channel names; None: every channel the recipient has
+    content: str | None  # the plan's content as JSON (a template notification)
+    template: str | None
+    template_version: int | None
+    plan: Plan  # the channels targeted, skipped (and why) and published, the category
     client: str
     client_serial: str
     idempotency_key: str | None
@@ -123,24 +136,49 @@ class NewNotification:
 
 
 class NotificationRepository:
+    async def plan_inputs(self, connection: asyncpg.Connection, items: Sequence[tuple[str, str | None]]) -> list[PlanInputs]:
+        """For each (recipient, template), in order: see ``_PLAN_INPUTS``."""
+        rows = await connection.fetch(_PLAN_INPUTS, [recipient for recipient, _ in items], [template for _, template in items])
+        # Positional, in _PLAN_INPUTS's column order: this runs for every item of every accept.
+        contacts = slice(1, 1 + len(CONTACT_FIELDS))
+        preferences, latest = 1 + len(CONTACT_FIELDS), 2 + len(CONTACT_FIELDS)
+        return [
+            PlanInputs(
+                RecipientRecord(name, *row[contacts], preferences=Preferences.from_column(row[preferences])) if row[0] else None,
+                row[latest],
+            )
+            for (name, _), row in zip(items, rows, strict=True)
+        ]
+
     async def accept(
         self, connection: asyncpg.Connection, notifications: Sequence[NewNotification], *, outbox_grace_seconds: float
-    ) -> list[asyncpg.Record]:
-        """Store ``notifications`` in one statement; one row per item, in order (see ``_ACCEPT``):
-        ``outbox_id`` is set for the ones it stored."""
-        return await connection.fetch(
+    ) -> dict[UUID, asyncpg.Record]:
+        """Store ``notifications`` in one statement (see ``_ACCEPT``); the stored ones' rows
+        (``created_at``, ``outbox_id``) by id."""
+        skipped = [(item.id, channel, reason) for item in notifications for channel, reason in item.plan.skipped.items()]
+        rows = await connection.fetch(
             _ACCEPT,
             [item.id for item in notifications],
-            [item.recipient for item in notifications],
+            [item.recipient.name for item in notifications],
+            *([getattr(item.recipient, field) for item in notifications] for field in CONTACT_FIELDS),
             [item.message for item in notifications],
             [item.subject for item in notifications],
-            [None if item.requested is None else ",".join(item.requested) for item in notifications],
+            [item.content for item in notifications],
+            [item.template for item in notifications],
+            [item.template_version for item in notifications],
+            [item.plan.category for item in notifications],
+            [",".join(item.plan.channels) for item in notifications],
+            [",".join(item.plan.published) or None for item in notifications],
             [item.client for item in notifications],
             [item.client_serial for item in notifications],
             [item.idempotency_key for item in notifications],
             [item.request_hash for item in notifications],
+            [notification_id for notification_id, _, _ in skipped],
+            [channel for _, channel, _ in skipped],
+            [reason for _, _, reason in skipped],
             outbox_grace_seconds,
         )
+        return {row["id"]: row for row in rows}
 
     async def by_idempotency_keys(self, connection: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> dict[int, asyncpg.Record]:
         """The notifications (rows) holding these (client, key) pairs, by the pair's position (1-based)."""

@@ -6,15 +6,21 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from typing import Any
 
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from gateway.content.schemas import Category, ContentPublic, Personalisation
 from gateway.recipients.schemas import NAME_PATTERN
-from gateway.text import NOT_BLANK_STORABLE_PATTERN, STORABLE_PATTERN, ecma_pattern, storable_text
-from shared.channels import Channel
+from gateway.text import NOT_BLANK_STORABLE_PATTERN, ecma_pattern, storable_text
+from shared.channels import Channel, channel_spec
+from shared.sms import SmsEncoding
 from shared.statuses import DeliveryStatus
 
 MAX_MESSAGE_CHARACTERS = 10_000
-MAX_SUBJECT_CHARACTERS = 200
+MAX_SUBJECT_CHARACTERS: int = channel_spec(Channel.EMAIL).limits.subject_characters  # type: ignore[assignment]
+# One line: an email header (see gateway/content/limits.py, which says so in words).
+SUBJECT_PATTERN = r"^[^\x00\r\n]*$"
 
 
 def _required(field: str):  # noqa: ANN202 - returns a validator
@@ -27,6 +33,34 @@ def _required(field: str):  # noqa: ANN202 - returns a validator
     return check
 
 
+def _whole_number(field: str):  # noqa: ANN202 - returns a validator
+    def check(value: object) -> object:
+        # As JSON Schema's "integer": 3 and 3.0, not "3" or true (which pydantic's lax int takes).
+        if isinstance(value, str | bool):
+            raise ValueError(f"{field} must be a whole number")
+        return value
+
+    return check
+
+
+def _one_line(value: str | None) -> str | None:
+    if value is not None and ("\r" in value or "\n" in value):
+        raise ValueError("email subject must be one line, without CR or LF")
+    return value
+
+
+def _plain_or_template(schema: dict[str, Any]) -> None:
+    schema["examples"] = [
+        {"recipient": "jane", "message": "Your order has shipped", "subject": "Order update"},
+        {"recipient": "jane", "template": "order-shipped", "personalisation": {"first name": "Jane", "order ref": "A-1234"}},
+    ]
+    # A message (with its subject), or a template (with its version and personalisation).
+    schema["oneOf"] = [
+        {"required": ["message"], "properties": {"template": False, "template_version": False, "personalisation": False}},
+        {"required": ["template"], "properties": {"message": False, "subject": False}},
+    ]
+
+
 def _distinct(channels: list[Channel] | None) -> list[Channel] | None:
     if channels is not None and len(set(channels)) != len(channels):
         raise ValueError("channels lists a channel more than once")
@@ -34,9 +68,7 @@ def _distinct(channels: list[Channel] | None) -> list[Channel] | None:
 
 
 class NotificationCreate(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"recipient": "jane", "message": "Your order has shipped", "subject": "Order update"}]}
-    )
+    model_config = ConfigDict(json_schema_extra=_plain_or_template)
 
     # A name that does not match the pattern is no recipient's: refused as unknown.
     recipient: Annotated[
@@ -45,30 +77,86 @@ class NotificationCreate(BaseModel):
         Field(max_length=128, json_schema_extra={"pattern": ecma_pattern(NAME_PATTERN.pattern)}),
         AfterValidator(storable_text),
     ]
+    # Optional, but not null: a message or a template (the model's oneOf says which goes with which).
     message: Annotated[
         str,
         BeforeValidator(_required("message")),
-        Field(max_length=MAX_MESSAGE_CHARACTERS, json_schema_extra={"pattern": NOT_BLANK_STORABLE_PATTERN}),
+        Field(
+            max_length=MAX_MESSAGE_CHARACTERS,
+            json_schema_extra={"pattern": NOT_BLANK_STORABLE_PATTERN},
+            description="The text every channel sends (or give a template).",
+        ),
         AfterValidator(storable_text),
-    ]
+    ] = None  # type: ignore[assignment]
     subject: Annotated[
-        Annotated[str, Field(max_length=MAX_SUBJECT_CHARACTERS, json_schema_extra={"pattern": STORABLE_PATTERN})] | None,
-        Field(description="Email subject; default 'Notification'."),
+        Annotated[str, Field(max_length=MAX_SUBJECT_CHARACTERS, json_schema_extra={"pattern": SUBJECT_PATTERN})] | None,
+        Field(description="Email subject of a message, one line; default 'Notification'."),
         AfterValidator(lambda value: value if value is None else storable_text(value)),
+        AfterValidator(_one_line),
     ] = None
+    # A template that does not exist is refused as not found, whatever its name.
+    template: Annotated[
+        str,
+        BeforeValidator(_required("template")),
+        Field(
+            max_length=128,
+            json_schema_extra={"pattern": ecma_pattern(NAME_PATTERN.pattern)},
+            description="Send this template's content instead of a message: each channel gets its own text.",
+        ),
+        AfterValidator(storable_text),
+    ] = None  # type: ignore[assignment]
+    template_version: Annotated[
+        int,
+        Field(ge=1, le=2_147_483_647, description="That version of the template; default: its latest."),
+        # Outermost, so that it runs first and the constraints above stay in the document.
+        BeforeValidator(_whole_number("template_version")),
+    ] = None  # type: ignore[assignment]
+    personalisation: Personalisation = None  # type: ignore[assignment]
     channels: Annotated[
         Annotated[list[Channel], Field(min_length=1, json_schema_extra={"uniqueItems": True})] | None,
-        Field(description="Deliver only on these of the recipient's channels; default: all it has."),
+        Field(
+            description="Deliver only on these of the recipient's channels; default: all it has (and, for a template, "
+            "it has content for)."
+        ),
         AfterValidator(_distinct),
     ] = None
+    category: Annotated[
+        Category,
+        Field(description="What kind of notification it is, for the recipient's preferences; default: the template's, else 'general'."),
+    ] = None  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _message_or_template(self) -> NotificationCreate:
+        # By what the request gave, as the oneOf in the document says: a field given as null is given.
+        given = self.model_fields_set
+        if "message" in given and "template" in given:
+            raise ValueError("give either message or template, not both")
+        if "template" not in given:
+            if "message" not in given:
+                raise ValueError("missing message")
+            for field in ("template_version", "personalisation"):
+                if field in given:
+                    raise ValueError(f"{field} needs a template")
+        elif "subject" in given:
+            raise ValueError("subject is for a message: a template has its own email subject")
+        return self
+
+
+class TemplateReference(BaseModel):
+    name: str
+    version: int
 
 
 class NotificationAccepted(BaseModel):
     id: UUID
     recipient: str
-    message: str
+    message: str | None = None
     subject: str | None = None
+    template: TemplateReference | None = None
+    category: str
     channels: list[Channel]
+    sms_fragments: int | None = Field(default=None, description="When SMS is targeted: how many SMS messages it is sent as.")
+    sms_encoding: SmsEncoding | None = Field(default=None, description="When SMS is targeted: GSM-7, or UCS-2 for other characters.")
     created_at: datetime
 
 
@@ -83,6 +171,7 @@ class DeliveryPublic(BaseModel):
 
 
 class NotificationPublic(NotificationAccepted):
+    content: ContentPublic | None = Field(default=None, description="A template notification's: what each channel was sent.")
     client: str
     published: bool = Field(description="Whether SNS has confirmed the message (false while it waits in the outbox).")
     deliveries: dict[Channel, DeliveryPublic]

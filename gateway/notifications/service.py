@@ -1,13 +1,17 @@
 """Accepting notifications and reporting their delivery.
 
-``NotificationService`` is built once at start-up (``gateway/app.py``) with the database and the
-outbox publisher it hands accepted notifications to. ``accept`` stores N notifications of one
-client in one statement; each item gets its own outcome: an ``Acceptance`` (new, or the replay of
-an earlier request with the same Idempotency-Key and body) or the ``ApiError`` it is refused with
-(unknown recipient, a requested channel the recipient lacks, a key reused with another body).
+``NotificationService`` is built once at start-up (``gateway/app.py``) with the database, the
+outbox publisher it hands accepted notifications to and the template service whose parsed
+versions it renders from. ``accept`` takes N notifications of one client and, for all of them at
+once: reads their recipients (contacts and preferences) and templates' latest versions in one
+statement, plans each item (``plan.py``: channels, skipped ones, rendered content, limits),
+then stores every planned item in one statement. Each item gets its own outcome: an
+``Acceptance`` (new, or the replay of an earlier request with the same Idempotency-Key and body)
+or the ``ApiError`` it is refused with (unknown recipient or template, a channel the recipient or
+template lacks, missing personalisation, a channel's limit, a key reused with another body).
 POST /notifications is the N=1 case (``accept_one``): concurrent single accepts go to Postgres
-together, as one such statement (``shared/batching.py``), which costs the gateway and Postgres
-much less per notification than a statement each.
+together, as one such pair of statements (``shared/batching.py``), which costs the gateway and
+Postgres much less per notification than statements of their own.
 """
 
 from __future__ import annotations
@@ -17,19 +21,23 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
 
 from gateway.auth import ClientIdentity, reads_everything
+from gateway.content.rendering import CompiledTemplate
 from gateway.errors import ApiError, BadRequestError, ConflictError, InternalError, NotFoundError
-from gateway.notifications.repository import NewNotification, NotificationRepository
+from gateway.notifications.plan import Plan, RecipientRecord, plan_notification
+from gateway.notifications.repository import NewNotification, NotificationRepository, PlanInputs
 from gateway.notifications.schemas import NotificationCreate, NotificationPublic
 from gateway.notifications.stored import StoredNotification
 from gateway.outbox.publisher import OutboxPublisher, Publication
+from gateway.templates.service import TemplateService
 from shared.batching import StatementBatcher
 from shared.channels import CONTACT_FIELDS
 from shared.database import Database
@@ -62,6 +70,12 @@ class Acceptance:
 AcceptOutcome = Acceptance | ApiError
 
 
+@dataclass(frozen=True, slots=True)
+class _Item:
+    request: AcceptRequest
+    client: ClientIdentity
+
+
 class NotificationService:
     def __init__(
         self,
@@ -69,69 +83,108 @@ class NotificationService:
         database: Database,
         publisher: OutboxPublisher,
         outbox_grace_seconds: float,
+        templates: TemplateService,
+        critical_categories: Set[str] = frozenset(),
         repository: NotificationRepository | None = None,
     ) -> None:
         self._database = database
         self._publisher = publisher
         self._outbox_grace_seconds = outbox_grace_seconds
+        self._templates = templates
+        self._critical_categories = frozenset(critical_categories)
         self._repository = repository or NotificationRepository()
-        self._single_accepts: StatementBatcher[NewNotification, AcceptOutcome] = StatementBatcher(self._store)
+        self._single_accepts: StatementBatcher[_Item, AcceptOutcome] = StatementBatcher(self._store)
 
     async def accept_one(self, request: AcceptRequest, *, client: ClientIdentity) -> Acceptance:
         """Accept one notification (in one statement with those accepted at the same moment),
         or raise the error it was refused with."""
-        outcome = await self._single_accepts.submit(_new_notification(request, client))
+        outcome = await self._single_accepts.submit(_Item(request, client))
         if isinstance(outcome, ApiError):
             raise outcome
         return outcome
 
     async def accept(self, requests: Sequence[AcceptRequest], *, client: ClientIdentity) -> list[AcceptOutcome]:
-        """Store ``requests`` in one statement and publish the new ones; one outcome per request, in order."""
-        return await self._store([_new_notification(request, client) for request in requests])
+        """Plan and store ``requests`` (two statements for all of them) and publish the new ones;
+        one outcome per request, in order."""
+        return await self._store([_Item(request, client) for request in requests])
 
-    async def _store(self, items: list[NewNotification]) -> list[AcceptOutcome]:
+    async def _store(self, items: list[_Item]) -> list[AcceptOutcome]:
         async with self._database.connection() as connection:
-            rows = await self._repository.accept(connection, items, outbox_grace_seconds=self._outbox_grace_seconds)
+            inputs = await self._repository.plan_inputs(
+                connection, [(item.request.notification.recipient, item.request.notification.template) for item in items]
+            )
+            planned = await self._planned(connection, items, inputs)
+            new = [entry for entry in planned if isinstance(entry, NewNotification)]
+            stored = await self._repository.accept(connection, new, outbox_grace_seconds=self._outbox_grace_seconds) if new else {}
             # Not stored, with a key: an earlier request with that key decides first (a replay
-            # stays a replay after its recipient is gone), as the key's own check did.
+            # stays a replay after its recipient or template is gone).
             taken = [
-                index for index, (item, row) in enumerate(zip(items, rows, strict=True))
-                if row["outbox_id"] is None and item.idempotency_key is not None
+                index
+                for index, (item, entry) in enumerate(zip(items, planned, strict=True))
+                if item.request.idempotency_key is not None and not (isinstance(entry, NewNotification) and entry.id in stored)
             ]
             holders: dict[int, Mapping[str, Any]] = {}
             if taken:
                 found = await self._repository.by_idempotency_keys(
-                    connection, [(items[index].client, items[index].idempotency_key or "") for index in taken]
+                    connection, [(items[index].client.common_name, items[index].request.idempotency_key or "") for index in taken]
                 )
                 holders = {index: found[position] for position, index in enumerate(taken, start=1) if position in found}
-        return [self._outcome(item, row, holders.get(index)) for index, (item, row) in enumerate(zip(items, rows, strict=True))]
+        return [
+            self._outcome(item, entry, stored, holders.get(index)) for index, (item, entry) in enumerate(zip(items, planned, strict=True))
+        ]
 
-    def _outcome(self, item: NewNotification, row: Mapping[str, Any], holder: Mapping[str, Any] | None) -> AcceptOutcome:
-        if row["outbox_id"] is not None:
-            stored = _stored(item, row)
-            self._publisher.submit(Publication(row["outbox_id"], stored.sns_message()))
-            ACCEPTED.labels(item.client).inc()
-            log.info("notification_accepted", notification_id=str(stored.id), client=item.client, channels=stored.channels)
-            return Acceptance(stored, replayed=False)
+    async def _planned(
+        self, connection: asyncpg.Connection, items: list[_Item], inputs: list[PlanInputs]
+    ) -> list[NewNotification | ApiError]:
+        """Each item's plan as the notification to store, or the error it is refused with."""
+        versions = {
+            index: (item.request.notification.template, item.request.notification.template_version or found.template_latest)
+            for index, (item, found) in enumerate(zip(items, inputs, strict=True))
+            if item.request.notification.template is not None and found.template_latest is not None
+        }
+        compiled = await self._templates.compiled(connection, versions.values()) if versions else {}
+        planned: list[NewNotification | ApiError] = []
+        for index, (item, found) in enumerate(zip(items, inputs, strict=True)):
+            notification = item.request.notification
+            template = None
+            try:
+                if notification.template is not None:
+                    template = compiled.get(versions[index]) if index in versions else None
+                    if template is None:
+                        raise _template_not_found(notification.template, notification.template_version, found.template_latest)
+                plan = plan_notification(
+                    notification, recipient=found.recipient, template=template, critical_categories=self._critical_categories
+                )
+            except ApiError as refusal:
+                planned.append(refusal)
+                continue
+            assert found.recipient is not None  # planning refuses an unknown recipient
+            planned.append(_new_notification(item, found.recipient, template, plan))
+        return planned
+
+    def _outcome(
+        self, item: _Item, entry: NewNotification | ApiError, stored: Mapping[Any, Mapping[str, Any]], holder: Mapping[str, Any] | None
+    ) -> AcceptOutcome:
+        if isinstance(entry, NewNotification) and entry.id in stored:
+            row = stored[entry.id]
+            notification = _stored(entry, row["created_at"])
+            if row["outbox_id"] is not None:
+                self._publisher.submit(Publication(row["outbox_id"], notification.sns_message(entry.plan.published)))
+            ACCEPTED.labels(entry.client).inc()
+            log.info("notification_accepted", notification_id=str(entry.id), client=entry.client, channels=notification.channels)
+            return Acceptance(notification, replayed=False)
         if holder is not None:
-            if holder["request_hash"] != item.request_hash:
+            if holder["request_hash"] != fingerprint(item.request.notification):
                 return ConflictError(
                     "this Idempotency-Key was already used with a different request body; use a new key for a new notification"
                 )
             return Acceptance(StoredNotification.from_row(holder), replayed=True)
-        if not row["known"]:
-            return BadRequestError(f"unknown recipient: {item.recipient!r}", field="recipient")
-        if not _storable(item, row):
-            available = list(row["available"])
-            missing = [channel for channel in item.requested or () if channel not in available]
-            return BadRequestError(
-                f"recipient {item.recipient!r} has no {', '.join(missing)} contact; its channels are: {', '.join(available)}",
-                field="channels",
-            )
-        # Stored nothing, yet the recipient has the channels and no notification holds the key:
-        # only a notification deleted meanwhile could explain it, and nothing deletes them. The
-        # other items of the statement are stored: this one alone is answered 500.
-        log.error("notification_neither_stored_nor_refused", notification_id=str(item.id), client=item.client)
+        if isinstance(entry, ApiError):
+            return entry
+        # Planned and not stored, yet no notification holds its key: only a notification deleted
+        # meanwhile could explain it, and nothing deletes them. The other items of the statement
+        # are stored: this one alone is answered 500.
+        log.error("notification_neither_stored_nor_refused", notification_id=str(entry.id), client=entry.client)
         return InternalError("internal error; it has been logged")
 
     async def status(self, connection: asyncpg.Connection, *, notification_id: uuid.UUID, reader: ClientIdentity) -> NotificationPublic:
@@ -144,14 +197,24 @@ class NotificationService:
         return StoredNotification.from_row(row).public(published=row["published"], deliveries=row["deliveries"])
 
 
-def _new_notification(request: AcceptRequest, client: ClientIdentity) -> NewNotification:
+def _template_not_found(name: str, version: int | None, latest: int | None) -> BadRequestError:
+    if version is not None and latest is not None:
+        return BadRequestError(f"template {name} has no version {version}; its latest is {latest}", field="template_version")
+    return BadRequestError(f"template not found: {name}", field="template")
+
+
+def _new_notification(item: _Item, recipient: RecipientRecord, template: CompiledTemplate | None, plan: Plan) -> NewNotification:
+    request, client = item.request, item.client
     notification = request.notification
     return NewNotification(
         id=uuid7(),
-        recipient=notification.recipient,
+        recipient=recipient,
         message=notification.message,
         subject=notification.subject,
-        requested=[channel.value for channel in notification.channels] if notification.channels else None,
+        content=plan.content_json,
+        template=template.name if template is not None else None,
+        template_version=template.version if template is not None else None,
+        plan=plan,
         client=client.common_name,
         client_serial=client.serial,
         idempotency_key=request.idempotency_key,
@@ -159,27 +222,34 @@ def _new_notification(request: AcceptRequest, client: ClientIdentity) -> NewNoti
     )
 
 
-def _storable(item: NewNotification, row: Mapping[str, Any]) -> bool:
-    """Whether the recipient is known and has every requested channel."""
-    return bool(row["known"]) and (item.requested is None or set(item.requested) <= set(row["available"]))
-
-
-def _stored(item: NewNotification, row: Mapping[str, Any]) -> StoredNotification:
-    """The notification the accept statement has just stored: the item, and what the database added."""
+def _stored(item: NewNotification, created_at: datetime) -> StoredNotification:
+    """The notification the accept statement has just stored: the item, and when the database stored it."""
+    recipient = item.recipient
     return StoredNotification(
         id=item.id,
-        recipient=RecipientSnapshot(name=item.recipient, **{field: row[field] for field in CONTACT_FIELDS}),
+        recipient=RecipientSnapshot(name=recipient.name, **{field: getattr(recipient, field) for field in CONTACT_FIELDS}),
         message=item.message,
         subject=item.subject,
-        channels=list(row["channels"]),
+        content=item.plan.content,
+        template=item.template,
+        template_version=item.template_version,
+        category=item.plan.category,
+        channels=[channel.value for channel in item.plan.channels],
         client=item.client,
-        created_at=row["created_at"],
+        created_at=created_at,
+        sms=item.plan.sms,
     )
+
+
+# Fields a request has had since templates; left out of its fingerprint when not given, so a
+# request made before them keeps its hash (its Idempotency-Key's replays stay replays).
+_FIELDS_SINCE_TEMPLATES = ("template", "template_version", "personalisation", "category")
 
 
 def fingerprint(request: NotificationCreate) -> str:
     """A hash of what the request asks for, independent of key order and formatting."""
-    canonical: dict[str, Any] = request.model_dump(mode="json")
+    unset = {field for field in _FIELDS_SINCE_TEMPLATES if getattr(request, field) is None}
+    canonical: dict[str, Any] = request.model_dump(mode="json", exclude=unset)
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from gateway.auth import RecipientsClient
 from gateway.deps import Connection, RecipientName
 from gateway.errors import ErrorBody
-from gateway.recipients.schemas import RecipientContacts, RecipientPage, RecipientPublic
-from gateway.recipients.service import CURSOR_MAX_LENGTH, CURSOR_PATTERN, recipient_service
+from gateway.pagination import Cursor, Limit
+from gateway.recipients.schemas import (
+    RecipientContacts,
+    RecipientPage,
+    RecipientPreferences,
+    RecipientPreferencesPublic,
+    RecipientPublic,
+)
+from gateway.recipients.service import recipient_service
 
 router = APIRouter(
     prefix="/recipients",
@@ -49,18 +54,27 @@ async def list_recipients(
     request: Request,
     connection: Connection,
     _client: RecipientsClient,
-    cursor: Annotated[
-        str | None,
-        # A cursor that is not one of ours is refused by the service, in words.
-        Query(
-            max_length=CURSOR_MAX_LENGTH,
-            json_schema_extra={"pattern": CURSOR_PATTERN},
-            description="`next_cursor` of the previous page (unpadded base64url).",
-        ),
-    ] = None,
-    limit: Annotated[int | None, Query(ge=1, le=1000, description="Page size.")] = None,
+    cursor: Cursor = None,
+    limit: Limit = None,
 ) -> RecipientPage:
     """List recipients by name, a page at a time."""
     return await recipient_service.list_page(
         connection, cursor=cursor, limit=limit or request.app.state.settings.recipients_page_size
     )
+
+
+@router.put(
+    "/{name}/preferences", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses={404: {"model": ErrorBody}}
+)
+async def put_preferences(
+    name: RecipientName, preferences: RecipientPreferences, connection: Connection, _client: RecipientsClient
+) -> Response:
+    """Replace the channels a recipient turned off, globally and per category."""
+    await recipient_service.put_preferences(connection, name=name, preferences=preferences)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{name}/preferences", response_model=RecipientPreferencesPublic, responses={404: {"model": ErrorBody}})
+async def get_preferences(name: RecipientName, connection: Connection, _client: RecipientsClient) -> RecipientPreferencesPublic:
+    """Read a recipient's preferences: every switch, on unless turned off."""
+    return await recipient_service.get_preferences(connection, name=name)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import asyncpg
 
 from gateway.recipients.schemas import RecipientContacts, RecipientPublic
@@ -15,6 +18,8 @@ _UPSERT = f"""
 """
 _GET = f"SELECT {_COLUMNS} FROM recipients WHERE name = $1"
 _DELETE = "DELETE FROM recipients WHERE name = $1"
+_SET_PREFERENCES = "UPDATE recipients SET preferences = $2::jsonb, updated_at = now() WHERE name = $1"
+_PREFERENCES = "SELECT preferences FROM recipients WHERE name = $1"
 # A page of the listing, in name order: the first, or the one after the name ``$1``.
 _LIST_FIRST = f"SELECT {_COLUMNS} FROM recipients ORDER BY name LIMIT $1"
 _LIST_AFTER = f"SELECT {_COLUMNS} FROM recipients WHERE name > $2 ORDER BY name LIMIT $1"
@@ -34,3 +39,14 @@ class RecipientRepository:
     async def list_after(self, connection: asyncpg.Connection, *, after: str | None, limit: int) -> list[RecipientPublic]:
         rows = await (connection.fetch(_LIST_FIRST, limit) if after is None else connection.fetch(_LIST_AFTER, limit, after))
         return [RecipientPublic(**row) for row in rows]
+
+    async def set_preferences(self, connection: asyncpg.Connection, *, name: str, preferences: dict[str, Any]) -> bool:
+        """Replace the recipient's preferences; False when there is no such recipient."""
+        return await connection.execute(_SET_PREFERENCES, name, json.dumps(preferences)) == "UPDATE 1"
+
+    async def preferences(self, connection: asyncpg.Connection, *, name: str) -> tuple[bool, dict[str, Any] | None]:
+        """(whether the recipient exists, its preferences document or None when never set)."""
+        row = await connection.fetchrow(_PREFERENCES, name)
+        if row is None:
+            return False, None
+        return True, json.loads(row["preferences"]) if row["preferences"] is not None else None

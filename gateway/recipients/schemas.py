@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from gateway.content.schemas import Category
 from gateway.text import BLANK_CLASS, ecma_pattern
 from shared.channels import CONTACT_FIELDS
 
@@ -112,3 +113,64 @@ class RecipientPublic(BaseModel):
 class RecipientPage(BaseModel):
     items: list[RecipientPublic]
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page; absent on the last page.")
+
+
+# -- preferences ------------------------------------------------------------------------------
+
+MAX_PREFERENCE_CATEGORIES = 100
+
+
+def _keys_are_categories(schema: dict[str, Any]) -> None:
+    """What pydantic writes for a dict whose keys have a pattern is ``patternProperties``, which
+    allows any other key with any value: say instead that every key is a category."""
+    pattern, values = next(iter(schema.pop("patternProperties", {}).items()), (None, None))
+    if pattern is not None:
+        schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": pattern}
+        schema["additionalProperties"] = values
+
+
+class ChannelSwitches(BaseModel):
+    """Per channel: false turns it off; absent (or true) leaves it on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Strict: true or false, not "no" or 0 (what the document says).
+    sms: StrictBool | None = None
+    email: StrictBool | None = None
+    slack: StrictBool | None = None
+
+
+class RecipientPreferences(BaseModel):
+    """The body of PUT /recipients/{name}/preferences, replacing any before: the channels the
+    recipient turned off, globally and per category."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"channels": {"sms": False}, "categories": {"marketing": {"email": False, "slack": False}}}]},
+    )
+
+    # Optional, not null (as the document says).
+    channels: Annotated[ChannelSwitches, Field(description="Every notification's channels.")] = None  # type: ignore[assignment]
+    categories: Annotated[
+        dict[Category, ChannelSwitches],
+        Field(
+            max_length=MAX_PREFERENCE_CATEGORIES,
+            description="The channels of notifications of one category.",
+            json_schema_extra=_keys_are_categories,
+        ),
+    ] = None  # type: ignore[assignment]
+
+    def stored(self) -> dict[str, Any]:
+        """The ``recipients.preferences`` document: only what was said (None left out)."""
+        return self.model_dump(exclude_none=True)
+
+
+class ChannelSwitchesPublic(BaseModel):
+    sms: bool
+    email: bool
+    slack: bool
+
+
+class RecipientPreferencesPublic(BaseModel):
+    channels: ChannelSwitchesPublic
+    categories: dict[str, ChannelSwitchesPublic]

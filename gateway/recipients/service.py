@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import asyncpg
 
 from gateway.errors import BadRequestError, NotFoundError
+from gateway.pagination import decode_cursor, encode_cursor
 from gateway.recipients.repository import RecipientRepository
-from gateway.recipients.schemas import NAME_PATTERN, NO_CONTACT_MESSAGE, RecipientContacts, RecipientPage, RecipientPublic
+from gateway.recipients.preferences import public_preferences
+from gateway.recipients.schemas import (
+    NO_CONTACT_MESSAGE,
+    RecipientContacts,
+    RecipientPage,
+    RecipientPreferences,
+    RecipientPreferencesPublic,
+    RecipientPublic,
+)
 
 
 class RecipientService:
@@ -28,7 +34,18 @@ class RecipientService:
         return recipient
 
     async def delete(self, connection: asyncpg.Connection, *, name: str) -> None:
+        # Its preferences go with it (they are a column of its row).
         await self._repository.delete(connection, name=name)
+
+    async def put_preferences(self, connection: asyncpg.Connection, *, name: str, preferences: RecipientPreferences) -> None:
+        if not await self._repository.set_preferences(connection, name=name, preferences=preferences.stored()):
+            raise NotFoundError(f"no recipient named {name!r}")
+
+    async def get_preferences(self, connection: asyncpg.Connection, *, name: str) -> RecipientPreferencesPublic:
+        exists, document = await self._repository.preferences(connection, name=name)
+        if not exists:
+            raise NotFoundError(f"no recipient named {name!r}")
+        return public_preferences(document)
 
     async def list_page(self, connection: asyncpg.Connection, *, cursor: str | None, limit: int) -> RecipientPage:
         after = decode_cursor(cursor) if cursor else None
@@ -38,27 +55,5 @@ class RecipientService:
         return RecipientPage(items=page, next_cursor=encode_cursor(page[-1].name) if more else None)
 
 
-# A cursor is the last name of a page in unpadded base64url; names are at most 128 characters of
-# at most 4 UTF-8 bytes each.
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
-
-
-def encode_cursor(last_name: str) -> str:
-    return base64.urlsafe_b64encode(last_name.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        name = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        name = None
-    # A cursor is a recipient name we handed out; anything else is not one of ours.
-    if name is None or not NAME_PATTERN.fullmatch(name):
-        raise BadRequestError("cursor is not one this API returned", field="cursor")
-    return name
-
-
 recipient_service = RecipientService()
 
-
-CURSOR_MAX_LENGTH = len(encode_cursor("\U0010ffff" * 128))

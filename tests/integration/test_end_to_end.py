@@ -153,3 +153,45 @@ class TestDelivery:
         delivery = wait_until(failed, timeout=60, what="the delivery fails")
         assert "channel_not_found" in delivery["last_error"]
         assert delivery["attempts"] == 1
+
+
+class TestTemplates:
+    def test_a_template_send_reaches_each_provider_with_its_rendered_text(self, system: System) -> None:
+        tag = secrets.token_hex(4)
+        template = f"shipped-{tag}"
+        with system.gateway.client() as client:
+            response = client.put(
+                f"/templates/{template}",
+                json={
+                    "sms": "Hi ((first name)), order ((order ref)) has shipped. " + tag,
+                    "email": {"subject": "Order ((order ref)) shipped", "body": "Dear ((First_Name)),\n((items))\n" + tag},
+                    "slack": "Order *((order ref))* for ((first name)) " + tag,
+                },
+            )
+            assert response.status_code == 201, response.text
+        created = post(
+            system,
+            f"ada-{tag}",
+            {"phone_number": "+14155552671", "email": f"ada-{tag}@example.com", "slack_id": "U0ADA12345"},
+            template=template,
+            personalisation={"first-name": "Ada & <Bob>", "Order Ref": "A-1", "items": ["tea", "cake"]},
+        )
+        wait_until_sent(system, created["id"], 3)
+
+        assert [m["phone_number"] for m in system.aws.sent_sms(f"Hi Ada & <Bob>, order A-1 has shipped. {tag}")] == ["+14155552671"]
+        [email] = [m for m in system.aws.sent_emails() if m["destination"] == [f"ada-{tag}@example.com"]]
+        assert (email["subject"], email["body"]) == ("Order A-1 shipped", f"Dear Ada & <Bob>,\ntea\ncake\n{tag}")
+        posts = system.slack.posts(text=f"Order *A-1* for Ada &amp; &lt;Bob&gt; {tag}")
+        assert [p["channel"] for p in posts] == ["U0ADA12345"]
+
+    def test_a_template_edited_after_accepting_does_not_change_what_is_delivered(self, system: System) -> None:
+        tag = secrets.token_hex(4)
+        template = f"edited-{tag}"
+        with system.gateway.client() as client:
+            assert client.put(f"/templates/{template}", json={"slack": f"first version for ((name)) {tag}"}).status_code == 201
+        created = post(system, f"eve-{tag}", {"slack_id": "U0EVE12345"}, template=template, personalisation={"name": "Eve"})
+        with system.gateway.client() as client:
+            assert client.put(f"/templates/{template}", json={"slack": f"second version for ((name)) {tag}"}).json()["version"] == 2
+            assert client.delete(f"/templates/{template}").status_code == 204
+        wait_until_sent(system, created["id"], 1)
+        assert [p["text"] for p in system.slack.posts(channel="U0EVE12345") if tag in p["text"]] == [f"first version for Eve {tag}"]

@@ -43,7 +43,7 @@ from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSE
 from schemathesis.schemas import BaseSchema
 
 from gateway.recipients.schemas import NAME_PATTERN
-from gateway.recipients.service import encode_cursor
+from gateway.pagination import encode_cursor
 from harness.gateway import Certificates, GatewayProcess, start_gateway
 from harness.postgres import PostgresServer
 from stack.moto import MotoServer
@@ -56,14 +56,24 @@ OPERATIONS = (
     ("GET", "/recipients/{name}"),
     ("DELETE", "/recipients/{name}"),
     ("GET", "/recipients"),
+    ("PUT", "/recipients/{name}/preferences"),
+    ("GET", "/recipients/{name}/preferences"),
     ("POST", "/notifications"),
     ("GET", "/notifications/{notification_id}"),
+    ("PUT", "/templates/{name}"),
+    ("GET", "/templates/{name}"),
+    ("DELETE", "/templates/{name}"),
+    ("GET", "/templates/{name}/versions/{version}"),
+    ("GET", "/templates"),
+    ("POST", "/templates/{name}/preview"),
     ("PUT", "/callbacks"),
     ("GET", "/callbacks"),
     ("POST", "/callbacks/rotate-secret"),
     ("DELETE", "/callbacks"),
 )
-CASES_PER_MODE = {GenerationMode.POSITIVE: 200, GenerationMode.NEGATIVE: 150}  # 7 x 350 = 2,450 cases, and the 3 below
+# 15 x 250 = 3,750 cases, and the 3 below: the generation of bodies breaking a maxLength is most
+# of the time.
+CASES_PER_MODE = {GenerationMode.POSITIVE: 150, GenerationMode.NEGATIVE: 100}
 # Operations that take no input at all (the caller's certificate says whose callback): there is
 # one request to make, and no way to make it invalid by the schema.
 NO_INPUT = {("GET", "/callbacks"), ("POST", "/callbacks/rotate-secret"), ("DELETE", "/callbacks")}
@@ -117,10 +127,23 @@ KNOWN_RECIPIENTS = {
     "fuzz-email": {"email": "known@example.com"},
     "fuzz-slack": {"slack_id": "U0123456789"},
 }
+# Preferences PUT by the steered cases (no other case is steered to it), and a recipient that
+# turned SMS off (its notifications have a skipped delivery).
+PREFERENCES_TARGET = "fuzz-preferences"
+OPTED_OUT = "fuzz-opted-out"
+# Templates that exist: every channel without placeholders (any personalisation renders it), with
+# placeholders and a category, Slack only.
+KNOWN_TEMPLATES = {
+    "fuzz-plain": {"sms": "hello", "email": {"subject": "Greetings", "body": "hello"}, "slack": "hello"},
+    "fuzz-placeholders": {"sms": "Hi ((name))", "email": {"subject": "For ((name))", "body": "Dear ((name))((vip?? VIP))"}, "category": "orders"},
+    "fuzz-slack": {"slack": "hello *there*"},
+}
 KNOWN_NOTIFICATIONS = (
     {"recipient": "fuzz-all", "message": "hello"},
     {"recipient": "fuzz-all", "message": "hello", "subject": "Greetings", "channels": ["email", "slack"]},
     {"recipient": "fuzz-sms", "message": "hello"},
+    {"recipient": "fuzz-all", "template": "fuzz-placeholders", "personalisation": {"name": "Ada", "vip": True}},
+    {"recipient": OPTED_OUT, "message": "hello", "category": "marketing"},
 )
 # URLs PUT /callbacks takes (the gateway here has the local stack's localhost exemption), for
 # the generated cases steered to them; a random host name does not resolve.
@@ -132,6 +155,18 @@ MAX_BODY_BYTES = 65_536  # GATEWAY_MAX_BODY_BYTES's default, which the gateway h
 SEMANTIC_REJECTIONS = (
     "unknown recipient: ",  # POST /notifications to a name that is no recipient's
     "contact; its channels are: ",  # POST /notifications asking for a channel the recipient lacks
+    "template not found: ",  # POST /notifications by a template that does not exist
+    "has no version ",  # ... or a version it does not have
+    "content; its channels are: ",  # ... asking for a channel the template has no content for
+    "has none of them",  # ... whose channels the recipient has none of
+    "Missing personalisation: ",  # POST /notifications, POST /templates/{name}/preview: the template's placeholders
+    "personalisation has both ",  # two keys for one placeholder (case, spaces, _ and - aside)
+    "too long for sms: ",  # a message (or rendering) SNS would refuse, for a recipient with a phone number
+    "too long for slack: ",
+    "email subject too long: ",  # a rendered subject
+    "email subject must be one line",  # a rendered subject
+    "placeholder without a name",  # PUT /templates/{name}: (( )) is no placeholder
+    "placeholder name longer than",
     "cursor is not one this API returned",  # GET /recipients with a cursor it never handed out
     "is not a valid number for its country",  # PUT /recipients/{name}: the number's numbering plan
     "is not a phone number",
@@ -185,10 +220,14 @@ def target(fuzz_gateway: GatewayProcess) -> Iterator[FuzzTarget]:
         f"{fuzz_gateway.base_url}/openapi.json", cert=session.cert, verify=session.verify, config=FUZZ_CONFIG
     )
     fuzz = FuzzTarget(fuzz_gateway, schema, session, notification_ids=[])
-    for name, contacts in KNOWN_RECIPIENTS.items():
+    for name, contacts in {**KNOWN_RECIPIENTS, PREFERENCES_TARGET: {"email": "p@example.com"}, OPTED_OUT: KNOWN_RECIPIENTS["fuzz-all"]}.items():
         assert fuzz.send("PUT", f"/recipients/{name}", body=json.dumps(contacts)).status_code == 204
     # A callback, so that GET /callbacks and its rotation have one to answer about (200).
     assert fuzz.send("PUT", "/callbacks", body=json.dumps({"url": "https://203.0.114.10/fuzz"})).status_code == 200
+    opt_out = {"channels": {"sms": False}, "categories": {"marketing": {"email": False}}}
+    assert fuzz.send("PUT", f"/recipients/{OPTED_OUT}/preferences", body=json.dumps(opt_out)).status_code == 204
+    for name, template in KNOWN_TEMPLATES.items():
+        assert fuzz.send("PUT", f"/templates/{name}", body=json.dumps(template)).status_code == 201
     for notification in KNOWN_NOTIFICATIONS:
         accepted = fuzz.send("POST", "/notifications", body=json.dumps(notification))
         assert accepted.status_code == 201, accepted.text
@@ -201,17 +240,30 @@ def target(fuzz_gateway: GatewayProcess) -> Iterator[FuzzTarget]:
 
 
 def cases_for(target: FuzzTarget, method: str, path: str, mode: GenerationMode) -> st.SearchStrategy[Case]:
-    """Generated cases, and as many again steered to the recipients and notifications that exist.
+    """Generated cases, and as many again steered to the recipients, templates and notifications that exist.
 
     Only positive cases are steered (negative ones are refused before any lookup), and only
-    reads and POST /notifications: a PUT or DELETE would change what the others are steered to.
+    reads, POST /notifications, previews and the preferences of a recipient of their own: any
+    other PUT or DELETE would change what the others are steered to.
     """
     operation = target.schema[path][method]
     strategy = operation.as_strategy(generation_mode=mode)
     if mode is GenerationMode.POSITIVE:
-        if (method, path) == ("GET", "/recipients/{name}"):
-            steered = st.sampled_from(list(KNOWN_RECIPIENTS)).flatmap(
+        names = {
+            ("GET", "/recipients/{name}"): list(KNOWN_RECIPIENTS),
+            ("GET", "/recipients/{name}/preferences"): [*KNOWN_RECIPIENTS, OPTED_OUT],
+            ("PUT", "/recipients/{name}/preferences"): [PREFERENCES_TARGET],
+            ("GET", "/templates/{name}"): list(KNOWN_TEMPLATES),
+            ("POST", "/templates/{name}/preview"): list(KNOWN_TEMPLATES),
+        }.get((method, path))
+        if names is not None:
+            steered = st.sampled_from(names).flatmap(
                 lambda name: operation.as_strategy(generation_mode=mode, path_parameters={"name": name})
+            )
+            strategy = st.one_of(strategy, steered)
+        elif (method, path) == ("GET", "/templates/{name}/versions/{version}"):
+            steered = st.sampled_from(list(KNOWN_TEMPLATES)).flatmap(
+                lambda name: operation.as_strategy(generation_mode=mode, path_parameters={"name": name, "version": 1})
             )
             strategy = st.one_of(strategy, steered)
         elif (method, path) == ("GET", "/notifications/{notification_id}"):
@@ -220,7 +272,8 @@ def cases_for(target: FuzzTarget, method: str, path: str, mode: GenerationMode) 
             )
             strategy = st.one_of(strategy, steered)
         elif (method, path) == ("POST", "/notifications"):
-            strategy = st.one_of(strategy, st.tuples(strategy, st.sampled_from(list(KNOWN_RECIPIENTS))).map(_to_known_recipient))
+            known = st.tuples(strategy, st.sampled_from(list(KNOWN_RECIPIENTS)), st.sampled_from(list(KNOWN_TEMPLATES)))
+            strategy = st.one_of(strategy, known.map(_to_known_recipient_and_template))
         elif (method, path) == ("PUT", "/callbacks"):
             strategy = st.one_of(strategy, st.tuples(strategy, st.sampled_from(ACCEPTED_CALLBACK_URLS)).map(_to_accepted_url))
     return strategy
@@ -233,10 +286,13 @@ def _to_accepted_url(case_and_url: tuple[Case, str]) -> Case:
     return case
 
 
-def _to_known_recipient(case_and_name: tuple[Case, str]) -> Case:
-    case, name = case_and_name
+def _to_known_recipient_and_template(case_recipient_template: tuple[Case, str, str]) -> Case:
+    case, recipient, template = case_recipient_template
     if isinstance(case.body, dict):
-        case.body = {**case.body, "recipient": name}
+        case.body = {**case.body, "recipient": recipient}
+        if "template" in case.body:
+            case.body["template"] = template
+            case.body.pop("template_version", None)
     return case
 
 
@@ -345,7 +401,7 @@ class TestFoundByFuzzing:
         assert jsonschema_rs.validator_for(parameter).is_valid(cursor)
         assert target.send("GET", f"/recipients?cursor={cursor}").status_code == 200
 
-    @pytest.mark.parametrize(("method", "path"), [("POST", "/notifications"), ("PUT", "/recipients/{name}")])
+    @pytest.mark.parametrize(("method", "path"), [("POST", "/notifications"), ("PUT", "/recipients/{name}"), ("PUT", "/templates/{name}")])
     def test_body_over_the_limit_is_documented(self, target: FuzzTarget, method: str, path: str) -> None:
         body = json.dumps({"recipient": "fuzz-all", "message": "x" * MAX_BODY_BYTES, "email": "x" * MAX_BODY_BYTES})
         response = target.send(method, path.replace("{name}", "fuzz-over-the-limit"), body=body)

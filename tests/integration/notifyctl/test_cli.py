@@ -184,6 +184,58 @@ class TestGatewayErrors:
         assert cli("recipients", "list", **limited).returncode == 0
 
 
+class TestTemplatesAndPreferences:
+    def test_a_template_put_previewed_sent_and_deleted(self, cli_stack: CliStack, tmp_path: Path) -> None:
+        cli = cli_stack.cli
+        cli_stack.stack.senders.only(Channel.SLACK)
+        created = cli.json("templates", "put", "cli-shipped", "--slack", "Order *((order ref))* for ((name)):\n((items))", "--category", "orders")
+        assert (created["version"], created["created"], created["placeholders"]) == (1, True, ["order ref", "name", "items"])
+        same = cli.json("templates", "put", "cli-shipped", "--slack", "Order *((order ref))* for ((name)):\n((items))", "--category", "orders")
+        assert (same["version"], same["created"]) == (1, False)
+        assert cli.json("templates", "get", "cli-shipped")["category"] == "orders"
+        assert "cli-shipped" in [t["name"] for t in cli.json("templates", "list", "--all")["items"]]
+
+        values = tmp_path / "values.json"
+        values.write_text(json.dumps({"Order Ref": 42, "name": "Ada"}))
+        preview = cli.json("templates", "preview", "cli-shipped", "--personalisation-file", str(values), "-p", "items=tea", "-p", "items=<cake>")
+        assert preview == {"slack": {"text": "Order *42* for Ada:\ntea\n&lt;cake&gt;"}}
+        missing = cli("templates", "preview", "cli-shipped", "-p", "name=Ada", "--json")
+        assert missing.returncode == 1
+        assert json.loads(missing.stderr)["error"]["message"] == "Missing personalisation: order ref, items"
+
+        cli.json("recipients", "put", "cli-heidi", "--slack-id", "C0HEIDI01")
+        sent = cli("send", "cli-heidi", "--template", "cli-shipped", "-p", "order ref=7", "-p", "name=Heidi", "-p", "items=tea")
+        assert sent.returncode == 0, sent.stderr
+        final = cli.json("status", sent.stdout.strip(), "--wait", "--timeout", "30")
+        assert final["deliveries"]["slack"]["status"] == "sent"
+        assert (final["template"], final["content"]["slack"]["text"]) == ({"name": "cli-shipped", "version": 1}, "Order *7* for Heidi:\ntea")
+        assert [p["text"] for p in cli_stack.stack.slack.posts(channel="C0HEIDI01")] == ["Order *7* for Heidi:\ntea"]
+
+        assert cli.json("templates", "delete", "cli-shipped") == {"deleted": "cli-shipped"}
+        gone = cli("send", "cli-heidi", "--template", "cli-shipped", "-p", "order ref=7", "--json")
+        assert gone.returncode == 1 and json.loads(gone.stderr)["error"]["message"] == "template not found: cli-shipped"
+        assert cli("send", "cli-heidi", "text", "--template", "cli-shipped").returncode == 2
+        assert cli("send", "cli-heidi").returncode == 2
+
+    def test_preferences_set_and_get(self, cli_stack: CliStack) -> None:
+        cli = cli_stack.cli
+        cli.json("recipients", "put", "cli-ivan", "--email", "ivan@example.com", "--slack-id", "C0IVAN001")
+        stored = cli.json("recipients", "preferences", "set", "cli-ivan", "--off", "sms", "--off", "marketing:email")
+        assert stored == {
+            "channels": {"sms": False, "email": True, "slack": True},
+            "categories": {"marketing": {"sms": True, "email": False, "slack": True}},
+        }
+        human = cli("recipients", "preferences", "get", "cli-ivan")
+        assert human.stdout.splitlines() == ["every notification: sms=off email=on slack=on", "marketing: sms=on email=off slack=on"]
+        accepted = cli.json("send", "cli-ivan", "sale!", "--category", "marketing")
+        status = cli.json("status", accepted["id"])
+        assert (status["deliveries"]["email"]["status"], status["deliveries"]["email"]["last_error"]) == (
+            "skipped",
+            "recipient turned off email for marketing",
+        )
+        assert cli("recipients", "preferences", "set", "cli-ivan", "--off", "fax").returncode == 2
+
+
 class TestTopology:
     def test_verify_reports_a_difference_and_create_repairs_it(self, cli_stack: CliStack) -> None:
         cli, aws = cli_stack.cli, cli_stack.stack.aws

@@ -28,6 +28,7 @@ from mtls import (
     PkiError,
     PkiPaths,
     create_ca,
+    default_clients_lacking_roles,
     init_pki,
     issue_client_certificate,
     issue_server_certificate,
@@ -98,6 +99,20 @@ class TestInitPki:
             else:
                 assert path.read_bytes() == content, path
         load_cert(paths.client_recipients_cert).verify_directly_issued_by(load_cert(paths.ca_cert))
+
+    def test_a_default_client_lacking_a_role_is_issued_again_with_every_role(self, paths: PkiPaths) -> None:
+        # As made before the templates and audit roles existed: the local stack's client.crt.pem
+        # must not stay without them.
+        issue_client_certificate(paths.directory, "client", ["recipients", "notifications"], force=True)
+        old = paths.client_cert.read_bytes()
+        others = {path: path.read_bytes() for path in paths.all_files() if path not in (paths.client_cert, paths.client_key)}
+        assert default_clients_lacking_roles(paths.directory) == {"client": ("templates", "audit")}
+        init_pki(paths.directory)
+        assert paths.client_cert.read_bytes() != old
+        assert roles_of(load_cert(paths.client_cert)) == ROLES
+        load_cert(paths.client_cert).verify_directly_issued_by(load_cert(paths.ca_cert))
+        assert {path: path.read_bytes() for path in others} == others
+        assert default_clients_lacking_roles(paths.directory) == {}
 
     def test_refuses_certificates_without_their_ca(self, paths: PkiPaths) -> None:
         paths.ca_cert.unlink()
@@ -238,7 +253,7 @@ class TestIssueClientCertificate:
 
     @pytest.mark.parametrize("roles", [["admin"], ["recipients", "Recipients"], []])
     def test_refuses_unknown_or_missing_roles(self, paths: PkiPaths, roles: list[str]) -> None:
-        with pytest.raises(InvalidRequestError, match="known roles: recipients, notifications"):
+        with pytest.raises(InvalidRequestError, match="known roles: recipients, notifications, templates"):
             issue_client_certificate(paths.directory, "someone", roles)
         assert not (paths.directory / "someone.crt.pem").exists()
 

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError
 
 from sender_email.provider import EmailProvider
 from sender_email.settings import EmailSenderSettings
-from shared.messages import NotificationMessage, RecipientSnapshot
+from shared.messages import ChannelContent, EmailContent, NotificationMessage, RecipientSnapshot
 from shared.providers import PermanentSendError, TransientSendError
 from shared.topology import Channel
 
@@ -67,6 +67,15 @@ class TestSend:
         await provider_with(ses, email_from_address="alerts@example.org").send(email(subject=None))
         assert ses.calls[0]["Source"] == "alerts@example.org"
         assert ses.calls[0]["Message"]["Subject"]["Data"] == "Notification"
+
+    async def test_a_templates_rendering_sends_its_subject_and_body(self) -> None:
+        ses = FakeSes()
+        content = ChannelContent(email=EmailContent(subject="Invoice 42 for Ada", body="Dear Ada, ..."))
+        await provider_with(ses).send(NotificationMessage(**{**email().model_dump(exclude={"message", "subject"}), "content": content}))
+        assert ses.calls[0]["Message"] == {
+            "Subject": {"Data": "Invoice 42 for Ada", "Charset": "UTF-8"},
+            "Body": {"Text": {"Data": "Dear Ada, ...", "Charset": "UTF-8"}},
+        }
 
     async def test_recipient_without_email_is_permanent(self) -> None:
         ses = FakeSes()

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from sender_slack.provider import SlackProvider, parse_retry_after
 from sender_slack.settings import SlackSenderSettings
-from shared.messages import NotificationMessage, RecipientSnapshot
+from shared.messages import ChannelContent, NotificationMessage, RecipientSnapshot, SlackContent
 from shared.providers import PermanentSendError, TransientSendError
 from shared.topology import Channel
 from stack.network import free_port
@@ -79,6 +79,11 @@ class TestSend:
         [request] = fake.requests
         assert request["body"] == {"channel": "C0123CHAN", "text": "Deploy finished"}
         assert request["headers"]["Authorization"] == "Bearer xoxb-test"
+
+    async def test_a_templates_rendering_posts_its_slack_text(self, slack: tuple[FakeSlack, str], provider: SlackProvider) -> None:
+        content = ChannelContent(slack=SlackContent(text="Deploy of &lt;api&gt; finished"))
+        await provider.send(NotificationMessage(**{**slack_message().model_dump(exclude={"message"}), "content": content}))
+        assert slack[0].requests[0]["body"] == {"channel": "C0123CHAN", "text": "Deploy of &lt;api&gt; finished"}
 
     async def test_one_session_for_all_requests(self, slack: tuple[FakeSlack, str], provider: SlackProvider) -> None:
         session = provider._session

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from sender_sms.provider import SmsProvider
 from sender_sms.settings import SmsSenderSettings
-from shared.messages import NotificationMessage, RecipientSnapshot
+from shared.messages import ChannelContent, EmailContent, NotificationMessage, RecipientSnapshot, SmsContent
 from shared.providers import PermanentSendError, TransientSendError
 from shared.topology import Channel
 
@@ -57,6 +57,13 @@ class TestSend:
                 "MessageAttributes": {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}},
             }
         ]
+
+    async def test_a_templates_rendering_sends_its_sms_text(self) -> None:
+        sns = FakeSns()
+        content = ChannelContent(sms=SmsContent(body="Hi Ada, code 1234"), email=EmailContent(subject="S", body="B"))
+        message = NotificationMessage(**{**sms().model_dump(exclude={"message"}), "content": content})
+        await provider_with(sns).send(message)
+        assert sns.calls[0]["Message"] == "Hi Ada, code 1234"
 
     async def test_sender_id_and_origination_number_when_configured(self) -> None:
         sns = FakeSns()

@@ -20,6 +20,7 @@ from gateway.errors import BadRequestError, ConflictError
 from gateway.notifications.schemas import NotificationCreate
 from gateway.notifications.service import Acceptance, AcceptOutcome, AcceptRequest, NotificationService
 from gateway.outbox.publisher import OutboxPublisher, SnsPublisher
+from gateway.templates.service import TemplateService
 from shared.aws import aws_clients
 from shared.database import Database
 from shared.migrate import upgrade
@@ -67,7 +68,8 @@ async def accepting(postgres_server: PostgresServer, moto: MotoServer, prepared:
     async with aws_clients(settings, "sns") as sns:
         publisher = OutboxPublisher(sns=SnsPublisher(sns, await topic_arn(sns)), database=database, hand_over_after=60)
         publisher.start()
-        yield Accepting(NotificationService(database=database, publisher=publisher, outbox_grace_seconds=60), database, publisher)
+        service = NotificationService(database=database, publisher=publisher, outbox_grace_seconds=60, templates=TemplateService())
+        yield Accepting(service, database, publisher)
         await publisher.close()
     await database.close()
     postgres_server.drop_database(database_url)

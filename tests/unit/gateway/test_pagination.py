@@ -1,11 +1,11 @@
-"""gateway/recipients/service.py: the listing cursor."""
+"""gateway/pagination.py: the listing cursor."""
 
 from __future__ import annotations
 
 import pytest
 
 from gateway.errors import BadRequestError
-from gateway.recipients.service import decode_cursor, encode_cursor
+from gateway.pagination import decode_cursor, encode_cursor
 
 
 class TestCursor:

@@ -1,0 +1,129 @@
+"""What a notification will do, decided before anything is stored: the plan of one item.
+
+``plan_notification`` is a pure function of the request, the recipient as it is now (contacts and
+preferences), the template version it names (parsed) and the critical categories. It decides the
+channels targeted (those the recipient has, the request allows and, for a template, the template
+has content for), which of them are skipped and why, the content each channel gets (a template is
+rendered here) and checks it against the channels' limits; or it refuses the item with the 400 a
+client sees. The accept (``service.py``) runs it for every item between reading the recipients
+and storing what it decided; batch and CSV items go through it the same way, one at a time.
+
+A skipped delivery is never attempted: it is stored ``skipped`` with the reason in
+``last_error`` and no queue message is published for it. ``skipped_channels`` is the one place
+that says why a channel is skipped: today the recipient's preferences (a channel turned off globally
+or for the notification's category, unless the category is critical).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from dataclasses import dataclass
+
+from gateway.content.limits import check_sms, render_within_limits
+from gateway.content.rendering import CompiledTemplate
+from gateway.content.schemas import DEFAULT_CATEGORY
+from gateway.errors import BadRequestError
+from gateway.notifications.schemas import MAX_MESSAGE_CHARACTERS, NotificationCreate
+from gateway.recipients.preferences import Preferences
+from shared.channels import CHANNELS, Channel, channel_spec
+from shared.messages import ChannelContent
+from shared.sms import SmsLength, sms_length
+
+# What the plain path relies on: no message the schema allows is too long for Slack.
+assert MAX_MESSAGE_CHARACTERS <= (channel_spec(Channel.SLACK).limits.text_characters or MAX_MESSAGE_CHARACTERS)
+
+
+# Not frozen: a frozen dataclass's __init__ costs several times more, and these are made for
+# every item of every accept. Nothing changes them after they are made.
+@dataclass(slots=True)
+class RecipientRecord:
+    """A recipient as the accept reads it: its contacts (the notification's snapshot) and preferences."""
+
+    name: str
+    phone_number: str | None
+    email: str | None
+    slack_id: str | None
+    preferences: Preferences | None = None
+
+    @property
+    def channels(self) -> list[Channel]:
+        """The channels it has a contact for, in the API's order."""
+        return [spec.channel for spec in CHANNELS if getattr(self, spec.contact_field) is not None]
+
+
+@dataclass(slots=True)
+class Plan:
+    """What one notification will do (see the module docstring)."""
+
+    channels: list[Channel]  # targeted: one delivery each
+    category: str
+    skipped: dict[Channel, str]  # channel -> why
+    published: list[Channel]  # whose queues get the message: the targeted ones not skipped
+    content: ChannelContent | None = None  # rendered from the template; None: the plain message
+    content_json: str | None = None  # the content as stored and published
+    sms: SmsLength | None = None  # when SMS is targeted
+
+
+def plan_notification(
+    notification: NotificationCreate,
+    *,
+    recipient: RecipientRecord | None,
+    template: CompiledTemplate | None,
+    critical_categories: Set[str],
+) -> Plan:
+    """The plan of one notification, or the BadRequestError it is refused with (see the module docstring).
+
+    ``template`` is the version the request names, parsed (None for a plain message); the caller
+    refuses a request naming a template that does not exist before planning it."""
+    if recipient is None:
+        raise BadRequestError(f"unknown recipient: {notification.recipient!r}", field="recipient")
+    available = recipient.channels
+    requested = notification.channels
+    if requested is not None:
+        lacking = [channel for channel in requested if channel not in available]
+        if lacking:
+            raise BadRequestError(
+                f"recipient {recipient.name!r} has no {', '.join(lacking)} contact; its channels are: {', '.join(available)}",
+                field="channels",
+            )
+    channels = [channel for channel in available if requested is None or channel in requested]
+    if template is not None:
+        if requested is not None:
+            without = [channel for channel in requested if not template.has(channel)]
+            if without:
+                raise BadRequestError(
+                    f"template {template.name!r} has no {', '.join(without)} content; "
+                    f"its channels are: {', '.join(template.channels)}",
+                    field="channels",
+                )
+        channels = [channel for channel in channels if template.has(channel)]
+        if not channels:
+            raise BadRequestError(
+                f"template {template.name!r} has content for {', '.join(template.channels)} only, "
+                f"and recipient {recipient.name!r} has none of them (its channels are: {', '.join(available)})",
+                field="template",
+            )
+    category = notification.category or (template.category if template is not None else None) or DEFAULT_CATEGORY
+    skipped = skipped_channels(channels, recipient=recipient, category=category, critical_categories=critical_categories)
+    sent = [channel for channel in channels if channel not in skipped] if skipped else channels
+    if template is not None:
+        rendering = render_within_limits(template, notification.personalisation, channels=channels, sent=sent)
+        return Plan(channels, category, skipped, sent, rendering.content, rendering.content_json, rendering.sms)
+    # A plain message: its subject is checked by its schema (one line, within the limit), and
+    # no message the schema allows is too long for Slack; SMS is the channel that counts.
+    sms = sms_length(notification.message) if Channel.SMS in channels else None
+    if sms is not None and Channel.SMS in sent:
+        check_sms(sms, field="message")
+    return Plan(channels, category, skipped, sent, None, None, sms)
+
+
+def skipped_channels(
+    channels: list[Channel], *, recipient: RecipientRecord, category: str, critical_categories: Set[str]
+) -> dict[Channel, str]:
+    """Which of ``channels`` are not to be sent to ``recipient`` for a notification of
+    ``category``, and why: the one place a reason to skip a channel is decided."""
+    preferences = recipient.preferences
+    if preferences is None or category in critical_categories:
+        return {}
+    return {channel: reason for channel in channels if (reason := preferences.turned_off(channel, category))}
+
