@@ -72,9 +72,11 @@ class GatewaySettings(ServerSettings, CallbackTargetSettings):
     # the callback sender); after POST /callbacks/rotate-secret the previous secret still signs
     # beside the new one this long, so receivers can move over without refusing a callback.
     callbacks_rotation_grace_seconds: float = Field(default=86_400.0, ge=0, validation_alias="CALLBACKS_ROTATION_GRACE_SECONDS")
+
+    # Not named _comma_separated: that is CallbackTargetSettings' validator, which this would hide.
     @field_validator("critical_categories", mode="before")
     @classmethod
-    def _comma_separated(cls, value: object) -> object:
+    def _critical_categories_comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         for category in value if isinstance(value, list | set | frozenset | tuple) else ():

@@ -31,6 +31,7 @@ from shared.topology import Channel, queues_for
 SCALABLE_DIMENSION = "ecs:service:DesiredCount"
 # CloudWatch keeps SQS's one-minute data points; the newest within this window is shown.
 AGE_WINDOW = timedelta(minutes=15)
+AGE_PERIOD_SECONDS = 60
 
 
 class CapacitySettings(ServiceSettings):
@@ -190,14 +191,17 @@ class ChannelCapacities:
                         "MetricName": "ApproximateAgeOfOldestMessage",
                         "Dimensions": [{"Name": "QueueName", "Value": queues_for(channel).queue}],
                     },
-                    "Period": 60,
+                    "Period": AGE_PERIOD_SECONDS,
                     "Stat": "Maximum",
                 },
                 "ReturnData": True,
             }
             for channel in channels
         ]
-        end = datetime.now(UTC)
+        # The end of the current minute: CloudWatch aligns to the period anyway, and an end of "now"
+        # (truncated to the second by some implementations) can leave out a point put this second.
+        now = datetime.now(UTC)
+        end = now.replace(second=0, microsecond=0) + timedelta(seconds=AGE_PERIOD_SECONDS)
         response = await self._cloudwatch.get_metric_data(
             MetricDataQueries=queries, StartTime=end - AGE_WINDOW, EndTime=end, ScanBy="TimestampDescending"
         )
