@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shared.lean_process  # noqa: F401 - first, before the libraries it keeps lean
+from shared.failover import NamedProvider
 from shared.sender_service import run_sender
 
 from sender_email.provider import EmailProvider
@@ -11,7 +12,7 @@ from sender_email.settings import EmailSenderSettings
 
 def main() -> int:
     settings = EmailSenderSettings()
-    return run_sender(settings=settings, provider=EmailProvider(settings))
+    return run_sender(settings=settings, providers=[NamedProvider("ses", EmailProvider(settings))])
 
 
 if __name__ == "__main__":

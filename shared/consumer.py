@@ -37,6 +37,10 @@ What happens to a message
      itself, so the DLQ still gets it when a sender dies on that last attempt; and the row does
      not wait for a DLQ consumer to be written. Replaying such a message from the DLQ needs its
      delivery set back to ``pending`` first (a ``failed`` delivery is final to the senders).
+   - *Every provider unavailable* (all circuit breakers of the channel open, see
+     ``shared/failover.py``): receiving pauses until the first breaker may take a probe, and a
+     message already received is made invisible until then, unclaimed: as while the database
+     is down, an outage does not use up the messages' receives.
    - *Permanent failure* (invalid number, rejected address, Slack ``channel_not_found`` ...):
      the delivery is written ``failed`` with the provider's reason and the message is
      **deleted, not moved to the DLQ**. Replaying it could only fail the same way (the message
@@ -63,9 +67,10 @@ from pydantic import ValidationError
 from shared.backoff import RECEIVE_ERRORS, RECORD_SENT, compute_backoff, database_pause
 from shared.database import is_database_unavailable
 from shared.deliveries import Claim, DeliveryRepository
+from shared.failover import FailoverProvider
 from shared.logging import get_logger
 from shared.messages import NotificationMessage
-from shared.providers import PermanentSendError, Provider, SendError, SendResult, TransientSendError
+from shared.providers import PermanentSendError, SendError, SendResult, TransientSendError
 from shared.token_bucket import KeyedRateLimiter
 from shared.sender_metrics import (
     DUPLICATES_SKIPPED,
@@ -115,7 +120,7 @@ class Consumer:
         self,
         *,
         settings: SenderSettings,
-        provider: Provider,
+        provider: FailoverProvider,
         queue: SqsQueue,
         deliveries: DeliveryRepository,
         instance_id: str,
@@ -144,6 +149,7 @@ class Consumer:
         self._database_pause = database_pause(base_seconds=settings.backoff_base_seconds, max_seconds=settings.backoff_max_seconds)
         self._database_failures = 0
         self._receiving_resumes_at = 0.0
+        self._providers_paused = False
 
     @property
     def in_flight(self) -> int:
@@ -173,9 +179,9 @@ class Consumer:
     async def _receive_loop(self) -> None:
         errors = 0
         while not self._stopping.is_set():
-            paused = self._receiving_resumes_at - time.monotonic()
+            paused = max(self._receiving_resumes_at - time.monotonic(), self._providers_unavailable_seconds())
             if paused > 0:
-                await asyncio.sleep(paused)
+                await asyncio.sleep(min(paused, 1.0))  # a second at most: shutdown and probes are not kept waiting
                 continue
             reserved = await self._slots.reserve(10)
             if self._stopping.is_set():
@@ -264,6 +270,11 @@ class Consumer:
         await self._deliver(message, notification)
 
     async def _deliver(self, message: ReceivedMessage, notification: NotificationMessage) -> None:
+        unavailable = self._providers_unavailable_seconds()
+        if unavailable > 0:
+            # Unclaimed, so no attempt is counted; it comes back when a probe may go out.
+            await self._set_visibility(message, math.ceil(unavailable) + 1)
+            return
         try:
             claim = await self._deliveries.claim(
                 notification_id=notification.notification_id,
@@ -293,7 +304,7 @@ class Consumer:
         try:
             # asyncio.timeout, not wait_for: wait_for runs the send in a task of its own.
             async with asyncio.timeout(self._settings.send_timeout_seconds):
-                result = await self._provider.send(notification)
+                result = await self._provider.send_attempt(notification, attempt=claim.attempts)
         except SendError as exc:
             error = exc
         except TimeoutError:
@@ -345,6 +356,7 @@ class Consumer:
                     notification_id=notification.notification_id,
                     channel=self.channel,
                     provider_message_id=result.provider_message_id,
+                    provider=result.provider,
                 )
                 break
             except Exception as exc:  # noqa: BLE001 - retried, then given up on below
@@ -357,7 +369,7 @@ class Consumer:
                     )
                     break
                 await asyncio.sleep(delay)
-        log.info("sent", provider_message_id=result.provider_message_id)
+        log.info("sent", provider=result.provider, provider_message_id=result.provider_message_id)
         message.claimed_notification_id = None
         await self._delete(message)
 
@@ -370,6 +382,7 @@ class Consumer:
                 channel=self.channel,
                 claimed_by=self.instance_id,
                 reason=error.reason,
+                provider=error.provider,
             )
         except Exception as exc:  # noqa: BLE001 - keep the message: the next attempt records it
             await self._retry(
@@ -403,6 +416,7 @@ class Consumer:
                     channel=self.channel,
                     claimed_by=self.instance_id,
                     reason=reason,
+                    provider=error.provider,
                 )
             except Exception as exc:  # noqa: BLE001 - the claim expires on its own
                 log.warning("could not record the failure", error=_short(exc))
@@ -421,6 +435,16 @@ class Consumer:
         MESSAGES_RETRIED.labels(self.channel.value).inc()
         log.warning("transient failure; retrying later", reason=error.reason, code=error.code, retry_in_seconds=delay)
         await self._set_visibility(message, delay)
+
+    def _providers_unavailable_seconds(self) -> float:
+        seconds = self._provider.seconds_until_available()
+        if (seconds > 0) != self._providers_paused:
+            self._providers_paused = seconds > 0
+            if seconds > 0:
+                log.warning("every provider's circuit breaker is open; pausing receiving", pause_seconds=round(seconds, 1))
+            else:
+                log.info("a provider may be called again; receiving resumes")
+        return seconds
 
     def _pause_receiving(self) -> None:
         self._database_failures += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Enum, Gauge, Histogram
 
 MESSAGES_RECEIVED = Counter(
     "sender_messages_received", "SQS messages received", ["channel"]
@@ -31,4 +31,15 @@ DUPLICATES_SKIPPED = Counter(
     "sender_duplicates_skipped",
     "Messages deleted without sending because their delivery was already sent or failed",
     ["channel"],
+)
+PROVIDER_SENDS = Counter(
+    "sender_provider_sends",
+    "Calls to each provider of the channel, by outcome (sent, transient, permanent, account)",
+    ["channel", "provider", "outcome"],
+)
+PROVIDER_BREAKER_STATE = Enum(
+    "sender_provider_breaker_state",
+    "Each provider's circuit breaker (shared/circuit_breaker.py)",
+    ["channel", "provider"],
+    states=["closed", "open", "half_open"],
 )

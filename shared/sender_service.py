@@ -1,6 +1,8 @@
 """A sender process: settings in, ops port up, the consumer running until SIGTERM/SIGINT.
 
-Each ``sender_<channel>/__main__.py`` is one call: ``run_sender(settings=..., provider=...)``.
+Each ``sender_<channel>/__main__.py`` is one call: ``run_sender(settings=..., providers=...)``, the
+providers its settings name, in order; they are run through one ``FailoverProvider``
+(``shared/failover.py``), whose breakers guard a channel of one provider too.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from shared.database import Database
 from shared.deliveries import DeliveryRepository
 from shared.logging import configure_logging, get_logger
 from shared.ops_server import OpsServer
-from shared.providers import Provider
+from shared.failover import FailoverProvider, NamedProvider
 from shared.queue_metrics import QueueDepthReporter
 from shared.sender_settings import SenderSettings
 from shared.shutdown import drain_on_stop, stop_on_signals
@@ -30,15 +32,17 @@ from shared.sqs_queue import SqsQueue
 
 log = get_logger(__name__)
 
-def run_sender(*, settings: SenderSettings, provider: Provider) -> int:
+def run_sender(*, settings: SenderSettings, providers: list[NamedProvider]) -> int:
     """Run a sender until it is told to stop; returns the process exit code."""
     configure_logging(level=settings.log_level, fmt=settings.log_format, service=f"sender_{settings.channel.value}")
     # uvloop: the senders spend most of their CPU in the event loop and socket callbacks.
+    provider = FailoverProvider(providers, policy=settings.breaker_policy)
+    log.info("providers", providers=provider.names)
     uvloop.run(serve(settings=settings, provider=provider))
     return 0
 
 
-async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.Event | None = None) -> None:
+async def serve(*, settings: SenderSettings, provider: FailoverProvider, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     stop_on_signals(stop)
     instance_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
