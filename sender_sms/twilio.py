@@ -66,7 +66,9 @@ class TwilioProvider(Provider):
         self._url = (
             f"{settings.twilio_base_url.rstrip('/')}/2010-04-01/Accounts/{settings.twilio_account_sid}/Messages.json"
         )
-        self._auth = aiohttp.BasicAuth(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
+        self._headers = {
+            "Authorization": aiohttp.encode_basic_auth(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
+        }
         sender = settings.twilio_from
         self._from_field = {"MessagingServiceSid": sender} if sender.startswith("MG") else {"From": sender}
 
@@ -88,7 +90,7 @@ class TwilioProvider(Provider):
             raise PermanentSendError("recipient has no phone number", code="no_phone_number")
         form = {"To": phone_number, **self._from_field, "Body": message.sms_content().body}
         try:
-            async with self._session.post(self._url, data=form, auth=self._auth) as response:
+            async with self._session.post(self._url, data=form, headers=self._headers) as response:
                 status, retry_after = response.status, response.headers.get("Retry-After")
                 raw = await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:

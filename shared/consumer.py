@@ -40,7 +40,8 @@ What happens to a message
    - *Every provider unavailable* (all circuit breakers of the channel open, see
      ``shared/failover.py``): receiving pauses until the first breaker may take a probe, and a
      message already received is made invisible until then, unclaimed: as while the database
-     is down, an outage does not use up the messages' receives.
+     is down, an outage does not use up the messages' receives. While no breaker is closed
+     (open or probing), receives take one message at a time.
    - *Permanent failure* (invalid number, rejected address, Slack ``channel_not_found`` ...):
      the delivery is written ``failed`` with the provider's reason and the message is
      **deleted, not moved to the DLQ**. Replaying it could only fail the same way (the message
@@ -150,6 +151,7 @@ class Consumer:
         self._database_failures = 0
         self._receiving_resumes_at = 0.0
         self._providers_paused = False
+        self._probing = asyncio.Lock()
 
     @property
     def in_flight(self) -> int:
@@ -183,37 +185,57 @@ class Consumer:
             if paused > 0:
                 await asyncio.sleep(min(paused, 1.0))  # a second at most: shutdown and probes are not kept waiting
                 continue
-            reserved = await self._slots.reserve(10)
-            if self._stopping.is_set():
-                # Slots freed by shutdown itself (handed-back messages) are not for new work.
-                self._slots.release(reserved)
+            if self._provider.probing_only():
+                # Every provider open or on probation: one message at a time across receivers,
+                # each finished before the next is received, so the others keep their receives.
+                async with self._probing:
+                    if not self._provider.probing_only():
+                        continue
+                    outcome = await self._receive_batch(1, errors)
+                    if outcome is not None:
+                        if outcome[1]:
+                            await asyncio.wait(outcome[1])
+            else:
+                outcome = await self._receive_batch(10, errors)
+            if outcome is None:
                 return
-            try:
-                messages = await self._queue.receive(
-                    max_messages=reserved,
-                    wait_seconds=self._settings.receive_wait_seconds,
-                    visibility_timeout=self._settings.visibility_timeout_seconds,
-                )
-            except asyncio.CancelledError:
-                self._slots.release(reserved)
-                raise
-            except Exception as exc:  # noqa: BLE001 - SQS trouble: log, back off, try again
-                self._slots.release(reserved)
-                errors += 1
-                delay = RECEIVE_ERRORS.delay(errors)
-                log.warning("receive failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay)
-                await asyncio.sleep(delay)
-                continue
-            errors = 0
-            self._slots.release(reserved - len(messages))
-            self._received.inc(len(messages))
-            if self._stopping.is_set():
-                await self._hand_back(messages)
-                self._slots.release(len(messages))
-                return
-            for message in messages:
-                self._in_flight_gauge.inc()
-                self._in_flight[message] = asyncio.create_task(self._handle(message))
+            errors = outcome[0]
+
+    async def _receive_batch(self, most: int, errors: int) -> tuple[int, list[asyncio.Task[None]]] | None:
+        """Receive up to ``most`` messages and start them; the receive errors in a row and the
+        tasks started, or None when the consumer is stopping."""
+        reserved = await self._slots.reserve(most)
+        if self._stopping.is_set():
+            # Slots freed by shutdown itself (handed-back messages) are not for new work.
+            self._slots.release(reserved)
+            return None
+        try:
+            messages = await self._queue.receive(
+                max_messages=reserved,
+                wait_seconds=self._settings.receive_wait_seconds,
+                visibility_timeout=self._settings.visibility_timeout_seconds,
+            )
+        except asyncio.CancelledError:
+            self._slots.release(reserved)
+            raise
+        except Exception as exc:  # noqa: BLE001 - SQS trouble: log, back off, try again
+            self._slots.release(reserved)
+            delay = RECEIVE_ERRORS.delay(errors + 1)
+            log.warning("receive failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay)
+            await asyncio.sleep(delay)
+            return errors + 1, []
+        self._slots.release(reserved - len(messages))
+        self._received.inc(len(messages))
+        if self._stopping.is_set():
+            await self._hand_back(messages)
+            self._slots.release(len(messages))
+            return None
+        tasks = []
+        for message in messages:
+            self._in_flight_gauge.inc()
+            tasks.append(task := asyncio.create_task(self._handle(message)))
+            self._in_flight[message] = task
+        return 0, tasks
 
     async def _hand_back(self, messages: list[ReceivedMessage]) -> None:
         """Make messages visible again at once (shutdown), for another replica or our successor."""

@@ -20,7 +20,8 @@ default) or several (``SMS_SENDER_PROVIDERS=sns,twilio``). For one attempt at a 
   more send per attempt, not one per provider.
 - **Every breaker open**: :class:`ProvidersUnavailable`. Before that happens, the consumer asks
   :meth:`FailoverProvider.seconds_until_available` and pauses receiving instead
-  (``shared/consumer.py``), so an outage does not use up the messages' receives.
+  (``shared/consumer.py``), so an outage does not use up the messages' receives; while no
+  breaker is closed it receives one message at a time (:meth:`FailoverProvider.probing_only`).
 """
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ class FailoverProvider(Provider):
         for entry in self._providers:
             self._show(entry.name)  # open becomes half-open with time, not with a call
         return min(self.breakers[entry.name].seconds_until_call() for entry in self._providers)
+
+    def probing_only(self) -> bool:
+        """No breaker is closed: every call is a probe, so the consumer takes one message at a
+        time (each receive counts towards a message's five)."""
+        return all(breaker.state is not BreakerState.CLOSED for breaker in self.breakers.values())
 
     async def send(self, message: NotificationMessage) -> SendResult:
         return await self.send_attempt(message, attempt=1)

@@ -365,6 +365,15 @@ class TestProviders:
         assert len(harness.queue.receive_requests) == receives, "receiving paused while every breaker is open"
         assert (harness.row(second).attempts, len(provider.calls)) == (0, 1)
 
+    async def test_while_probing_one_message_is_received_at_a_time(self) -> None:
+        harness = Harness(FakeProvider(delay=0.3), breaker_cooldown_seconds=0.2, concurrency=8)
+        harness.failover.breakers["primary"].trip()
+        received = [harness.publish()[1] for _ in range(4)]
+        await harness.run_until(lambda: all(r.message_id in harness.queue.deleted for r in received), timeout=10)
+        # The probe alone (one message), then, closed again, the rest together.
+        assert harness.queue.receive_requests[0] == 1
+        assert max(harness.queue.receive_requests) > 1
+
     async def test_a_message_received_while_every_breaker_is_open_goes_back_unclaimed(self) -> None:
         harness = Harness(breaker_cooldown_seconds=30)
         harness.failover.breakers["primary"].trip()
