@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from harness.slack import journal_time
 from stack.wiremock_server import WireMock
 
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
@@ -28,7 +29,8 @@ class Twilio:
         self.wiremock = wiremock
 
     def messages(self, *, to: str | None = None, body: str | None = None) -> list[dict[str, Any]]:
-        """Create-message requests received (their form fields, plus ``account`` and ``authorization``), oldest first."""
+        """Create-message requests received (their form fields, plus ``account``, ``authorization``,
+        ``timestamp`` (unix seconds) and the answer's ``status``), oldest first."""
         found = []
         for request in self.wiremock.requests():
             matched = MESSAGES_PATH.match(request["path"] or "")
@@ -37,7 +39,15 @@ class Twilio:
                 continue
             if (to is None or form.get("To") == to) and (body is None or form.get("Body") == body):
                 headers = {name.lower(): value for name, value in (request["headers"] or {}).items()}
-                found.append({**form, "account": matched["account"], "authorization": headers.get("authorization")})
+                found.append(
+                    {
+                        **form,
+                        "account": matched["account"],
+                        "authorization": headers.get("authorization"),
+                        "timestamp": journal_time(request),
+                        "status": request["status"],
+                    }
+                )
         return found
 
     def answer_every_message(self, response: dict[str, Any]) -> str:

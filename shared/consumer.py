@@ -41,7 +41,10 @@ What happens to a message
      ``shared/failover.py``): receiving pauses until the first breaker may take a probe, and a
      message already received is made invisible until then, unclaimed: as while the database
      is down, an outage does not use up the messages' receives. While no breaker is closed
-     (open or probing), receives take one message at a time.
+     (open or probing), receives take one message at a time, and a message whose failure left
+     every provider open waits, on top of its back-off, until each provider's next probe. A
+     message on its last receive is then put back as a fresh copy rather than left to the
+     redrive policy: the outage is not its fault.
    - *Permanent failure* (invalid number, rejected address, Slack ``channel_not_found`` ...):
      the delivery is written ``failed`` with the provider's reason and the message is
      **deleted, not moved to the DLQ**. Replaying it could only fail the same way (the message
@@ -295,7 +298,7 @@ class Consumer:
         unavailable = self._providers_unavailable_seconds()
         if unavailable > 0:
             # Unclaimed, so no attempt is counted; it comes back when a probe may go out.
-            await self._set_visibility(message, math.ceil(unavailable) + 1)
+            await self._outlast_outage(message, math.ceil(unavailable) + 1)
             return
         try:
             claim = await self._deliveries.claim(
@@ -427,7 +430,10 @@ class Consumer:
     ) -> None:
         """A transient failure: back off, or give up on the last receive (module docstring)."""
         claimed = notification is not None and message.claimed_notification_id is not None
-        final = message.receive_count >= self._settings.max_receive_count
+        # Every provider open after this failure: an outage, not this message's fault, and not
+        # one to give up on (see _outlast_outage).
+        outage = self._provider.seconds_until_each_may_probe()
+        final = message.receive_count >= self._settings.max_receive_count and outage == 0
         reason = f"gave up after {message.receive_count} attempts: {error.reason}" if final else error.reason
         if claimed:
             assert notification is not None
@@ -455,8 +461,33 @@ class Consumer:
             retry_after=error.retry_after if isinstance(error, TransientSendError) else None,
         )
         MESSAGES_RETRIED.labels(self.channel.value).inc()
+        if outage:
+            # A failed probe waits, on top of its back-off, until each provider has had its next
+            # probe: those take other messages, not this one's next receive.
+            delay += math.ceil(outage)
+            log.warning("transient failure; retrying later", reason=error.reason, code=error.code, retry_in_seconds=delay)
+            await self._outlast_outage(message, delay)
+            return
         log.warning("transient failure; retrying later", reason=error.reason, code=error.code, retry_in_seconds=delay)
         await self._set_visibility(message, delay)
+
+    async def _outlast_outage(self, message: ReceivedMessage, delay: int) -> None:
+        """Back a message off while every provider is open. On its last receive it is put back
+        as a fresh copy (receive count 0) and the original deleted: the redrive policy would move
+        it to the DLQ on its next receive, for an outage that is not its fault. The claim guards
+        against the two copies both being sent, should the delete fail."""
+        if message.receive_count < self._settings.max_receive_count:
+            await self._set_visibility(message, delay)
+            return
+        try:
+            await self._queue.requeue(message, delay_seconds=delay)
+        except Exception as exc:  # noqa: BLE001 - then the redrive policy has it, as before
+            log.warning("could not requeue the message during the provider outage", error=_short(exc))
+            await self._set_visibility(message, delay)
+            return
+        log.info("requeued as a fresh copy: last receive, and every provider is open", delay_seconds=delay)
+        message.claimed_notification_id = None
+        await self._delete(message)
 
     def _providers_unavailable_seconds(self) -> float:
         seconds = self._provider.seconds_until_available()

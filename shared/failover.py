@@ -80,6 +80,11 @@ class FailoverProvider(Provider):
             self._show(entry.name)  # open becomes half-open with time, not with a call
         return min(self.breakers[entry.name].seconds_until_call() for entry in self._providers)
 
+    def seconds_until_each_may_probe(self) -> float:
+        """While every provider is unavailable: until the last of them may take a probe; else 0."""
+        waits = [self.breakers[entry.name].seconds_until_call() for entry in self._providers]
+        return max(waits) if min(waits) > 0 else 0.0
+
     def probing_only(self) -> bool:
         """No breaker is closed: every call is a probe, so the consumer takes one message at a
         time (each receive counts towards a message's five)."""

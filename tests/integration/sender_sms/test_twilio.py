@@ -90,7 +90,8 @@ class TestSuccess:
             "Body": "Your code is 4321 - don't share it & smile",
             "account": ACCOUNT,
         }
-        assert set(request) - {"account", "authorization"} == {"To", "From", "Body"}
+        assert set(request) - {"account", "authorization", "timestamp", "status"} == {"To", "From", "Body"}
+        assert request["status"] == 201
         assert request["authorization"] == "Basic " + base64.b64encode(f"{ACCOUNT}:token-of-the-test".encode()).decode()
         assert result.provider_message_id is not None and result.provider_message_id.startswith("SM")
         assert len(result.provider_message_id) == 34

@@ -45,6 +45,7 @@ class FakeQueue:
         self.deleted: list[str] = []
         self.delete_batches: list[int] = []
         self.dead_lettered: list[tuple[str, str]] = []
+        self.requeued: list[tuple[str, int]] = []
         self.fail_receives = 0
 
     def add(self, body: str, *, receive_count: int = 1) -> ReceivedMessage:
@@ -79,6 +80,9 @@ class FakeQueue:
         self.delete_batches.append(len(messages))
         self.deleted.extend(message.message_id for message in messages)
         return []
+
+    async def requeue(self, message: ReceivedMessage, *, delay_seconds: int) -> None:
+        self.requeued.append((message.message_id, delay_seconds))
 
     async def send_to_dead_letter_queue(self, message: ReceivedMessage, *, reason: str) -> None:
         self.dead_lettered.append((message.message_id, reason))
@@ -364,6 +368,16 @@ class TestProviders:
             await harness.run_until(lambda: bool(harness.queue.visibility_of(second_received)), timeout=0.5)
         assert len(harness.queue.receive_requests) == receives, "receiving paused while every breaker is open"
         assert (harness.row(second).attempts, len(provider.calls)) == (0, 1)
+
+    async def test_a_failure_on_the_last_receive_during_an_outage_is_requeued_not_given_up(self) -> None:
+        provider = FakeProvider(lambda _m: TransientSendError("HTTP 503", code="server_error"))
+        harness = Harness(provider, breaker_failure_threshold=1, breaker_cooldown_seconds=30)
+        message, received = harness.publish(receive_count=5)
+        await harness.run_until(lambda: received.message_id in harness.queue.deleted)
+        [(requeued_id, delay)] = harness.queue.requeued
+        assert requeued_id == received.message_id and 30 < delay <= 60 + 31  # back-off (at most 60) + cool-down
+        assert (harness.row(message).status, harness.row(message).attempts) == ("pending", 1)
+        assert harness.queue.visibility_of(received) == [] and harness.queue.dead_lettered == []
 
     async def test_while_probing_one_message_is_received_at_a_time(self) -> None:
         harness = Harness(FakeProvider(delay=0.3), breaker_cooldown_seconds=0.2, concurrency=8)
