@@ -75,6 +75,10 @@ class TestPrimaryDown:
 
         sns_proxy.set_failure_rate(0.0)
         time.sleep(COOLDOWN_SECONDS + 1)
+        # Half-open: one call goes to SNS as the probe (concurrent ones would go to Twilio meanwhile).
+        [probe] = notifications(1, "probe")
+        stack.accept(probe)
+        assert stack.db.wait_for_status(probe.notification_id, Channel.SMS, "sent", timeout=60)["provider"] == "sns"
         after = notifications(8, "recovered")
         stack.accept(*after)
         stack.db.wait_for_all([n.notification_id for n in after], Channel.SMS, "sent", timeout=60)
