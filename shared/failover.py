@@ -39,6 +39,10 @@ from shared.sender_metrics import PROVIDER_BREAKER_STATE, PROVIDER_SENDS
 log = get_logger(__name__)
 
 
+# The outcomes sender_provider_sends_total counts.
+OUTCOMES = ("sent", "transient", "permanent", "account")
+
+
 class ProvidersUnavailable(TransientSendError):
     """Every provider of the channel has its breaker open."""
 
@@ -58,6 +62,8 @@ class FailoverProvider(Provider):
         self.breakers = {entry.name: CircuitBreaker(policy) for entry in self._providers}
         for entry in self._providers:
             self._show(entry.name)
+            for outcome in OUTCOMES:
+                PROVIDER_SENDS.labels(self.channel.value, entry.name, outcome)  # exported from 0, for rate()
 
     @property
     def names(self) -> list[str]:
