@@ -14,17 +14,16 @@ Retries are the runtime's; the failover to another provider is ``shared/failover
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import aiohttp
 
 from shared.backoff import retry_after_seconds
 from shared.channels import Channel
+from shared.http_provider import HttpProvider, json_object
 from shared.messages import NotificationMessage
 from shared.providers import (
     PermanentSendError,
-    Provider,
     ProviderAccountError,
     SendError,
     SendResult,
@@ -57,12 +56,11 @@ ACCOUNT_ERROR_CODES = frozenset(
 TOO_MANY_REQUESTS = 20429
 
 
-class TwilioProvider(Provider):
+class TwilioProvider(HttpProvider):
     channel = Channel.SMS
 
     def __init__(self, settings: SmsSenderSettings) -> None:
-        self._settings = settings
-        self._session: aiohttp.ClientSession | None = None
+        super().__init__(settings)
         self._url = (
             f"{settings.twilio_base_url.rstrip('/')}/2010-04-01/Accounts/{settings.twilio_account_sid}/Messages.json"
         )
@@ -72,30 +70,18 @@ class TwilioProvider(Provider):
         sender = settings.twilio_from
         self._from_field = {"MessagingServiceSid": sender} if sender.startswith("MG") else {"From": sender}
 
-    async def open(self) -> None:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self._settings.send_timeout_seconds),
-            connector=aiohttp.TCPConnector(limit=self._settings.concurrency),
-        )
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
     async def send(self, message: NotificationMessage) -> SendResult:
-        assert self._session is not None, "open() first"
         phone_number = message.recipient.phone_number
         if not phone_number:
             raise PermanentSendError("recipient has no phone number", code="no_phone_number")
         form = {"To": phone_number, **self._from_field, "Body": message.sms_content().body}
         try:
-            async with self._session.post(self._url, data=form, headers=self._headers) as response:
+            async with self.session.post(self._url, data=form, headers=self._headers) as response:
                 status, retry_after = response.status, response.headers.get("Retry-After")
                 raw = await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransientSendError(f"Twilio unreachable: {type(exc).__name__}: {exc}", code="connection_error") from exc
-        data = _json_object(raw)
+        data = json_object(raw)
         if status in (200, 201) and data is not None and data.get("sid"):
             return SendResult(provider_message_id=str(data["sid"]))
         raise classify_twilio_response(status=status, data=data, retry_after=retry_after)
@@ -117,11 +103,3 @@ def classify_twilio_response(*, status: int, data: dict[str, Any] | None, retry_
         return PermanentSendError(reason, code=f"twilio_{code}")
     # No Twilio error body: not Twilio's API answering (a proxy, a wrong URL). Keep the message.
     return TransientSendError(f"unexpected Twilio response: HTTP {status}", code="unexpected_response")
-
-
-def _json_object(raw: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
