@@ -43,8 +43,10 @@ What happens to a message
      is down, an outage does not use up the messages' receives. While no breaker is closed
      (open or probing), receives take one message at a time, and a message whose failure left
      every provider open waits, on top of its back-off, until each provider's next probe. A
-     message on its last receive is then put back as a fresh copy rather than left to the
-     redrive policy: the outage is not its fault.
+     message on its last receive that has not had five real attempts (claims) is then put back
+     as a fresh copy rather than left to the redrive policy: its receives went to the outage.
+     One that has had them gives up as above (a message that fails everywhere by itself must
+     not keep the breakers open for ever).
    - *Permanent failure* (invalid number, rejected address, Slack ``channel_not_found`` ...):
      the delivery is written ``failed`` with the provider's reason and the message is
      **deleted, not moved to the DLQ**. Replaying it could only fail the same way (the message
@@ -322,6 +324,7 @@ class Consumer:
             return
 
         message.claimed_notification_id = notification.notification_id
+        message.attempts = claim.attempts
         structlog.contextvars.bind_contextvars(attempt=claim.attempts)
         result: SendResult | None = None
         error: SendError | None = None
@@ -430,10 +433,12 @@ class Consumer:
     ) -> None:
         """A transient failure: back off, or give up on the last receive (module docstring)."""
         claimed = notification is not None and message.claimed_notification_id is not None
-        # Every provider open after this failure: an outage, not this message's fault, and not
-        # one to give up on (see _outlast_outage).
+        # Every provider open after this failure: an outage, in which receives are not attempts
+        # (see _outlast_outage). Given up on only after max_receive_count real attempts (claims).
         outage = self._provider.seconds_until_each_may_probe()
-        final = message.receive_count >= self._settings.max_receive_count and outage == 0
+        final = message.receive_count >= self._settings.max_receive_count and (
+            outage == 0 or message.attempts >= self._settings.max_receive_count
+        )
         reason = f"gave up after {message.receive_count} attempts: {error.reason}" if final else error.reason
         if claimed:
             assert notification is not None

@@ -41,6 +41,8 @@ class ReceivedMessage:
     started: bool = False
     # The delivery this replica claimed for it, while it holds the claim (for the heartbeat).
     claimed_notification_id: Any = None
+    # The delivery's attempts (claims) once claimed: during a provider outage receives are not attempts.
+    attempts: int = 0
     # Set when its final SQS action (delete, new visibility) is under way: no more heartbeats.
     settled: bool = False
 

@@ -379,6 +379,14 @@ class TestProviders:
         assert (harness.row(message).status, harness.row(message).attempts) == ("pending", 1)
         assert harness.queue.visibility_of(received) == [] and harness.queue.dead_lettered == []
 
+    async def test_a_message_with_five_real_attempts_gives_up_even_during_an_outage(self) -> None:
+        provider = FakeProvider(lambda _m: TransientSendError("HTTP 500", code="server_error"))
+        harness = Harness(provider, breaker_failure_threshold=1, breaker_cooldown_seconds=30)
+        message, received = harness.publish(receive_count=5, row=Row(attempts=4))
+        await harness.run_until(lambda: bool(harness.queue.visibility_of(received)))
+        assert harness.queue.visibility_of(received) == [0] and harness.queue.requeued == []
+        assert harness.row(message).status == "failed"
+
     async def test_while_probing_one_message_is_received_at_a_time(self) -> None:
         harness = Harness(FakeProvider(delay=0.3), breaker_cooldown_seconds=0.2, concurrency=8)
         harness.failover.breakers["primary"].trip()
