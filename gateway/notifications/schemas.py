@@ -70,6 +70,9 @@ SEND_AT_IN_THE_PAST = "send_at is in the past"
 SEND_AT_TOO_FAR = f"send_at is more than {MAX_SEND_AHEAD.days} days ahead; the limit is {MAX_SEND_AHEAD.days} days"
 _DATE_TIME = TypeAdapter(datetime)
 _STARTS_WITH_A_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]")
+# RFC 3339 allows what datetime cannot hold: a leap second (23:59:60, the instant after :59) and
+# the year 0000 (long past).
+_LEAP_SECOND = re.compile(r"^(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:)60((?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2}))$")
 
 
 def _send_at(value: object) -> object:
@@ -80,10 +83,15 @@ def _send_at(value: object) -> object:
         return value
     if not isinstance(value, str) or not _STARTS_WITH_A_DATE.match(value):
         raise ValueError(SEND_AT_FORMAT)
+    if value.startswith("0000-"):
+        raise ValueError(SEND_AT_IN_THE_PAST)
+    leap = _LEAP_SECOND.match(value)
     try:
-        parsed = _DATE_TIME.validate_json(json.dumps(value), strict=True)
+        parsed = _DATE_TIME.validate_json(json.dumps(f"{leap[1]}59{leap[2]}" if leap else value), strict=True)
     except ValidationError:
         raise ValueError(SEND_AT_FORMAT) from None
+    if leap:
+        parsed += timedelta(seconds=1)
     if parsed.tzinfo is None:
         raise ValueError(SEND_AT_NEEDS_OFFSET)
     try:

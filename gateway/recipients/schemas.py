@@ -215,4 +215,4 @@ class ChannelSwitchesPublic(BaseModel):
 class RecipientPreferencesPublic(BaseModel):
     channels: ChannelSwitchesPublic
     categories: dict[str, ChannelSwitchesPublic]
-    quiet_hours: QuietHoursPreference | None = None
+    quiet_hours: QuietHoursPreference | None = Field(default=None, description="Absent when the recipient has none.")

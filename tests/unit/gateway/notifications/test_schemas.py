@@ -63,6 +63,11 @@ class TestSendAt:
         assert self.refusal("9999-12-31T23:59:59-01:00") == "send_at is more than 7 days ahead; the limit is 7 days"
         assert self.refusal("0001-01-01T00:00:00+01:00") == "send_at is in the past"
 
+    def test_what_rfc_3339_allows_and_datetime_cannot_hold(self) -> None:
+        leap = NotificationCreate.model_validate({"recipient": "r", "message": "m", "send_at": "2016-12-31T23:59:60Z"})
+        assert leap.send_at == datetime(2017, 1, 1, tzinfo=UTC)
+        assert self.refusal("0000-01-01T00:00:00Z") == "send_at is in the past"
+
     def test_the_same_instant_is_the_same_request(self) -> None:
         a = NotificationCreate.model_validate({"recipient": "r", "message": "m", "send_at": "2026-12-02T09:00:00+01:00"})
         b = NotificationCreate.model_validate({"recipient": "r", "message": "m", "send_at": "2026-12-02T08:00:00Z"})
