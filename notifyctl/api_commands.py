@@ -23,6 +23,7 @@ recipients_app.add_typer(preferences_app, name="preferences")
 templates_app = typer.Typer(help="Create, read, preview and delete templates (needs the 'templates' role).", no_args_is_help=True)
 
 RecipientArgument = Annotated[str, typer.Argument(help="The recipient's name.")]
+NotificationIdArgument = Annotated[str, typer.Argument(metavar="ID", help="The notification id `send` printed.")]
 TemplateArgument = Annotated[str, typer.Argument(help="The template's name.")]
 LimitOption = Annotated[int | None, typer.Option("--limit", min=1, max=1000, help="Page size.")]
 CursorOption = Annotated[str | None, typer.Option("--cursor", help="next_cursor of the previous page.")]
@@ -166,7 +167,7 @@ def send(
 @report_errors
 @with_profile
 def cancel(
-    notification_id: Annotated[str, typer.Argument(metavar="ID", help="The notification id `send` printed.")],
+    notification_id: NotificationIdArgument,
     *,
     profile: Profile,
     as_json: JsonOption = False,
@@ -180,7 +181,7 @@ def cancel(
 @report_errors
 @with_profile
 def status(
-    notification_id: Annotated[str, typer.Argument(metavar="ID", help="The notification id `send` printed.")],
+    notification_id: NotificationIdArgument,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until every delivery is sent or failed.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0, help="How long --wait waits, in seconds.")] = 60.0,
     *,
