@@ -204,6 +204,31 @@ class TestCancel:
         again = client.post(f"/notifications/{accepted['id']}/cancel")
         assert (again.status_code, again.json()["deliveries"]["slack"]["status"]) == (200, "cancelled")
 
+    def test_cancels_racing_the_release_either_win_or_get_409(self, gateway_a: GatewayProcess, queues: QueueReader) -> None:
+        """Cancels sent at the release time: each one cancelled is never published, each 409 is published once."""
+        with gateway_a.client() as client:
+            name, send_at = recipient(client), in_(2)
+            ids = [send(client, name, send_at).json()["id"] for _ in range(30)]
+
+        async def cancel_all() -> list[int]:
+            # Spread from 0.3 s before the release time to 0.3 s after it: some come first.
+            async with gateway_a.async_client() as http:
+                await http.get(f"/notifications/{ids[0]}")  # the connection is up before it matters
+
+                async def cancel(index: int, notification_id: str) -> int:
+                    moment = send_at + timedelta(seconds=-0.3 + 0.6 * index / len(ids))
+                    await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
+                    return (await http.post(f"/notifications/{notification_id}/cancel")).status_code
+
+                return list(await asyncio.gather(*(cancel(index, i) for index, i in enumerate(ids))))
+
+        outcomes = dict(zip(ids, asyncio.run(cancel_all()), strict=True))
+        assert set(outcomes.values()) <= {200, 409}
+        time.sleep(2)
+        queues.drain()
+        published = {i: len(queues.seen.get(i, [])) for i in ids}
+        assert published == {i: 0 if outcome == 200 else 1 for i, outcome in outcomes.items()}, outcomes
+
     def test_after_release_409(self, client: httpx.Client, queues: QueueReader) -> None:
         accepted = send(client, recipient(client), in_(1)).json()
         assert len(queues.wait_for(accepted["id"], queues=1)) == 1
