@@ -11,7 +11,7 @@ from __future__ import annotations
 import typer
 
 from mtls.cli import app as certs_app
-from notifyctl.api_commands import recipients_app, send, status, templates_app
+from notifyctl.api_commands import cancel, recipients_app, send, status, templates_app
 from notifyctl.aws_commands import dlq_app, topology_app
 from notifyctl.capacity_commands import capacity, scale
 
@@ -28,6 +28,7 @@ app.add_typer(recipients_app, name="recipients")
 app.add_typer(templates_app, name="templates")
 app.command("send")(send)
 app.command("status")(status)
+app.command("cancel")(cancel)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(topology_app, name="topology")
 app.command("capacity")(capacity)

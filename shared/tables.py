@@ -95,6 +95,10 @@ notifications = Table(
     Column("client_serial", Text, nullable=False),
     Column("idempotency_key", Text),
     Column("request_hash", Text),
+    # The time the client asked for (send_at), and when its deliveries are released: send_at,
+    # or later when that falls in the recipient's quiet hours; NULL: at once.
+    Column("send_at", DateTime(timezone=True)),
+    Column("release_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index(
         "notifications_client_idempotency_key",
@@ -138,6 +142,9 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("last_error", Text),
+    # Set: a scheduled publication, not owed to SNS before then (its deliveries are ``scheduled``
+    # until a relay claims it); not counted in the backlog while it waits.
+    Column("release_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("outbox_next_attempt_at", "next_attempt_at"),
     Index("outbox_notification_id", "notification_id"),

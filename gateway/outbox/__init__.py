@@ -14,6 +14,14 @@ owed. From there two paths lead to SNS, and either is enough:
   clear: rows due for longer than ``GATEWAY_OUTBOX_GRACE_SECONDS`` (SNS was down, the process
   died between commit and publish).
 
+A *scheduled* row (``release_at`` set: a ``send_at``, or the recipient's quiet hours) takes the
+second path only: it is due at its release time, without the grace period, and the immediate
+path never sees it. Its deliveries are ``scheduled`` until the relay's claim makes them
+``pending``, in the claim's own statement, before anything is published; until then
+``POST /notifications/{id}/cancel`` can delete the row and cancel them (it locks the row first,
+as the claim does, so exactly one of the two wins). The relay sleeps until the next row is due
+(at most its poll interval), so a scheduled row is published at its time.
+
 What happens to a row
 ---------------------
 - *Success*: SNS confirms the message; the row is deleted.
