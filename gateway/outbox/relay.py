@@ -4,6 +4,8 @@ docstring says what happens to a row on success, failure, a crash and at shutdow
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 from gateway.notifications.stored import StoredNotification
 from gateway.outbox.publisher import OUTBOX_BACKLOG, PUBLISH_FAILURES, PUBLISHED, Publication, SnsPublisher
@@ -52,6 +54,13 @@ class OutboxRelay:
             OUTBOX_BACKLOG.set(await self._outbox.backlog(connection))
         if not rows:
             return 0
+        await self.publish_claimed(rows)
+        return len(rows)
+
+    async def publish_claimed(self, rows: Sequence[Any]) -> list[int]:
+        """Publish outbox rows this process holds (claimed, their next attempt pushed out by a
+        lease), each with its notification's columns; delete the ones SNS took and push out the
+        others' next attempt. Returns the outbox ids published."""
         publications = [
             Publication(row["outbox_id"], StoredNotification.from_row(row).sns_message(row["publication_channels"])) for row in rows
         ]
@@ -72,4 +81,4 @@ class OutboxRelay:
             log.warning("outbox_relay_publish_failed", count=len(failed), reason=next(iter(failed.values())))
         else:
             log.info("outbox_relayed", count=len(published))
-        return len(rows)
+        return published
