@@ -48,6 +48,8 @@ class Region:
         """What notifyctl reads to work on this region's deployment."""
         return {
             **os.environ,
+            # notifyctl by name, as the runbooks call it.
+            "PATH": f"{NOTIFYCTL.parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "DATABASE_URL": self.database_url,
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_REGION": self.name,
@@ -69,7 +71,10 @@ class Region:
     def prepare(self) -> None:
         """The topology (with the operators' command) and the email sender's SES identity."""
         self.notifyctl("topology", "create")
-        # What the DR runbook does ahead (an identity verified in the region): moto verifies at once.
+        self.verify_email_identity()
+
+    def verify_email_identity(self) -> None:
+        """What the DR runbook has done ahead in a region (an identity verified there); moto verifies at once."""
         self.client("ses").verify_email_identity(EmailAddress=DEFAULT_EMAIL_FROM_ADDRESS)
 
     def start_gateway(self, certificates: Certificates) -> GatewayProcess:
