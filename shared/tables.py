@@ -162,6 +162,18 @@ rate_limit_buckets = Table(
     postgresql_with={"fillfactor": 70},
 )
 
+# The senders' provider rate limits shared by their replicas (see shared/provider_rate_limit.py):
+# one bucket per key (a channel, or a Slack channel), UNLOGGED as rate_limit_buckets.
+provider_rate_limit_buckets = Table(
+    "provider_rate_limit_buckets",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    prefixes=["UNLOGGED"],
+    postgresql_with={"fillfactor": 70},
+)
+
 # Each client's status callback (see gateway/callbacks/), by its certificate's CN.
 callbacks = Table(
     "callbacks",
