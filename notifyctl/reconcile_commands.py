@@ -7,15 +7,14 @@ the topic is looked up by name, as the gateway does).
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from notifyctl.aws_errors import translated_aws_errors
-from notifyctl.errors import BadCommandLineError, FailedError, NotifyctlError, UnavailableError
+from notifyctl.aws_errors import run_translated
+from notifyctl.errors import BadCommandLineError, FailedError
 from notifyctl.output import JsonOption, emit, format_age, report_errors
 from shared.channels import Channel
 
@@ -64,7 +63,7 @@ def _run(channels: list[Channel], *, older_than_seconds: float, dry_run: bool) -
     from gateway.settings import GatewaySettings
     from notifyctl.reconcile import Reconciler
     from shared.aws import aws_clients
-    from shared.database import Database, is_database_unavailable
+    from shared.database import Database
     from shared.logging import configure_logging
     from shared.topology import topic_arn
 
@@ -78,15 +77,7 @@ def _run(channels: list[Channel], *, older_than_seconds: float, dry_run: bool) -
             reconciler = Reconciler(database=database, sns=publisher, cloudwatch=cloudwatch, max_backoff=settings.outbox_max_backoff_seconds)
             return await reconciler.reconcile(channels, older_than_seconds=older_than_seconds, dry_run=dry_run)
 
-    try:
-        with translated_aws_errors():
-            return asyncio.run(main())
-    except NotifyctlError:
-        raise
-    except Exception as exc:
-        if is_database_unavailable(exc):
-            raise UnavailableError(f"cannot reach the database ({settings.database_url.split('@')[-1]}): {exc}") from None
-        raise
+    return run_translated(main, database_url=settings.database_url)
 
 
 def _describe(result: Reconciliation) -> str:
