@@ -122,7 +122,7 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
-    # When SNS last took a message for it (the outbox's delete writes it, while still pending):
+    # When SNS last took a message for it (the outbox's delete writes it, while not final):
     # with updated_at and claimed_until, what notifyctl reconcile tells a lost message by.
     Column("published_at", DateTime(timezone=True)),
     CheckConstraint(_one_of("status", [status.value for status in DeliveryStatus]), name="deliveries_status"),

@@ -23,21 +23,21 @@ _CLAIM_DUE = """
     RETURNING o.id AS outbox_id, o.attempts AS outbox_attempts, o.channels AS publication_channels, n.*
 """
 
-# Delete what SNS took, and note the time on its deliveries still pending (``notifyctl reconcile``
-# tells a lost message by it; a ``sending`` one may be a lease that expired). SKIP LOCKED: a row a sender is claiming or settling right now has
-# a sign of life already (its claim), and waiting for it could deadlock against the sender's
-# statements, which lock rows in another order.
+# Delete what SNS took, and note the time on its deliveries not yet final (``notifyctl reconcile``
+# tells a lost message by it; a ``sending`` one may hold a lease that expired). SKIP LOCKED: a row
+# a sender is claiming or settling right now has a sign of life already (its claim), and waiting
+# for it could deadlock against the sender's statements, which lock rows in another order.
 _DELETE_PUBLISHED = """
     WITH published AS (
         DELETE FROM outbox WHERE id = ANY($1::bigint[]) RETURNING notification_id, channels
-    ), pending AS (
+    ), waiting AS (
         SELECT d.notification_id, d.channel
         FROM deliveries AS d JOIN published AS p ON p.notification_id = d.notification_id AND d.channel = ANY(p.channels)
         WHERE d.status IN ('pending', 'sending')
         FOR UPDATE OF d SKIP LOCKED
     )
     UPDATE deliveries AS d SET published_at = now()
-    FROM pending WHERE d.notification_id = pending.notification_id AND d.channel = pending.channel
+    FROM waiting WHERE d.notification_id = waiting.notification_id AND d.channel = waiting.channel
 """
 
 _RESCHEDULE = """
