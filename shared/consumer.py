@@ -9,8 +9,10 @@ What happens to a message
    channels, or has no ``deliveries`` row) can never succeed: it is copied to the channel's
    dead-letter queue with a ``sender_error`` attribute saying why, the original is deleted and
    an error is logged. The loop goes on.
-3. **Rate limit.** The message waits for its turn in the provider's token bucket (per process;
-   for Slack one bucket per Slack channel). Until then it is *unstarted*.
+3. **Rate limit.** The message waits for its turn in the provider's token bucket (for Slack one
+   bucket per Slack channel): the process's own, or with ``RATE_LIMIT_SHARED`` (SMS and email by
+   default) one every replica shares in Postgres (``shared/provider_rate_limit.py``). Until then
+   it is *unstarted*.
 4. **Claim.** One conditional UPDATE turns the delivery ``sending`` for this replica (see
    ``shared/deliveries.py``; the claims of messages received together go as one statement).
    If the delivery is already final (``sent``, ``failed``, ``skipped``) the message is a
@@ -66,7 +68,7 @@ from shared.deliveries import Claim, DeliveryRepository
 from shared.logging import get_logger
 from shared.messages import NotificationMessage
 from shared.providers import PermanentSendError, Provider, SendError, SendResult, TransientSendError
-from shared.token_bucket import KeyedRateLimiter
+from shared.token_bucket import KeyedRateLimiter, RateLimiter
 from shared.sender_metrics import (
     DUPLICATES_SKIPPED,
     MESSAGES_FAILED,
@@ -119,6 +121,7 @@ class Consumer:
         queue: SqsQueue,
         deliveries: DeliveryRepository,
         instance_id: str,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self._settings = settings
         self._provider = provider
@@ -131,7 +134,7 @@ class Consumer:
         self._in_flight_gauge = MESSAGES_IN_FLIGHT.labels(self.channel.value)
         self._send_duration = SEND_DURATION.labels(self.channel.value)
         self._sent = MESSAGES_SENT.labels(self.channel.value)
-        self._rate_limiter = KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+        self._rate_limiter = rate_limiter or KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
         self._slots = Slots(settings.concurrency)
         self._deleter = DeleteBatcher(queue, flush_seconds=settings.delete_flush_seconds)
         self._in_flight: dict[ReceivedMessage, asyncio.Task[None]] = {}

@@ -25,6 +25,9 @@ class SenderSettings(ServerSettings):
     receivers: int = Field(default=0, ge=0, le=100)
     rate_limit_per_second: float = Field(default=10.0, gt=0)
     rate_limit_burst: int = Field(default=10, ge=1)
+    # One bucket for every replica (in Postgres, shared/provider_rate_limit.py) instead of one per
+    # process: for providers whose quota is the account's (SNS SMS, SES), so N replicas stay within it.
+    rate_limit_shared: bool = False
     send_timeout_seconds: float = Field(default=10.0, gt=0)
     shutdown_grace_seconds: float = Field(default=25.0, ge=0)
     # Passed on every ReceiveMessage, so the sender knows exactly when a message it holds would

@@ -126,6 +126,9 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
+    # When SNS last took a message for it (the outbox's delete writes it, while not final):
+    # with updated_at and claimed_until, what notifyctl reconcile tells a lost message by.
+    Column("published_at", DateTime(timezone=True)),
     CheckConstraint(_one_of("status", [status.value for status in DeliveryStatus]), name="deliveries_status"),
     CheckConstraint(_one_of("channel", CHANNEL_NAMES), name="deliveries_channel"),
 )
@@ -163,6 +166,18 @@ rate_limit_buckets = Table(
     Column("allowed", Boolean, nullable=False),
     prefixes=["UNLOGGED"],
     # Room on each page for the new row version: updates stay HOT (no index change, no bloat).
+    postgresql_with={"fillfactor": 70},
+)
+
+# The senders' provider rate limits shared by their replicas (see shared/provider_rate_limit.py):
+# one bucket per key (a channel, or a Slack channel), UNLOGGED as rate_limit_buckets.
+provider_rate_limit_buckets = Table(
+    "provider_rate_limit_buckets",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    prefixes=["UNLOGGED"],
     postgresql_with={"fillfactor": 70},
 )
 

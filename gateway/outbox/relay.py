@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import Gauge
 
@@ -81,8 +83,16 @@ class OutboxRelay:
         async with self._database.connection() as connection:
             rows = await self._outbox.claim_due(connection, limit=self._batch_size, lease_seconds=self._lease)
             state = await self._outbox.state(connection)
-        if not rows:
-            return 0, _observed(state)
+        if rows:
+            await self.publish_claimed(rows)
+            async with self._database.connection() as connection:
+                state = await self._outbox.state(connection)
+        return len(rows), _observed(state)
+
+    async def publish_claimed(self, rows: Sequence[Any]) -> list[int]:
+        """Publish outbox rows this process holds (claimed, their next attempt pushed out by a
+        lease), each with its notification's columns; delete the ones SNS took and push out the
+        others' next attempt. Returns the outbox ids published."""
         publications = [
             Publication(row["outbox_id"], StoredNotification.from_row(row).sns_message(row["publication_channels"])) for row in rows
         ]
@@ -98,12 +108,11 @@ class OutboxRelay:
         async with self._database.connection() as connection:
             await self._outbox.delete_published(connection, ids=published)
             await self._outbox.reschedule(connection, retries=retries)
-            state = await self._outbox.state(connection)
         if failed:
             log.warning("outbox_relay_publish_failed", count=len(failed), reason=next(iter(failed.values())))
         else:
             log.info("outbox_relayed", count=len(published))
-        return len(rows), _observed(state)
+        return published
 
 
 def _observed(state: OutboxState) -> float | None:

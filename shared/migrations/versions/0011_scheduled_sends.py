@@ -3,7 +3,7 @@ row's ``release_at`` (a publication not owed before then), and the ``scheduled``
 ``cancelled`` delivery statuses.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

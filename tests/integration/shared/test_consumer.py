@@ -248,6 +248,25 @@ class TestNoDoubleSends:
         assert all(count > 0 for count in sent_by), f"both replicas worked: {sent_by}"
 
 
+class TestSharedRateLimit:
+    def test_two_sms_replicas_share_one_bucket(self, stack: SenderStack) -> None:
+        stack.senders.only()
+        # RATE_LIMIT_SHARED is the SMS sender's default: both replicas draw from one bucket.
+        stack.senders.start_many(2, Channel.SMS, RATE_LIMIT_PER_SECOND="5", RATE_LIMIT_BURST="5")
+        messages = [make_notification(channels=(Channel.SMS,), phone_number=f"+1415555{index:04d}") for index in range(40)]
+        stack.accept(*messages)
+        ids = [m.notification_id for m in messages]
+        stack.db.wait_for_all(ids, Channel.SMS, "sent", timeout=120)
+        (row,) = stack.db.fetch(
+            "SELECT extract(epoch FROM max(sent_at) - min(sent_at)) AS spread FROM deliveries WHERE notification_id = ANY($1::uuid[]) AND channel = 'sms'",
+            ids,
+        )
+        # A burst of 5, then 5 a second for the other 35: 7 s. Two buckets of their own would take half that.
+        assert row["spread"] >= 6.0, f"40 SMS in {row['spread']:.1f} s: more than 5/s together"
+        # The module's email senders (shared by default too) keep a row of their own.
+        assert "sms" in {r["key"] for r in stack.db.fetch("SELECT key FROM provider_rate_limit_buckets")}
+
+
 class TestHeartbeat:
     def test_a_send_longer_than_the_visibility_timeout_is_not_picked_up_again(self, stack: SenderStack) -> None:
         stack.senders.only()
