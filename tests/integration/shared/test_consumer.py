@@ -299,6 +299,33 @@ class TestShutdown:
         assert sorted(texts) == sorted(m.message for m in messages), "every message sent exactly once"
 
 
+class TestReceiveAhead:
+    def test_messages_received_ahead_wait_for_a_slot_and_are_handed_back_at_shutdown(self, stack: SenderStack) -> None:
+        stack.senders.only()
+        stack.slack.always("C0AHEAD", slack_ok(delay_ms=1500))
+        sender = stack.senders.start(Channel.SLACK, CONCURRENCY="2", RECEIVE_AHEAD="4", RATE_LIMIT_PER_SECOND="50", RATE_LIMIT_BURST="50")
+        # Two sends at a time, 1.5 s each: the buffer stays full for about ten seconds.
+        messages = [make_notification(channels=(Channel.SLACK,), slack_id="C0AHEAD") for _ in range(20)]
+        stack.accept(*messages)
+
+        def buffer_full() -> bool:
+            return sender.metric("sender_messages_received_ahead", channel="slack") == 4
+
+        wait_until(buffer_full, what="both slots busy and four messages received ahead")
+        assert sender.metric("sender_messages_in_flight", channel="slack") == 2
+        assert stack.senders.stop(sender) == 0, sender.process.log_tail()
+        handed_back = sum(
+            line["messages"] for line in sender.log_lines() if line.get("event") == "handed unstarted messages back to the queue"
+        )
+        assert handed_back >= 4, "the buffered messages went back to the queue at once"
+
+        stack.senders.start(Channel.SLACK, RATE_LIMIT_PER_SECOND="50", RATE_LIMIT_BURST="50")
+        ids = [m.notification_id for m in messages]
+        stack.db.wait_for_all(ids, Channel.SLACK, "sent", timeout=60)
+        texts = [p["text"] for p in stack.slack.posts(channel="C0AHEAD")]
+        assert sorted(texts) == sorted(m.message for m in messages), "every message sent exactly once"
+
+
 class TestUnprocessableMessages:
     def test_unparseable_message_goes_to_the_dlq_and_the_sender_carries_on(self, stack: SenderStack) -> None:
         sender = stack.senders.only(Channel.SMS)[Channel.SMS]
@@ -345,6 +372,7 @@ class TestOpsPort:
             "sender_messages_failed_total",
             "sender_messages_retried_total",
             "sender_messages_in_flight",
+            "sender_messages_received_ahead",
             "sender_send_duration_seconds",
             "sender_duplicates_skipped_total",
         ):
