@@ -510,27 +510,27 @@ class TestConcurrency:
         assert await waiter == 4
 
 
+async def one_slot_behind_a_slow_receive(*, receive_ahead: int, messages: int) -> tuple[Harness, list[float]]:
+    """One slot, a provider call of 50 ms, a ReceiveMessage of 150 ms: the harness, and the
+    seconds the slot stood empty between one send's end and the next one's start."""
+    harness = Harness(FakeProvider(delay=0.05), concurrency=1, receivers=1, receive_ahead=receive_ahead)
+    harness.queue.receive_latency = 0.15
+    for _ in range(messages):
+        harness.publish()
+    await harness.run_until(lambda: len(harness.queue.deleted) == messages)
+    provider = harness.provider
+    return harness, [start - end for end, start in zip(provider.finished_at, provider.started_at[1:])]
+
+
 class TestReceiveAhead:
     async def test_a_freed_slot_starts_the_next_message_without_waiting_for_a_receive(self) -> None:
-        # One slot, a provider call of 50 ms and a ReceiveMessage that takes 150 ms: without the
-        # buffer every send would wait for a receive of its own after the one before it.
-        harness = Harness(FakeProvider(delay=0.05), concurrency=1, receivers=1, receive_ahead=4)
-        harness.queue.receive_latency = 0.15
-        for _ in range(5):
-            harness.publish()
-        await harness.run_until(lambda: len(harness.queue.deleted) == 5)
+        harness, gaps = await one_slot_behind_a_slow_receive(receive_ahead=4, messages=5)
         assert harness.provider.max_active == 1, "the buffer adds no concurrency"
-        gaps = [start - end for end, start in zip(harness.provider.finished_at, harness.provider.started_at[1:])]
         assert max(gaps) < 0.05, gaps
         assert harness.queue.receive_requests[0] == 5, "the slot and the whole buffer asked for at once"
 
     async def test_without_a_buffer_a_freed_slot_waits_for_a_receive(self) -> None:
-        harness = Harness(FakeProvider(delay=0.05), concurrency=1, receivers=1, receive_ahead=0)
-        harness.queue.receive_latency = 0.15
-        for _ in range(3):
-            harness.publish()
-        await harness.run_until(lambda: len(harness.queue.deleted) == 3)
-        gaps = [start - end for end, start in zip(harness.provider.finished_at, harness.provider.started_at[1:])]
+        harness, gaps = await one_slot_behind_a_slow_receive(receive_ahead=0, messages=3)
         assert min(gaps) >= 0.1, gaps
         assert set(harness.queue.receive_requests) == {1}
 
@@ -541,7 +541,7 @@ class TestReceiveAhead:
         for _ in range(30):
             harness.publish()
         await harness.run_until(lambda: len(harness.queue.deleted) == 30)
-        requests = [asked for asked in harness.queue.receive_requests]
+        requests = harness.queue.receive_requests
         assert requests[0] == 10
         assert min(requests[1:4]) >= 4, requests
 
