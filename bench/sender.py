@@ -246,13 +246,15 @@ async def measure(
     """Rounds of (bare client alone, then the sender fed) with the bare client once more at the end."""
     settings = ServiceSettings(aws_endpoint_url=aws_endpoint_url)
     connection = await asyncpg.connect(database_url)
+    # The feeder's own: it polls while the rounds sample Postgres's CPU on the other one.
+    feeder_connection = await asyncpg.connect(database_url)
     rounds: list[Round] = []
     samples = Samples()
     profile: dict[str, Any] | None = None
     try:
         async with aws_clients(settings, "sns", "sqs") as (sns, sqs):
             queue_url = (await sqs.get_queue_url(QueueName=queues_for(Channel.SLACK).queue))["QueueUrl"]
-            feeder = Feeder(sns=sns, topic_arn=topic_arn, messages=messages, connection=connection, backlog=args.backlog)
+            feeder = Feeder(sns=sns, topic_arn=topic_arn, messages=messages, connection=feeder_connection, backlog=args.backlog)
             sender = launch()
             await asyncio.to_thread(wait_ready, sender)
             gauge = ProcessGauge("sender_slack", sender.process.pid)  # type: ignore[arg-type]
@@ -298,6 +300,7 @@ async def measure(
         ]
     finally:
         await connection.close()
+        await feeder_connection.close()
 
     for this in rounds:
         this.delivered = sum(1 for t in sent_times if this.first.wall <= t < this.last.wall)
