@@ -49,10 +49,11 @@ What happens to a message
      record and the reason, and keeping the DLQ for what an operator must act on (outages
      that outlasted five attempts, malformed messages) keeps its depth alarm meaningful.
 
-Shutdown (SIGTERM/SIGINT): receiving stops, unstarted messages (the buffer's among them) are made visible again at once
-(ChangeMessageVisibility 0), started sends may finish within ``shutdown_grace_seconds``, pending
-deletes are flushed. A send still running after the grace period is abandoned: its claim
-expires after the lease and the message reappears after its visibility timeout.
+Shutdown (SIGTERM/SIGINT): receiving stops, unstarted messages (the buffer's among them) are
+made visible again at once (ChangeMessageVisibility 0), started sends may finish within
+``shutdown_grace_seconds``, pending deletes are flushed. A send still running after the grace
+period is abandoned: its claim expires after the lease and the message reappears after its
+visibility timeout.
 """
 
 from __future__ import annotations
