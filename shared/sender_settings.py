@@ -21,6 +21,9 @@ class SenderSettings(ServerSettings):
 
     # How many messages one process works on at once (received and not yet finished).
     concurrency: int = Field(default=32, ge=1, le=1000)
+    # Messages received while every slot is busy, held (their visibility kept by the heartbeat)
+    # so that a freed slot starts the next send at once instead of waiting for a ReceiveMessage.
+    receive_ahead: int = Field(default=20, ge=0, le=1000)
     # Concurrent ReceiveMessage calls; 0 means one per 10 slots (SQS returns at most 10).
     receivers: int = Field(default=0, ge=0, le=100)
     rate_limit_per_second: float = Field(default=10.0, gt=0)
