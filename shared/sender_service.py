@@ -25,6 +25,7 @@ from shared.deliveries import DeliveryRepository
 from shared.logging import configure_logging, get_logger
 from shared.ops_server import OpsServer
 from shared.failover import FailoverProvider, NamedProvider
+from shared.provider_rate_limit import SharedRateLimiter
 from shared.queue_metrics import QueueDepthReporter
 from shared.sender_settings import SenderSettings
 from shared.shutdown import drain_on_stop, stop_on_signals
@@ -82,6 +83,11 @@ async def serve(*, settings: SenderSettings, provider: FailoverProvider, stop: a
             queue=queue,
             deliveries=DeliveryRepository(database),
             instance_id=instance_id,
+            rate_limiter=(
+                SharedRateLimiter(database, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+                if settings.rate_limit_shared
+                else None
+            ),
         )
         await consumer.run(stop)
     log.info("sender stopped")
