@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import defaultdict
@@ -12,7 +13,15 @@ import boto3
 
 from shared.channels import Channel
 from shared.messages import NotificationMessage
-from shared.topology import ALL_QUEUES, TOPIC_NAME, queues_for
+from sender_sms.delivery_logs import delivery_log_groups as sms_delivery_log_groups
+from shared.topology import (
+    ALL_QUEUES,
+    EMAIL_EVENTS_DEAD_LETTER_QUEUE,
+    EMAIL_EVENTS_QUEUE,
+    EMAIL_EVENTS_TOPIC_NAME,
+    TOPIC_NAME,
+    queues_for,
+)
 from stack.emulator import EMULATOR_CREDENTIALS, Emulator
 from stack.localstack import LocalStackServer
 from stack.moto import MotoServer
@@ -41,6 +50,9 @@ class Aws:
         self.sns = aws_client("sns", emulator.endpoint_url)
         self.sqs = aws_client("sqs", emulator.endpoint_url)
         self.topic_arn = self.sns.create_topic(Name=TOPIC_NAME)["TopicArn"]
+        self.email_events_topic_arn = self.sns.create_topic(Name=EMAIL_EVENTS_TOPIC_NAME)["TopicArn"]
+        self.logs = aws_client("logs", emulator.endpoint_url)
+        self.account = aws_client("sts", emulator.endpoint_url).get_caller_identity()["Account"]
 
     def queue_url(self, name: str) -> str:
         return self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
@@ -50,19 +62,37 @@ class Aws:
             TopicArn=self.topic_arn, Message=message.to_json(), MessageAttributes=message.sns_message_attributes()
         )
 
+    def publish_email_event(self, event: dict[str, Any]) -> None:
+        """Publish an SES event to ``email_events`` as SES does (the event JSON as the SNS message)."""
+        self.sns.publish(TopicArn=self.email_events_topic_arn, Message=json.dumps(event))
+
+    def write_sms_delivery_log(self, record: dict[str, Any]) -> None:
+        """Write an SNS SMS delivery status record where SNS writes it (its group by ``status``)."""
+        success, failure = sms_delivery_log_groups(REGION, self.account)
+        group = success if record["status"] == "SUCCESS" else failure
+        stream = "receipts-test"
+        with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+            self.logs.create_log_group(logGroupName=group)
+        with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+            self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        self.logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": int(time.time() * 1000), "message": json.dumps(record)}],
+        )
+
     def drain_all(self) -> None:
         """Delete every visible message of every queue (PurgeQueue is allowed once a minute)."""
-        for channel in Channel:
-            queues = queues_for(channel)
-            for name in (queues.queue, queues.dead_letter_queue):
-                url = self.queue_url(name)
-                while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-                    "Messages"
-                ):
-                    self.sqs.delete_message_batch(
-                        QueueUrl=url,
-                        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-                    )
+        names = [name for channel in Channel for name in (queues_for(channel).queue, queues_for(channel).dead_letter_queue)]
+        for name in (*names, EMAIL_EVENTS_QUEUE, EMAIL_EVENTS_DEAD_LETTER_QUEUE):
+            url = self.queue_url(name)
+            while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+                "Messages"
+            ):
+                self.sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+                )
 
     def queue_depth(self, name: str) -> int:
         attributes = self.sqs.get_queue_attributes(
