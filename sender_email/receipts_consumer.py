@@ -63,7 +63,7 @@ class EmailReceiptConsumer(QueueConsumer):
             RECEIPTS.labels("email", "ignored").inc()
             await self._delete(message)
             return
-        structlog.contextvars.bind_contextvars(provider_message_id=receipt.provider_message_id, event=receipt.event)
+        structlog.contextvars.bind_contextvars(provider_message_id=receipt.provider_message_id, receipt_event=receipt.event)
         try:
             outcome = await self._receipts.apply(receipt)
         except Exception as exc:  # noqa: BLE001 - whatever broke, the event must survive it

@@ -118,7 +118,7 @@ class SmsDeliveryLogReader:
             log.warning("SMS receipt for a message id no delivery has; dropping it", provider_message_id=receipt.provider_message_id)
         else:
             RECEIPTS.labels("sms", outcome.value).inc()
-            log.info("receipt", provider_message_id=receipt.provider_message_id, event=receipt.event, outcome=outcome.value)
+            log.info("receipt", provider_message_id=receipt.provider_message_id, receipt_event=receipt.event, outcome=outcome.value)
         self._remember(receipt.provider_event_id)
 
     def _remember(self, event_id: str) -> None:
