@@ -70,6 +70,8 @@ OPERATIONS = (
     ("GET", "/callbacks"),
     ("POST", "/callbacks/rotate-secret"),
     ("DELETE", "/callbacks"),
+    ("GET", "/suppressions"),
+    ("DELETE", "/suppressions/{channel}/{address}"),
 )
 # 15 x 250 = 3,750 cases, and the 3 below: the generation of bodies breaking a maxLength is most
 # of the time.
