@@ -6,7 +6,7 @@ import contextlib
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -16,10 +16,13 @@ from shared.messages import NotificationMessage
 from sender_sms.delivery_logs import delivery_log_groups as sms_delivery_log_groups
 from shared.topology import (
     ALL_QUEUES,
+    EMAIL_CONFIGURATION_SET,
+    EMAIL_EVENT_DESTINATION,
     EMAIL_EVENTS_DEAD_LETTER_QUEUE,
     EMAIL_EVENTS_QUEUE,
     EMAIL_EVENTS_TOPIC_NAME,
     TOPIC_NAME,
+    email_event_destination,
     queues_for,
 )
 from stack.emulator import EMULATOR_CREDENTIALS, Emulator
@@ -65,6 +68,24 @@ class Aws:
     def publish_email_event(self, event: dict[str, Any]) -> None:
         """Publish an SES event to ``email_events`` as SES does (the event JSON as the SNS message)."""
         self.sns.publish(TopicArn=self.email_events_topic_arn, Message=json.dumps(event))
+
+    @contextlib.contextmanager
+    def scripted_email_events(self) -> Iterator[None]:
+        """While in it, SES publishes no events of its own (LocalStack publishes a Delivery for
+        every email sent with the configuration set): the test's events are the only ones."""
+        if self.emulator.name == "moto":
+            yield  # moto's SES publishes no events (nor implements deleting a destination)
+            return
+        ses = aws_client("ses", self.emulator.endpoint_url)
+        ses.delete_configuration_set_event_destination(
+            ConfigurationSetName=EMAIL_CONFIGURATION_SET, EventDestinationName=EMAIL_EVENT_DESTINATION
+        )
+        try:
+            yield
+        finally:
+            ses.create_configuration_set_event_destination(
+                ConfigurationSetName=EMAIL_CONFIGURATION_SET, EventDestination=email_event_destination(self.email_events_topic_arn)
+            )
 
     def write_sms_delivery_log(self, record: dict[str, Any]) -> None:
         """Write an SNS SMS delivery status record where SNS writes it (its group by ``status``)."""

@@ -124,21 +124,25 @@ async def _create_queues(
     return queue_arn
 
 
+def email_event_destination(events_topic_arn: str) -> dict[str, Any]:
+    """The configuration set's event destination: the receipts, to the ``email_events`` topic."""
+    return {
+        "Name": EMAIL_EVENT_DESTINATION,
+        "Enabled": True,
+        "MatchingEventTypes": list(EMAIL_EVENT_TYPES),
+        "SNSDestination": {"TopicARN": events_topic_arn},
+    }
+
+
 async def create_email_event_destination(ses: Any, sns: Any) -> None:
     """Create (or confirm) the SES configuration set whose event destination is ``email_events``. Idempotent."""
     events_topic = (await sns.create_topic(Name=EMAIL_EVENTS_TOPIC_NAME))["TopicArn"]
     sets = (await ses.list_configuration_sets()).get("ConfigurationSets", [])
     if EMAIL_CONFIGURATION_SET not in {entry["Name"] for entry in sets}:
         await ses.create_configuration_set(ConfigurationSet={"Name": EMAIL_CONFIGURATION_SET})
-    destination = {
-        "Name": EMAIL_EVENT_DESTINATION,
-        "Enabled": True,
-        "MatchingEventTypes": list(EMAIL_EVENT_TYPES),
-        "SNSDestination": {"TopicARN": events_topic},
-    }
     try:
         await ses.create_configuration_set_event_destination(
-            ConfigurationSetName=EMAIL_CONFIGURATION_SET, EventDestination=destination
+            ConfigurationSetName=EMAIL_CONFIGURATION_SET, EventDestination=email_event_destination(events_topic)
         )
     except Exception as exc:  # noqa: BLE001 - only "it exists already" is expected here
         if "AlreadyExists" not in type(exc).__name__ and "AlreadyExists" not in str(exc):

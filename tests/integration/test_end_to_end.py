@@ -311,6 +311,27 @@ def suppressions(system: System, channel: str) -> dict[str, dict]:
                 return {item["address"]: item for item in items}
 
 
+@pytest.fixture(scope="class")
+def scripted_email_events(system: System) -> Iterator[None]:
+    with system.aws.scripted_email_events():
+        yield
+
+
+class TestSesEvents:
+    def test_every_email_sent_names_the_configuration_set_whose_events_reach_the_consumer(self, system: System) -> None:
+        """On LocalStack, SES itself publishes a Delivery event for each email sent with the
+        configuration set: SendEmail, the event destination, email_events and the consumer, with
+        nothing scripted."""
+        if system.emulator.name != "localstack":
+            pytest.skip("moto's SES publishes no events; the scripted tests below run on it")
+        text = f"Receipted by the emulator ({secrets.token_hex(4)})"
+        created = post(system, f"ses-{secrets.token_hex(4)}", {"email": f"ses-{secrets.token_hex(4)}@example.com"}, message=text)
+        delivery = wait_for_delivery(system, created["id"], "email", lambda d: d["status"] == "delivered")
+        assert delivery["delivered_at"]
+        assert [r["event"] for r in delivery["receipts"]] == ["Delivery"]
+
+
+@pytest.mark.usefixtures("scripted_email_events")
 class TestEmailReceipts:
     def test_delivery_turns_it_delivered_with_its_receipt(self, system: System) -> None:
         notification_id, address, message_id = sent_email(system, "delivered")
