@@ -67,7 +67,15 @@ class Aws:
 
     def publish_email_event(self, event: dict[str, Any]) -> None:
         """Publish an SES event to ``email_events`` as SES does (the event JSON as the SNS message)."""
-        self.sns.publish(TopicArn=self.email_events_topic_arn, Message=json.dumps(event))
+        self.publish_email_events([event])
+
+    def publish_email_events(self, events: list[dict[str, Any]]) -> None:
+        for start in range(0, len(events), 10):
+            batch = events[start : start + 10]
+            self.sns.publish_batch(
+                TopicArn=self.email_events_topic_arn,
+                PublishBatchRequestEntries=[{"Id": str(i), "Message": json.dumps(event)} for i, event in enumerate(batch)],
+            )
 
     @contextlib.contextmanager
     def scripted_email_events(self) -> Iterator[None]:

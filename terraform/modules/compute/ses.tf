@@ -17,6 +17,11 @@ resource "aws_ses_email_identity" "sender" {
 # destination publishes the events that are receipts to the email_events topic.
 resource "aws_ses_configuration_set" "receipts" {
   name = "notifications"
+
+  # Mail leaves SES only over TLS.
+  delivery_options {
+    tls_policy = "Require"
+  }
 }
 
 resource "aws_ses_event_destination" "email_events" {
