@@ -42,28 +42,23 @@ def email_receipt(body: str) -> Receipt | None:
         raise MalformedEventError(f"SES {kind} event not as documented: {type(exc).__name__}: {exc}") from None
 
 
-def _timestamp(section: dict[str, Any], event: dict[str, Any]) -> datetime:
-    value = section.get("timestamp") or event["mail"]["timestamp"]
-    return datetime.fromisoformat(value)
-
-
-def _event_id(kind: str, message_id: str, section: dict[str, Any]) -> str:
+def _receipt(kind: str, event: dict[str, Any], message_id: str, section: dict[str, Any], **fields: Any) -> Receipt:
+    """A receipt of ``kind`` for the email ``message_id``: its time and event id from ``section``
+    (the event's own object: ``delivery``, ``bounce`` ...), the rest from ``fields``."""
     # Bounces and complaints carry SES's feedbackId; the others are one per message and kind.
-    return section.get("feedbackId") or f"{kind}/{message_id}/{section.get('timestamp', '')}"
+    event_id = section.get("feedbackId") or f"{kind}/{message_id}/{section.get('timestamp', '')}"
+    at = datetime.fromisoformat(section.get("timestamp") or event["mail"]["timestamp"])
+    return Receipt(channel=Channel.EMAIL, provider_message_id=message_id, provider_event_id=event_id, event=kind, at=at, **fields)
+
+
+def _picked(section: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {key: section[key] for key in keys if key in section}
 
 
 def _delivery(event: dict[str, Any], message_id: str) -> Receipt:
     section = event["delivery"]
-    detail = {key: section[key] for key in ("smtpResponse", "reportingMTA", "processingTimeMillis", "remoteMtaIp") if key in section}
-    return Receipt(
-        channel=Channel.EMAIL,
-        provider_message_id=message_id,
-        provider_event_id=_event_id("Delivery", message_id, section),
-        event="Delivery",
-        at=_timestamp(section, event),
-        effect=ReceiptEffect.DELIVERED,
-        detail=detail,
-    )
+    detail = _picked(section, "smtpResponse", "reportingMTA", "processingTimeMillis", "remoteMtaIp")
+    return _receipt("Delivery", event, message_id, section, effect=ReceiptEffect.DELIVERED, detail=detail)
 
 
 def _bounce(event: dict[str, Any], message_id: str) -> Receipt:
@@ -73,16 +68,15 @@ def _bounce(event: dict[str, Any], message_id: str) -> Receipt:
     diagnostic = next((r.get("diagnosticCode") for r in recipients if r.get("diagnosticCode")), None)
     reason = f"bounced ({bounce_type}/{subtype})" + (f": {diagnostic}" if diagnostic else "")
     permanent = bounce_type == "Permanent"
-    return Receipt(
-        channel=Channel.EMAIL,
-        provider_message_id=message_id,
-        provider_event_id=_event_id("Bounce", message_id, section),
-        event="Bounce",
+    return _receipt(
+        "Bounce",
+        event,
+        message_id,
+        section,
         type=bounce_type,
         subtype=subtype,
-        at=_timestamp(section, event),
         effect=ReceiptEffect.FAILED if permanent else ReceiptEffect.RECORDED,
-        detail={"bouncedRecipients": recipients, **({"reportingMTA": section["reportingMTA"]} if "reportingMTA" in section else {})},
+        detail={"bouncedRecipients": recipients, **_picked(section, "reportingMTA")},
         reason=reason if permanent else None,
         suppress=reason if permanent else None,
     )
@@ -91,16 +85,14 @@ def _bounce(event: dict[str, Any], message_id: str) -> Receipt:
 def _complaint(event: dict[str, Any], message_id: str) -> Receipt:
     section = event["complaint"]
     feedback_type = section.get("complaintFeedbackType")
-    detail = {key: section[key] for key in ("complainedRecipients", "userAgent", "arrivalDate") if key in section}
-    return Receipt(
-        channel=Channel.EMAIL,
-        provider_message_id=message_id,
-        provider_event_id=_event_id("Complaint", message_id, section),
-        event="Complaint",
+    return _receipt(
+        "Complaint",
+        event,
+        message_id,
+        section,
         type=feedback_type,
-        at=_timestamp(section, event),
         effect=ReceiptEffect.RECORDED,
-        detail=detail,
+        detail=_picked(section, "complainedRecipients", "userAgent", "arrivalDate"),
         suppress="complaint" + (f" ({feedback_type})" if feedback_type else ""),
     )
 
@@ -108,30 +100,13 @@ def _complaint(event: dict[str, Any], message_id: str) -> Receipt:
 def _reject(event: dict[str, Any], message_id: str) -> Receipt:
     section = event.get("reject") or {}
     reason = f"rejected by SES: {section.get('reason', 'no reason given')}"
-    return Receipt(
-        channel=Channel.EMAIL,
-        provider_message_id=message_id,
-        provider_event_id=_event_id("Reject", message_id, section),
-        event="Reject",
-        at=_timestamp(section, event),
-        effect=ReceiptEffect.FAILED,
-        detail=section,
-        reason=reason,
-    )
+    return _receipt("Reject", event, message_id, section, effect=ReceiptEffect.FAILED, detail=section, reason=reason)
 
 
 def _rendering_failure(event: dict[str, Any], message_id: str) -> Receipt:
     section = event.get("failure") or {}
-    return Receipt(
-        channel=Channel.EMAIL,
-        provider_message_id=message_id,
-        provider_event_id=_event_id("Rendering Failure", message_id, section),
-        event="Rendering Failure",
-        at=_timestamp(section, event),
-        effect=ReceiptEffect.FAILED,
-        detail=section,
-        reason=f"SES could not render it: {section.get('errorMessage', 'no reason given')}",
-    )
+    reason = f"SES could not render it: {section.get('errorMessage', 'no reason given')}"
+    return _receipt("Rendering Failure", event, message_id, section, effect=ReceiptEffect.FAILED, detail=section, reason=reason)
 
 
 _READERS = {

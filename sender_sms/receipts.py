@@ -39,27 +39,21 @@ def sms_receipt(event_id: str, message: str) -> Receipt:
     response = delivery.get("providerResponse")
     detail: dict[str, Any] = {key: delivery[key] for key in ("providerResponse", "dwellTimeMs", "phoneCarrier", "priceInUSD") if key in delivery}
     if status == "SUCCESS":
-        return Receipt(
-            channel=Channel.SMS,
-            provider_message_id=message_id,
-            provider_event_id=event_id,
-            event=status,
-            at=at,
-            effect=ReceiptEffect.DELIVERED,
-            detail=detail,
-        )
-    reason = f"carrier did not deliver it: {response or 'no response given'}"
-    opted_out = isinstance(response, str) and OPTED_OUT_MARKER in response.lower()
+        effect, reason, suppress = ReceiptEffect.DELIVERED, None, None
+    else:
+        effect, reason = ReceiptEffect.FAILED, f"carrier did not deliver it: {response or 'no response given'}"
+        opted_out = isinstance(response, str) and OPTED_OUT_MARKER in response.lower()
+        suppress = f"opted out: {response}" if opted_out else None
     return Receipt(
         channel=Channel.SMS,
         provider_message_id=message_id,
         provider_event_id=event_id,
         event=status,
         at=at,
-        effect=ReceiptEffect.FAILED,
+        effect=effect,
         detail=detail,
         reason=reason,
-        suppress=f"opted out: {response}" if opted_out else None,
+        suppress=suppress,
     )
 
 
