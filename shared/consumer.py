@@ -44,6 +44,14 @@ What happens to a message
      record and the reason, and keeping the DLQ for what an operator must act on (outages
      that outlasted five attempts, malformed messages) keeps its depth alarm meaningful.
 
+Other handlers
+--------------
+The runtime (``QueueConsumer``: receiving, slots, the heartbeat, the database pause, deleting,
+dead-lettering, shutdown) runs other handlers than the send (``Consumer``) the same way: a
+subclass's ``_process`` decides each message's fate. The email sender's process runs two, on its
+notification queue and on ``email_events`` (``sender_email/receipts_consumer.py``, whose docstring
+is the life of an SES event); ``shared/sender_service.py`` starts them.
+
 Shutdown (SIGTERM/SIGINT): receiving stops, unstarted messages are made visible again at once
 (ChangeMessageVisibility 0), started sends may finish within ``shutdown_grace_seconds``, pending
 deletes are flushed. A send still running after the grace period is abandoned: its claim
