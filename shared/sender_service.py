@@ -27,6 +27,7 @@ from shared.database import Database
 from shared.deliveries import DeliveryRepository
 from shared.logging import configure_logging, get_logger
 from shared.ops_server import OpsServer
+from shared.provider_rate_limit import SharedRateLimiter
 from shared.providers import Provider
 from shared.queue_metrics import QueueDepthReporter
 from shared.sender_settings import SenderSettings
@@ -125,6 +126,11 @@ async def serve(
             queue=queue,
             deliveries=DeliveryRepository(database),
             instance_id=instance_id,
+            rate_limiter=(
+                SharedRateLimiter(database, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+                if settings.rate_limit_shared
+                else None
+            ),
         )
         runs = [consumer.run(stop)]
         runs += [handled.consumer(other, database, instance_id).run(stop) for handled, other in others]

@@ -8,6 +8,9 @@ from enum import StrEnum
 
 
 class DeliveryStatus(StrEnum):
+    # Accepted with a release time (send_at, or the recipient's quiet hours): its outbox row is
+    # due then, and the relay that claims it makes it ``pending`` before publishing.
+    SCHEDULED = "scheduled"
     PENDING = "pending"  # accepted, not yet picked up by the channel's sender
     SENDING = "sending"  # claimed by a sender that is calling the provider now
     SENT = "sent"  # the provider took it
@@ -18,9 +21,13 @@ class DeliveryStatus(StrEnum):
     # Never attempted, written so by the accept with the reason in last_error (the recipient
     # turned the channel off); no queue message is published for it.
     SKIPPED = "skipped"
+    # Cancelled by its client while scheduled (POST /notifications/{id}/cancel); never published.
+    CANCELLED = "cancelled"
 
 
 # Statuses a delivery does not leave (for ``notifyctl status --wait``, and for the senders: a
 # message whose delivery has one of them is a duplicate, deleted unsent).
 # ``sent`` is final to the senders; only a receipt moves it on (to ``delivered`` or ``failed``).
-FINAL_STATUSES = frozenset({DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED})
+FINAL_STATUSES = frozenset(
+    {DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED, DeliveryStatus.CANCELLED}
+)

@@ -3,7 +3,7 @@ each delivery's receipts (deduplicated by the provider's event id), the suppress
 the callback payload's ``delivered_at`` and ``template``.
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0011
 Create Date: 2026-12-02
 """
 
@@ -14,11 +14,11 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0013"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-STATUSES_BEFORE = ("pending", "sending", "sent", "failed", "skipped")
+STATUSES_BEFORE = ("pending", "sending", "sent", "failed", "skipped", "scheduled", "cancelled")
 STATUSES = (*STATUSES_BEFORE, "delivered")
 
 # The payload's data (see 0007's docstring: the one function a new payload field replaces).
