@@ -1,7 +1,7 @@
 """The provider that made a delivery's last attempt (``deliveries.provider``: "sns", "twilio", "ses" ...).
 
 Revision ID: 0010
-Revises: 0011 (re-chained at the merge of main: 0008 -> 0009 -> 0011 -> 0010)
+Revises: 0013 (re-chained at the merges of main: 0008 -> 0009 -> 0011 -> 0013 -> 0010)
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
