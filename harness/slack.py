@@ -23,7 +23,7 @@ class Slack:
             if request["path"] != SLACK_POST_PATH or not isinstance(body, dict):
                 continue
             if (channel is None or body.get("channel") == channel) and (text is None or body.get("text") == text):
-                found.append({**body, "logged_at": request["logged_at"], "timestamp": _journal_time(request)})
+                found.append({**body, "logged_at": request["logged_at"], "timestamp": journal_time(request)})
         return found
 
     def respond(self, channel: str, responses: list[dict[str, Any]]) -> None:
@@ -89,7 +89,7 @@ def slack_error(status: int, body: dict[str, Any] | None = None, headers: dict[s
     return response
 
 
-def _journal_time(request: dict[str, Any]) -> float | None:
+def journal_time(request: dict[str, Any]) -> float | None:
     logged = request.get("logged_at")
     if not logged:
         return None

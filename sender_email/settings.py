@@ -18,6 +18,7 @@ class EmailSenderSettings(SenderSettings):
     model_config = SettingsConfigDict(env_prefix="EMAIL_SENDER_")
 
     channel: ClassVar[Channel] = Channel.EMAIL
+    known_providers: ClassVar[tuple[str, ...]] = ("ses",)
 
     ops_port: OpsPort = 9002
     # SES's default sending quota is 14 messages per second.

@@ -16,8 +16,9 @@ from typing import Any
 import aiohttp
 
 from shared.backoff import retry_after_seconds
+from shared.http_provider import HttpProvider, json_object
 from shared.messages import NotificationMessage
-from shared.providers import PermanentSendError, Provider, SendError, SendResult, TransientSendError
+from shared.providers import PermanentSendError, SendError, SendResult, TransientSendError
 from shared.channels import Channel
 
 from sender_slack.settings import SlackSenderSettings
@@ -31,46 +32,33 @@ TRANSIENT_SLACK_ERRORS = frozenset(
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
 
 
-class SlackProvider(Provider):
+class SlackProvider(HttpProvider):
     channel = Channel.SLACK
 
     def __init__(self, settings: SlackSenderSettings) -> None:
-        self._settings = settings
-        self._session: aiohttp.ClientSession | None = None
+        super().__init__(settings)
         self._post_url = settings.slack_api_url.rstrip("/") + "/chat.postMessage"
         self._headers = {
             "Authorization": f"Bearer {settings.slack_bot_token.get_secret_value()}",
             "Content-Type": "application/json; charset=utf-8",
         }
 
-    async def open(self) -> None:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self._settings.send_timeout_seconds),
-            connector=aiohttp.TCPConnector(limit=self._settings.concurrency),
-        )
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
     def rate_limit_key(self, message: NotificationMessage) -> str:
         # Slack limits posting per channel, so each Slack channel gets its own bucket.
         return message.recipient.slack_id or ""
 
     async def send(self, message: NotificationMessage) -> SendResult:
-        assert self._session is not None, "open() first"
         slack_id = message.recipient.slack_id
         if not slack_id:
             raise PermanentSendError("recipient has no Slack id", code="no_slack_id")
         body = json.dumps({"channel": slack_id, "text": message.slack_content().text})
         try:
-            async with self._session.post(self._post_url, data=body, headers=self._headers) as response:
+            async with self.session.post(self._post_url, data=body, headers=self._headers) as response:
                 status, retry_after = response.status, response.headers.get("Retry-After")
                 raw = await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransientSendError(f"Slack unreachable: {type(exc).__name__}: {exc}", code="connection_error") from exc
-        data = _json_object(raw)
+        data = json_object(raw)
         if status == 200 and data is not None and data.get("ok") is True:
             return SendResult(provider_message_id=data.get("ts"))
         raise classify_slack_response(status=status, data=data, retry_after=retry_after)
@@ -92,14 +80,6 @@ def classify_slack_response(*, status: int, data: dict[str, Any] | None, retry_a
         return PermanentSendError(f"Slack error: {error}", code=error)
     # No Slack error code: not Slack's API answering (a proxy, a wrong URL). Keep the message.
     return TransientSendError(f"unexpected Slack response: HTTP {status}", code="unexpected_response")
-
-
-def _json_object(raw: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(raw)
-    except ValueError:  # an HTML error page, an empty body: not the Web API answering
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float:

@@ -16,6 +16,7 @@ class SlackSenderSettings(SenderSettings):
     model_config = SettingsConfigDict(env_prefix="SLACK_SENDER_")
 
     channel: ClassVar[Channel] = Channel.SLACK
+    known_providers: ClassVar[tuple[str, ...]] = ("slack",)
 
     ops_port: OpsPort = 9003
     # Per Slack channel (chat.postMessage allows about one message per second per channel,

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import shared.lean_process  # noqa: F401 - first, before the libraries it keeps lean
 from shared.database import Database
+from shared.failover import NamedProvider
+from shared.providers import Provider
 from shared.sender_service import BackgroundTask, run_sender
 
 from sender_sms.provider import SmsProvider
 from sender_sms.settings import SmsSenderSettings
+from sender_sms.twilio import TwilioProvider
+
+PROVIDERS: dict[str, Callable[[SmsSenderSettings], Provider]] = {"sns": SmsProvider, "twilio": TwilioProvider}
+
+
+def providers(settings: SmsSenderSettings) -> list[NamedProvider]:
+    """SMS_SENDER_PROVIDERS, in its order."""
+    return [NamedProvider(name, PROVIDERS[name](settings)) for name in settings.providers]
 
 
 def delivery_log_reader(settings: SmsSenderSettings) -> BackgroundTask:
@@ -37,7 +48,7 @@ def delivery_log_reader(settings: SmsSenderSettings) -> BackgroundTask:
 def main() -> int:
     settings = SmsSenderSettings()
     tasks = [delivery_log_reader(settings)] if settings.delivery_logs_enabled else []
-    return run_sender(settings=settings, provider=SmsProvider(settings), tasks=tasks)
+    return run_sender(settings=settings, providers=providers(settings), tasks=tasks)
 
 
 if __name__ == "__main__":

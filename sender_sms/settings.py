@@ -1,10 +1,10 @@
-"""Settings of the SMS sender: ``SMS_SENDER_*`` for the runtime, ``SMS_*`` for SNS."""
+"""Settings of the SMS sender: ``SMS_SENDER_*`` for the runtime, ``SMS_*`` for SNS, ``TWILIO_*`` for Twilio."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.channels import Channel
@@ -17,6 +17,7 @@ class SmsSenderSettings(SenderSettings):
     model_config = SettingsConfigDict(env_prefix="SMS_SENDER_")
 
     channel: ClassVar[Channel] = Channel.SMS
+    known_providers: ClassVar[tuple[str, ...]] = ("sns", "twilio")
 
     ops_port: OpsPort = 9001
     rate_limit_per_second: float = Field(default=20.0, gt=0)
@@ -36,3 +37,12 @@ class SmsSenderSettings(SenderSettings):
     delivery_logs_overlap_seconds: float = Field(default=120.0, ge=0)
     # How long a record for a message id no delivery has yet is tried again before it is dropped.
     receipts_unknown_retry_seconds: float = Field(default=UNKNOWN_RECEIPT_RETRY_SECONDS, ge=0)
+
+    # Twilio Programmable Messaging, used when SMS_SENDER_PROVIDERS names "twilio". The defaults
+    # are the local stack's WireMock standing in for it; production sets https://api.twilio.com
+    # and the account's SID, auth token and number.
+    twilio_base_url: str = Field(default="http://localhost:7000", validation_alias="TWILIO_BASE_URL")
+    twilio_account_sid: str = Field(default="AC00000000000000000000000000000000", validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr = Field(default=SecretStr("local-development"), validation_alias="TWILIO_AUTH_TOKEN")
+    # The number (E.164) or Messaging Service SID ("MG...") the messages are sent from.
+    twilio_from: str = Field(default="+15005550006", validation_alias="TWILIO_FROM")

@@ -44,6 +44,16 @@ What happens to a message
      itself, so the DLQ still gets it when a sender dies on that last attempt; and the row does
      not wait for a DLQ consumer to be written. Replaying such a message from the DLQ needs its
      delivery set back to ``pending`` first (a ``failed`` delivery is final to the senders).
+   - *Every provider unavailable* (all circuit breakers of the channel open, see
+     ``shared/failover.py``): receiving pauses until the first breaker may take a probe, and a
+     message already received is made invisible until then, unclaimed: as while the database
+     is down, an outage does not use up the messages' receives. While no breaker is closed
+     (open or probing), receives take one message at a time, and a message whose failure left
+     every provider open waits, on top of its back-off, until each provider's next probe. A
+     message on its last receive that has not had five real attempts (claims) is then put back
+     as a fresh copy rather than left to the redrive policy: its receives went to the outage.
+     One that has had them gives up as above (a message that fails everywhere by itself must
+     not keep the breakers open for ever).
    - *Permanent failure* (invalid number, rejected address, Slack ``channel_not_found`` ...):
      the delivery is written ``failed`` with the provider's reason and the message is
      **deleted, not moved to the DLQ**. Replaying it could only fail the same way (the message
@@ -79,9 +89,10 @@ from pydantic import ValidationError
 from shared.backoff import RECEIVE_ERRORS, RECORD_SENT, compute_backoff, database_pause
 from shared.database import is_database_unavailable
 from shared.deliveries import Claim, DeliveryRepository
+from shared.failover import FailoverProvider
 from shared.logging import get_logger
 from shared.messages import NotificationMessage
-from shared.providers import PermanentSendError, Provider, SendError, SendResult, TransientSendError
+from shared.providers import PermanentSendError, SendError, SendResult, TransientSendError
 from shared.token_bucket import KeyedRateLimiter, RateLimiter
 from shared.sender_metrics import (
     DUPLICATES_SKIPPED,
@@ -162,6 +173,7 @@ class QueueConsumer:
         self._database_pause = database_pause(base_seconds=settings.backoff_base_seconds, max_seconds=settings.backoff_max_seconds)
         self._database_failures = 0
         self._receiving_resumes_at = 0.0
+        self._probing = asyncio.Lock()
 
     @property
     def in_flight(self) -> int:
@@ -191,40 +203,68 @@ class QueueConsumer:
     async def _receive_loop(self) -> None:
         errors = 0
         while not self._stopping.is_set():
-            paused = self._receiving_resumes_at - time.monotonic()
+            paused = max(self._receiving_resumes_at - time.monotonic(), self._paused_for_seconds())
             if paused > 0:
-                await asyncio.sleep(paused)
+                await asyncio.sleep(min(paused, 1.0))  # a second at most: shutdown and probes are not kept waiting
                 continue
-            reserved = await self._slots.reserve(SQS_BATCH_SIZE, least=self._receive_at_least)
-            if self._stopping.is_set():
-                # Slots freed by shutdown itself (handed-back messages) are not for new work.
-                self._slots.release(reserved)
+            if self._one_at_a_time():
+                # Every provider open or on probation: one message at a time across receivers,
+                # each finished before the next is received, so the others keep their receives.
+                async with self._probing:
+                    if not self._one_at_a_time():
+                        continue
+                    outcome = await self._receive_batch(1, errors)
+                    if outcome is not None:
+                        if outcome[1]:
+                            await asyncio.wait(outcome[1])
+            else:
+                outcome = await self._receive_batch(SQS_BATCH_SIZE, errors)
+            if outcome is None:
                 return
-            try:
-                messages = await self._queue.receive(
-                    max_messages=reserved,
-                    wait_seconds=self._settings.receive_wait_seconds,
-                    visibility_timeout=self._settings.visibility_timeout_seconds,
-                )
-            except asyncio.CancelledError:
-                self._slots.release(reserved)
-                raise
-            except Exception as exc:  # noqa: BLE001 - SQS trouble: log, back off, try again
-                self._slots.release(reserved)
-                errors += 1
-                delay = RECEIVE_ERRORS.delay(errors)
-                log.warning("receive failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay)
-                await asyncio.sleep(delay)
-                continue
-            errors = 0
-            self._slots.release(reserved - len(messages))
-            self._received.inc(len(messages))
-            if self._stopping.is_set():
-                await self._hand_back(messages)
-                self._slots.release(len(messages))
-                return
-            for message in messages:
-                self._in_flight[message] = asyncio.create_task(self._handle(message))
+            errors = outcome[0]
+
+    async def _receive_batch(self, most: int, errors: int) -> tuple[int, list[asyncio.Task[None]]] | None:
+        """Receive up to ``most`` messages and start them; the receive errors in a row and the
+        tasks started, or None when the consumer is stopping."""
+        reserved = await self._slots.reserve(most, least=min(most, self._receive_at_least))
+        if self._stopping.is_set():
+            # Slots freed by shutdown itself (handed-back messages) are not for new work.
+            self._slots.release(reserved)
+            return None
+        try:
+            messages = await self._queue.receive(
+                max_messages=reserved,
+                wait_seconds=self._settings.receive_wait_seconds,
+                visibility_timeout=self._settings.visibility_timeout_seconds,
+            )
+        except asyncio.CancelledError:
+            self._slots.release(reserved)
+            raise
+        except Exception as exc:  # noqa: BLE001 - SQS trouble: log, back off, try again
+            self._slots.release(reserved)
+            delay = RECEIVE_ERRORS.delay(errors + 1)
+            log.warning("receive failed", error=f"{type(exc).__name__}: {exc}", retry_in_seconds=delay)
+            await asyncio.sleep(delay)
+            return errors + 1, []
+        self._slots.release(reserved - len(messages))
+        self._received.inc(len(messages))
+        if self._stopping.is_set():
+            await self._hand_back(messages)
+            self._slots.release(len(messages))
+            return None
+        tasks = []
+        for message in messages:
+            tasks.append(task := asyncio.create_task(self._handle(message)))
+            self._in_flight[message] = task
+        return 0, tasks
+
+    def _paused_for_seconds(self) -> float:
+        """How long receiving pauses for the handler's own reason (a sender: every provider open)."""
+        return 0.0
+
+    def _one_at_a_time(self) -> bool:
+        """Whether to receive one message at a time, each finished first (a sender: probing)."""
+        return False
 
     async def _hand_back(self, messages: list[ReceivedMessage]) -> None:
         """Make messages visible again at once (shutdown), for another replica or our successor."""
@@ -384,7 +424,7 @@ class Consumer(QueueConsumer):
         self,
         *,
         settings: SenderSettings,
-        provider: Provider,
+        provider: FailoverProvider,
         queue: SqsQueue,
         deliveries: DeliveryRepository,
         instance_id: str,
@@ -397,6 +437,7 @@ class Consumer(QueueConsumer):
         self._send_duration = SEND_DURATION.labels(self.channel.value)
         self._sent = MESSAGES_SENT.labels(self.channel.value)
         self._rate_limiter = rate_limiter or KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+        self._providers_paused = False
 
     async def _process(self, message: ReceivedMessage) -> None:
         try:
@@ -422,6 +463,11 @@ class Consumer(QueueConsumer):
         await self._deliver(message, notification)
 
     async def _deliver(self, message: ReceivedMessage, notification: NotificationMessage) -> None:
+        unavailable = self._paused_for_seconds()
+        if unavailable > 0:
+            # Unclaimed, so no attempt is counted; it comes back when a probe may go out.
+            await self._outlast_outage(message, math.ceil(unavailable) + 1)
+            return
         try:
             claim = await self._deliveries.claim(
                 notification_id=notification.notification_id,
@@ -444,6 +490,7 @@ class Consumer(QueueConsumer):
             return
 
         message.claimed_notification_id = notification.notification_id
+        message.attempts = claim.attempts
         structlog.contextvars.bind_contextvars(attempt=claim.attempts)
         result: SendResult | None = None
         error: SendError | None = None
@@ -451,7 +498,7 @@ class Consumer(QueueConsumer):
         try:
             # asyncio.timeout, not wait_for: wait_for runs the send in a task of its own.
             async with asyncio.timeout(self._settings.send_timeout_seconds):
-                result = await self._provider.send(notification)
+                result = await self._provider.send_attempt(notification, attempt=claim.attempts)
         except SendError as exc:
             error = exc
         except TimeoutError:
@@ -503,6 +550,7 @@ class Consumer(QueueConsumer):
                     notification_id=notification.notification_id,
                     channel=self.channel,
                     provider_message_id=result.provider_message_id,
+                    provider=result.provider,
                 )
                 break
             except Exception as exc:  # noqa: BLE001 - retried, then given up on below
@@ -515,7 +563,7 @@ class Consumer(QueueConsumer):
                     )
                     break
                 await asyncio.sleep(delay)
-        log.info("sent", provider_message_id=result.provider_message_id)
+        log.info("sent", provider=result.provider, provider_message_id=result.provider_message_id)
         message.claimed_notification_id = None
         await self._delete(message)
 
@@ -528,6 +576,7 @@ class Consumer(QueueConsumer):
                 channel=self.channel,
                 claimed_by=self.instance_id,
                 reason=error.reason,
+                provider=error.provider,
             )
         except Exception as exc:  # noqa: BLE001 - keep the message: the next attempt records it
             await self._retry(
@@ -550,7 +599,12 @@ class Consumer(QueueConsumer):
     ) -> None:
         """A transient failure: back off, or give up on the last receive (module docstring)."""
         claimed = notification is not None and message.claimed_notification_id is not None
-        final = message.receive_count >= self._settings.max_receive_count
+        # Every provider open after this failure: an outage, in which receives are not attempts
+        # (see _outlast_outage). Given up on only after max_receive_count real attempts (claims).
+        outage = self._provider.seconds_until_each_may_probe()
+        final = message.receive_count >= self._settings.max_receive_count and (
+            outage == 0 or message.attempts >= self._settings.max_receive_count
+        )
         reason = f"gave up after {message.receive_count} attempts: {error.reason}" if final else error.reason
         if claimed:
             assert notification is not None
@@ -561,6 +615,7 @@ class Consumer(QueueConsumer):
                     channel=self.channel,
                     claimed_by=self.instance_id,
                     reason=reason,
+                    provider=error.provider,
                 )
             except Exception as exc:  # noqa: BLE001 - the claim expires on its own
                 log.warning("could not record the failure", error=_short(exc))
@@ -577,8 +632,46 @@ class Consumer(QueueConsumer):
             retry_after=error.retry_after if isinstance(error, TransientSendError) else None,
         )
         MESSAGES_RETRIED.labels(self.channel.value).inc()
+        if outage:
+            # A failed probe waits, on top of its back-off, until each provider has had its next
+            # probe: those take other messages, not this one's next receive.
+            delay += math.ceil(outage)
+            log.warning("transient failure; retrying later", reason=error.reason, code=error.code, retry_in_seconds=delay)
+            await self._outlast_outage(message, delay)
+            return
         log.warning("transient failure; retrying later", reason=error.reason, code=error.code, retry_in_seconds=delay)
         await self._set_visibility(message, delay)
+
+    async def _outlast_outage(self, message: ReceivedMessage, delay: int) -> None:
+        """Back a message off while every provider is open. On its last receive it is put back
+        as a fresh copy (receive count 0) and the original deleted: the redrive policy would move
+        it to the DLQ on its next receive, for an outage that is not its fault. The claim guards
+        against the two copies both being sent, should the delete fail."""
+        if message.receive_count < self._settings.max_receive_count:
+            await self._set_visibility(message, delay)
+            return
+        try:
+            await self._queue.requeue(message, delay_seconds=delay)
+        except Exception as exc:  # noqa: BLE001 - then the redrive policy has it, as before
+            log.warning("could not requeue the message during the provider outage", error=_short(exc))
+            await self._set_visibility(message, delay)
+            return
+        log.info("requeued as a fresh copy: last receive, and every provider is open", delay_seconds=delay)
+        message.claimed_notification_id = None
+        await self._delete(message)
+
+    def _paused_for_seconds(self) -> float:
+        seconds = self._provider.seconds_until_available()
+        if (seconds > 0) != self._providers_paused:
+            self._providers_paused = seconds > 0
+            if seconds > 0:
+                log.warning("every provider's circuit breaker is open; pausing receiving", pause_seconds=round(seconds, 1))
+            else:
+                log.info("a provider may be called again; receiving resumes")
+        return seconds
+
+    def _one_at_a_time(self) -> bool:
+        return self._provider.probing_only()
 
     async def _extend_leases(self) -> None:
         """Extend the claims of the deliveries being sent (the heartbeat calls it each beat)."""

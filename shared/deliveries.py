@@ -60,15 +60,16 @@ _CLAIM_STATES = """
 
 _MARK_SENT = """
     UPDATE deliveries AS d
-    SET status = 'sent', provider_message_id = s.provider_message_id, sent_at = now(), last_error = NULL,
-        claimed_by = NULL, claimed_until = NULL, updated_at = now()
-    FROM unnest($1::uuid[], $2::text[]) AS s(notification_id, provider_message_id)
+    SET status = 'sent', provider_message_id = s.provider_message_id, provider = s.provider, sent_at = now(),
+        last_error = NULL, claimed_by = NULL, claimed_until = NULL, updated_at = now()
+    FROM unnest($1::uuid[], $2::text[], $4::text[]) AS s(notification_id, provider_message_id, provider)
     WHERE d.notification_id = s.notification_id AND d.channel = $3
 """
 
 _SETTLE = """
     UPDATE deliveries
-    SET status = $4, last_error = $5, claimed_by = NULL, claimed_until = NULL, updated_at = now()
+    SET status = $4, last_error = $5, provider = coalesce($6, provider), claimed_by = NULL, claimed_until = NULL,
+        updated_at = now()
     WHERE notification_id = $1 AND channel = $2 AND status = 'sending' AND claimed_by = $3
 """
 
@@ -101,7 +102,7 @@ class DeliveryRepository:
     def __init__(self, database: Database) -> None:
         self._database = database
         self._claims: dict[_ClaimKey, StatementBatcher[uuid.UUID, Claim]] = {}
-        self._sent: dict[Channel, StatementBatcher[tuple[uuid.UUID, str | None], None]] = {}
+        self._sent: dict[Channel, StatementBatcher[tuple[uuid.UUID, str | None, str | None], None]] = {}
 
     async def claim(
         self, *, notification_id: uuid.UUID, channel: Channel, claimed_by: str, lease_seconds: float
@@ -113,14 +114,21 @@ class DeliveryRepository:
         return await batcher.submit(notification_id)
 
     async def mark_sent(
-        self, *, notification_id: uuid.UUID, channel: Channel, provider_message_id: str | None
+        self,
+        *,
+        notification_id: uuid.UUID,
+        channel: Channel,
+        provider_message_id: str | None,
+        provider: str | None = None,
     ) -> None:
         batcher = self._sent.get(channel)
         if batcher is None:
             batcher = self._sent[channel] = StatementBatcher(lambda sent: self._mark_sent_batch(channel, sent))
-        await batcher.submit((notification_id, provider_message_id))
+        await batcher.submit((notification_id, provider_message_id, provider))
 
-    async def mark_failed(self, *, notification_id: uuid.UUID, channel: Channel, claimed_by: str, reason: str) -> bool:
+    async def mark_failed(
+        self, *, notification_id: uuid.UUID, channel: Channel, claimed_by: str, reason: str, provider: str | None = None
+    ) -> bool:
         """Record a final failure; False when the claim was no longer ours (nothing changed)."""
         return await self._settle(
             notification_id=notification_id,
@@ -128,9 +136,12 @@ class DeliveryRepository:
             claimed_by=claimed_by,
             status=DeliveryStatus.FAILED,
             reason=reason,
+            provider=provider,
         )
 
-    async def release(self, *, notification_id: uuid.UUID, channel: Channel, claimed_by: str, reason: str) -> bool:
+    async def release(
+        self, *, notification_id: uuid.UUID, channel: Channel, claimed_by: str, reason: str, provider: str | None = None
+    ) -> bool:
         """Give a claim back after a transient failure: ``pending`` again, with the reason."""
         return await self._settle(
             notification_id=notification_id,
@@ -138,6 +149,7 @@ class DeliveryRepository:
             claimed_by=claimed_by,
             status=DeliveryStatus.PENDING,
             reason=reason,
+            provider=provider,
         )
 
     async def extend_claims(
@@ -183,11 +195,12 @@ class DeliveryRepository:
                 claims.append(Claim(False, DeliveryStatus.SENDING, 0, key.claimed_by, key.lease_seconds))
         return claims
 
-    async def _mark_sent_batch(self, channel: Channel, sent: list[tuple[uuid.UUID, str | None]]) -> list[None]:
-        ids = [notification_id for notification_id, _ in sent]
-        provider_ids = [provider_message_id for _, provider_message_id in sent]
+    async def _mark_sent_batch(self, channel: Channel, sent: list[tuple[uuid.UUID, str | None, str | None]]) -> list[None]:
+        ids = [notification_id for notification_id, _, _ in sent]
+        provider_ids = [provider_message_id for _, provider_message_id, _ in sent]
+        providers = [provider for _, _, provider in sent]
         async with self._database.connection() as connection:
-            await connection.execute(_MARK_SENT, ids, provider_ids, channel.value)
+            await connection.execute(_MARK_SENT, ids, provider_ids, channel.value, providers)
         return [None] * len(sent)
 
     async def _settle(
@@ -198,9 +211,12 @@ class DeliveryRepository:
         claimed_by: str,
         status: DeliveryStatus,
         reason: str,
+        provider: str | None,
     ) -> bool:
         async with self._database.connection() as connection:
-            outcome = await connection.execute(_SETTLE, notification_id, channel.value, claimed_by, status.value, reason)
+            outcome = await connection.execute(
+                _SETTLE, notification_id, channel.value, claimed_by, status.value, reason, provider
+            )
         return _row_count(outcome) == 1
 
 

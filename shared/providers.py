@@ -3,7 +3,9 @@
 A provider sends one notification and says how it went: it returns a ``SendResult`` or raises
 ``TransientSendError`` (worth retrying later: throttling, 5xx, timeouts, connection errors) or
 ``PermanentSendError`` (retrying cannot help: invalid number, rejected address, unknown Slack
-channel). Everything else (retries, back-off, rate limits, status bookkeeping) is the runtime's
+channel) or ``ProviderAccountError`` (the provider refused our account or configuration:
+authentication, suspended account; another provider may take the message at once, see
+``shared/failover.py``). Everything else (retries, back-off, rate limits, status bookkeeping) is the runtime's
 job (``shared/consumer.py``), so a provider stays a thin translation of one API call.
 """
 
@@ -34,6 +36,8 @@ from shared.sender_settings import SenderSettings
 @dataclass(frozen=True)
 class SendResult:
     provider_message_id: str | None
+    # Which of the channel's providers took it (set by shared/failover.py; "sns", "twilio").
+    provider: str | None = None
 
 
 class SendError(Exception):
@@ -44,6 +48,8 @@ class SendError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.code = _metric_code(code)
+        # The provider that answered so (set by shared/failover.py), recorded on the delivery.
+        self.provider: str | None = None
 
 
 class TransientSendError(SendError):
@@ -52,6 +58,12 @@ class TransientSendError(SendError):
     def __init__(self, reason: str, *, code: str = "transient", retry_after: float | None = None) -> None:
         super().__init__(reason, code=code)
         self.retry_after = retry_after
+
+
+class ProviderAccountError(TransientSendError):
+    """The provider refused our account or configuration (authentication, suspended account,
+    unverified sender): not this message's fault, so it is kept, and fails over to the next
+    provider at once."""
 
 
 class PermanentSendError(SendError):
@@ -127,6 +139,22 @@ PERMANENT_AWS_ERROR_CODES = frozenset(
 )
 
 
+# AWS error codes that refuse our credentials or account, not the message: the next provider of
+# the channel takes it at once (shared/failover.py) and this provider's breaker opens.
+ACCOUNT_AWS_ERROR_CODES = frozenset(
+    {
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "AuthorizationError",
+        "AccessDenied",
+        "AccessDeniedException",
+        "AccountSendingPausedException",
+        "ExpiredToken",
+    }
+)
+
+
 def aws_provider_config(*, send_timeout_seconds: float, max_pool_connections: int) -> Config:
     """botocore settings for a provider's client (SNS, SES): no botocore retries, since the
     runtime retries with back-off and a retried publish could send twice, and a read timeout
@@ -134,7 +162,9 @@ def aws_provider_config(*, send_timeout_seconds: float, max_pool_connections: in
     return Config(
         connect_timeout=min(3.0, send_timeout_seconds),
         read_timeout=send_timeout_seconds,
-        retries={"max_attempts": 1, "mode": "standard"},
+        # total_max_attempts, not max_attempts: the latter counts retries, so 1 still made two
+        # calls, and the retry hid a failing provider from its breaker.
+        retries={"total_max_attempts": 1, "mode": "standard"},
         max_pool_connections=max_pool_connections,
     )
 
@@ -148,6 +178,8 @@ def classify_aws_error(exc: Exception) -> SendError:
         reason = f"{code}: {message}"
         if code in PERMANENT_AWS_ERROR_CODES:
             return PermanentSendError(reason, code=_snake(code))
+        if code in ACCOUNT_AWS_ERROR_CODES:
+            return ProviderAccountError(reason, code=_snake(code))
         return TransientSendError(reason, code=_snake(code))
     if isinstance(exc, (ReadTimeoutError, TimeoutError)):
         return TransientSendError(f"timeout: {exc}", code="timeout")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Enum, Gauge, Histogram
 
 MESSAGES_RECEIVED = Counter(
     "sender_messages_received", "SQS messages received", ["channel"]
@@ -42,4 +42,15 @@ RECEIPTS = Counter(
     "Provider receipts read, by outcome: applied, duplicate, ignored (not a receipt), "
     "unknown_retried (no delivery has its message id yet), unknown_dropped (still none after the retry window)",
     ["channel", "outcome"],
+)
+PROVIDER_SENDS = Counter(
+    "sender_provider_sends",
+    "Calls to each provider of the channel, by outcome (sent, transient, permanent, account)",
+    ["channel", "provider", "outcome"],
+)
+PROVIDER_BREAKER_STATE = Enum(
+    "sender_provider_breaker_state",
+    "Each provider's circuit breaker (shared/circuit_breaker.py)",
+    ["channel", "provider"],
+    states=["closed", "open", "half_open"],
 )

@@ -1,6 +1,8 @@
 """A sender process: settings in, ops port up, the consumer running until SIGTERM/SIGINT.
 
-Each ``sender_<channel>/__main__.py`` is one call: ``run_sender(settings=..., provider=...)``,
+Each ``sender_<channel>/__main__.py`` is one call: ``run_sender(settings=..., providers=...)``:
+the providers its settings name, in order, run through one ``FailoverProvider``
+(``shared/failover.py``, whose breakers guard a channel of one provider too),
 with the other queues the process consumes, each with its own handler (``HandledQueue``: the
 email sender's receipts), and background tasks (``tasks``: the SMS sender's delivery-log reader).
 They share the process's database pool, ops server and shutdown.
@@ -27,8 +29,8 @@ from shared.database import Database
 from shared.deliveries import DeliveryRepository
 from shared.logging import configure_logging, get_logger
 from shared.ops_server import OpsServer
+from shared.failover import FailoverProvider, NamedProvider
 from shared.provider_rate_limit import SharedRateLimiter
-from shared.providers import Provider
 from shared.queue_metrics import QueueDepthReporter
 from shared.sender_settings import SenderSettings
 from shared.shutdown import drain_on_stop, stop_on_signals
@@ -55,13 +57,15 @@ BackgroundTask = Callable[[Database, asyncio.Event], Awaitable[None]]
 def run_sender(
     *,
     settings: SenderSettings,
-    provider: Provider,
+    providers: list[NamedProvider],
     handled_queues: Sequence[HandledQueue] = (),
     tasks: Sequence[BackgroundTask] = (),
 ) -> int:
     """Run a sender until it is told to stop; returns the process exit code."""
     configure_logging(level=settings.log_level, fmt=settings.log_format, service=f"sender_{settings.channel.value}")
     # uvloop: the senders spend most of their CPU in the event loop and socket callbacks.
+    provider = FailoverProvider(providers, policy=settings.breaker_policy)
+    log.info("providers", providers=provider.names)
     uvloop.run(serve(settings=settings, provider=provider, handled_queues=handled_queues, tasks=tasks))
     return 0
 
@@ -69,7 +73,7 @@ def run_sender(
 async def serve(
     *,
     settings: SenderSettings,
-    provider: Provider,
+    provider: FailoverProvider,
     stop: asyncio.Event | None = None,
     handled_queues: Sequence[HandledQueue] = (),
     tasks: Sequence[BackgroundTask] = (),

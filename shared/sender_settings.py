@@ -7,17 +7,35 @@ because one machine or compose file may run all three. Provider settings (``SLAC
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+from typing import Annotated, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from shared.channels import Channel, channel_spec
+from shared.circuit_breaker import BreakerPolicy
 from shared.settings import ServerSettings
 from shared.topology import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS
 
 
 class SenderSettings(ServerSettings):
     channel: ClassVar[Channel]
+    # The providers this sender can send through; the first is the default list.
+    known_providers: ClassVar[tuple[str, ...]]
+
+    # The channel's providers in failover order (shared/failover.py); comma-separated in the
+    # environment (SMS_SENDER_PROVIDERS=sns,twilio). Empty means the first known one.
+    providers: Annotated[tuple[str, ...], NoDecode] = ()
+    # Each provider's circuit breaker (shared/circuit_breaker.py): it opens after this many
+    # transient failures in a row, or when more than breaker_error_rate of the calls of the last
+    # breaker_window_seconds failed (once there were breaker_minimum_calls), and lets one probe
+    # through after breaker_cooldown_seconds.
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_error_rate: float = Field(default=0.5, gt=0, le=1)
+    breaker_window_seconds: float = Field(default=60.0, gt=0)
+    breaker_minimum_calls: int = Field(default=20, ge=1)
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
 
     # How many messages one process works on at once (received and not yet finished).
     concurrency: int = Field(default=32, ge=1, le=1000)
@@ -47,6 +65,39 @@ class SenderSettings(ServerSettings):
     # Empty means the channel's queues from shared/topology.py.
     queue_name: str = ""
     dead_letter_queue_name: str = ""
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _providers_comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            # JSON too: environment_for (the tests' and stack's launcher) writes lists so.
+            value = json.loads(text) if text.startswith("[") else [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_providers(self) -> SenderSettings:
+        if not self.providers:
+            self.providers = self.known_providers[:1]
+        prefix = self.model_config.get("env_prefix", "")
+        unknown = [name for name in self.providers if name not in self.known_providers]
+        if unknown:
+            raise ValueError(
+                f"{prefix}PROVIDERS: unknown provider {', '.join(map(repr, unknown))}; known: {', '.join(self.known_providers)}"
+            )
+        if len(set(self.providers)) != len(self.providers):
+            raise ValueError(f"{prefix}PROVIDERS names a provider twice: {','.join(self.providers)}")
+        return self
+
+    @property
+    def breaker_policy(self) -> BreakerPolicy:
+        return BreakerPolicy(
+            failure_threshold=self.breaker_failure_threshold,
+            error_rate=self.breaker_error_rate,
+            window_seconds=self.breaker_window_seconds,
+            minimum_calls=self.breaker_minimum_calls,
+            cooldown_seconds=self.breaker_cooldown_seconds,
+        )
 
     @model_validator(mode="after")
     def _check_timing(self) -> SenderSettings:

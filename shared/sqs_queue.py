@@ -19,6 +19,8 @@ SQS_BATCH_SIZE = 10  # the most SQS accepts in one receive or batch call
 # SQS allows 256 KiB per attribute value; keep the reason short enough to read in a console.
 MAX_REASON_ATTRIBUTE_LENGTH = 1024
 DEAD_LETTER_REASON_ATTRIBUTE = "sender_error"
+# SendMessage's longest DelaySeconds.
+MAX_DELAY_SECONDS = 900
 
 log = get_logger(__name__)
 
@@ -41,6 +43,8 @@ class ReceivedMessage:
     started: bool = False
     # The delivery this replica claimed for it, while it holds the claim (for the heartbeat).
     claimed_notification_id: Any = None
+    # The delivery's attempts (claims) once claimed: during a provider outage receives are not attempts.
+    attempts: int = 0
     # Set when its final SQS action (delete, new visibility) is under way: no more heartbeats.
     settled: bool = False
 
@@ -122,13 +126,19 @@ class SqsQueue:
             for entry in response.get("Failed", [])
         ]
 
+    async def requeue(self, message: ReceivedMessage, *, delay_seconds: int) -> None:
+        """Put a fresh copy on the queue (receive count 0), with the original attributes, visible
+        after ``delay_seconds`` (SQS allows up to 900); the caller deletes the original."""
+        await self._sqs.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=message.body,
+            MessageAttributes=_copied_attributes(message),
+            DelaySeconds=max(0, min(delay_seconds, MAX_DELAY_SECONDS)),
+        )
+
     async def send_to_dead_letter_queue(self, message: ReceivedMessage, *, reason: str) -> None:
         """Put a copy in the DLQ, with the original attributes and why (``sender_error``)."""
-        attributes = {
-            name: {key: value[key] for key in ("DataType", "StringValue", "BinaryValue") if key in value}
-            for name, value in message.attributes.items()
-            if name != DEAD_LETTER_REASON_ATTRIBUTE
-        }
+        attributes = _copied_attributes(message)
         attributes[DEAD_LETTER_REASON_ATTRIBUTE] = {
             "DataType": "String",
             "StringValue": reason[:MAX_REASON_ATTRIBUTE_LENGTH],
@@ -138,6 +148,15 @@ class SqsQueue:
             MessageBody=message.body or "(empty)",
             MessageAttributes=attributes,
         )
+
+
+def _copied_attributes(message: ReceivedMessage) -> dict[str, dict[str, Any]]:
+    """A received message's attributes as SendMessage takes them, without a DLQ reason."""
+    return {
+        name: {key: value[key] for key in ("DataType", "StringValue", "BinaryValue") if key in value}
+        for name, value in message.attributes.items()
+        if name != DEAD_LETTER_REASON_ATTRIBUTE
+    }
 
 
 class DeleteBatcher:

@@ -122,6 +122,8 @@ deliveries = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
     Column("provider_message_id", Text),
+    # Which of the channel's providers made the last attempt (shared/failover.py): "sns", "twilio".
+    Column("provider", Text),
     # The sender replica working on it, and until when its claim holds (see shared/deliveries.py).
     Column("claimed_by", Text),
     Column("claimed_until", DateTime(timezone=True)),

@@ -114,7 +114,7 @@ class WireMock(ChildServer):
         """The request journal, oldest first.
 
         Each entry: ``{"id", "method", "url", "path", "headers", "body", "raw_body", "matched",
-        "logged_at"}``; ``body`` is the parsed JSON or form fields when the body is either, else the text.
+        "status", "logged_at"}`` (``status``: the response's); ``body`` is the parsed JSON or form fields when the body is either, else the text.
         """
         journal = http_json("GET", f"{self.base_url}/__admin/requests")
         return [_journal_entry(entry) for entry in reversed(journal.get("requests", []))]
@@ -190,6 +190,7 @@ def _journal_entry(entry: dict[str, Any]) -> dict[str, Any]:
         "body": _parse_body(raw_body, content_type),
         "raw_body": raw_body,
         "matched": entry.get("wasMatched"),
+        "status": (entry.get("response") or {}).get("status"),
         "logged_at": request.get("loggedDateString"),
     }
 

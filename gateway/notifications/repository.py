@@ -111,7 +111,7 @@ _STATUS = """
            COALESCE((
                SELECT json_object_agg(d.channel, json_build_object(
                    'status', d.status, 'attempts', d.attempts, 'last_error', d.last_error,
-                   'provider_message_id', d.provider_message_id, 'created_at', d.created_at,
+                   'provider', d.provider, 'provider_message_id', d.provider_message_id, 'created_at', d.created_at,
                    'updated_at', d.updated_at, 'sent_at', d.sent_at, 'delivered_at', d.delivered_at,
                    'release_at', CASE WHEN d.status = 'scheduled' THEN n.release_at END,
                    'receipts', COALESCE((

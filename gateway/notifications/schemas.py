@@ -224,6 +224,7 @@ class DeliveryPublic(BaseModel):
     status: DeliveryStatus
     attempts: int
     last_error: str | None = None
+    provider: str | None = Field(default=None, description='The provider of the last attempt ("sns", "twilio", "ses", "slack").')
     provider_message_id: str | None = None
     created_at: datetime
     updated_at: datetime

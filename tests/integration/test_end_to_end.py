@@ -107,6 +107,8 @@ class TestDelivery:
         )
         assert created["channels"] == ["sms", "email", "slack"]
         final = wait_until_sent(system, created["id"], 3)
+        # Each channel's one provider by default, named on the delivery.
+        assert {channel: d["provider"] for channel, d in final["deliveries"].items()} == {"sms": "sns", "email": "ses", "slack": "slack"}
         for delivery in final["deliveries"].values():
             assert delivery["attempts"] == 1
             assert delivery["provider_message_id"]

@@ -190,7 +190,10 @@ class TestSlackFailures:
         assert sender.metric("sender_messages_failed_total", channel="slack", reason="channel_not_found") == 1
 
     def test_always_failing_ends_in_the_dlq_after_five_receives(self, stack: SenderStack) -> None:
-        stack.senders.only(Channel.SLACK)
+        # A sender of its own (stopped after the test): the five 500s open Slack's circuit
+        # breaker, which would hold up the next test's sends for its cool-down.
+        stack.senders.only()
+        stack.senders.start(Channel.SLACK, BREAKER_COOLDOWN_SECONDS="30")
         stack.slack.always("C0BROKEN", slack_error(500, {"ok": False, "error": "internal_error"}))
         message = make_notification(channels=(Channel.SLACK,), slack_id="C0BROKEN")
         stack.accept(message)

@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 from sender_sms.settings import SmsSenderSettings
 from shared.consumer import Consumer, Slots
 from shared.deliveries import Claim
+from shared.failover import FailoverProvider, NamedProvider
 from shared.messages import NotificationMessage, RecipientSnapshot
 from shared.providers import PermanentSendError, Provider, SendResult, TransientSendError
 from shared.sqs_queue import ReceivedMessage
@@ -44,6 +45,7 @@ class FakeQueue:
         self.deleted: list[str] = []
         self.delete_batches: list[int] = []
         self.dead_lettered: list[tuple[str, str]] = []
+        self.requeued: list[tuple[str, int]] = []
         self.fail_receives = 0
         # How long a ReceiveMessage that finds messages takes to answer.
         self.receive_latency = 0.0
@@ -83,6 +85,9 @@ class FakeQueue:
         self.deleted.extend(message.message_id for message in messages)
         return []
 
+    async def requeue(self, message: ReceivedMessage, *, delay_seconds: int) -> None:
+        self.requeued.append((message.message_id, delay_seconds))
+
     async def send_to_dead_letter_queue(self, message: ReceivedMessage, *, reason: str) -> None:
         self.dead_lettered.append((message.message_id, reason))
 
@@ -98,6 +103,7 @@ class Row:
     claimed_until: float | None = None
     last_error: str | None = None
     provider_message_id: str | None = None
+    provider: str | None = None
 
 
 @dataclass
@@ -125,19 +131,26 @@ class FakeDeliveries:
         remaining = max((row.claimed_until or now) - now, 0.0)
         return Claim(False, DeliveryStatus(row.status), row.attempts, row.claimed_by, remaining)
 
-    async def mark_sent(self, *, notification_id: uuid.UUID, channel: Channel, provider_message_id: str | None) -> None:
+    async def mark_sent(
+        self, *, notification_id: uuid.UUID, channel: Channel, provider_message_id: str | None, provider: str | None = None
+    ) -> None:
         self._check()
         if self.fail_mark_sent:
             self.fail_mark_sent -= 1
             raise ConnectionResetError("connection lost")
         row = self.rows[notification_id]
         row.status, row.provider_message_id, row.claimed_by, row.claimed_until = "sent", provider_message_id, None, None
+        row.provider = provider
 
-    async def mark_failed(self, *, notification_id: uuid.UUID, channel: Channel, claimed_by: str, reason: str) -> bool:
-        return self._settle(notification_id, claimed_by, "failed", reason)
+    async def mark_failed(
+        self, *, notification_id: uuid.UUID, channel: Channel, claimed_by: str, reason: str, provider: str | None = None
+    ) -> bool:
+        return self._settle(notification_id, claimed_by, "failed", reason, provider)
 
-    async def release(self, *, notification_id: uuid.UUID, channel: Channel, claimed_by: str, reason: str) -> bool:
-        return self._settle(notification_id, claimed_by, "pending", reason)
+    async def release(
+        self, *, notification_id: uuid.UUID, channel: Channel, claimed_by: str, reason: str, provider: str | None = None
+    ) -> bool:
+        return self._settle(notification_id, claimed_by, "pending", reason, provider)
 
     async def extend_claims(
         self, *, notification_ids: list[uuid.UUID], channel: Channel, claimed_by: str, lease_seconds: float
@@ -146,12 +159,13 @@ class FakeDeliveries:
         self.extended.append(list(notification_ids))
         return len(notification_ids)
 
-    def _settle(self, notification_id: uuid.UUID, claimed_by: str, status: str, reason: str) -> bool:
+    def _settle(self, notification_id: uuid.UUID, claimed_by: str, status: str, reason: str, provider: str | None) -> bool:
         self._check()
         row = self.rows[notification_id]
         if row.status != "sending" or row.claimed_by != claimed_by:
             return False
         row.status, row.last_error, row.claimed_by, row.claimed_until = status, reason, None, None
+        row.provider = provider or row.provider
         return True
 
 
@@ -221,14 +235,26 @@ def notification(*, channels: tuple[Channel, ...] = (Channel.SMS,)) -> Notificat
 
 
 class Harness:
-    def __init__(self, provider: FakeProvider | None = None, **setting_overrides: Any) -> None:
+    def __init__(
+        self, provider: FakeProvider | None = None, *, more_providers: tuple[FakeProvider, ...] = (), **setting_overrides: Any
+    ) -> None:
         self.queue = FakeQueue()
         self.deliveries = FakeDeliveries()
         self.provider = provider or FakeProvider()
         self.settings = settings(**setting_overrides)
-        self.consumer = Consumer(
+        # The first fake is "primary", the others "secondary", "third" ... in order.
+        names = ("primary", "secondary", "third")
+        self.failover = FailoverProvider(
+            [NamedProvider(name, fake) for name, fake in zip(names, (self.provider, *more_providers), strict=False)],
+            policy=self.settings.breaker_policy,
+        )
+        self.consumer = self.new_consumer()
+
+    def new_consumer(self) -> Consumer:
+        """A consumer on the same queue, table and providers (a consumer runs once)."""
+        return Consumer(
             settings=self.settings,
-            provider=self.provider,
+            provider=self.failover,
             queue=self.queue,  # type: ignore[arg-type]
             deliveries=self.deliveries,  # type: ignore[arg-type]
             instance_id=ME,
@@ -320,6 +346,73 @@ class TestPermanentFailure:
         assert harness.queue.visibility == [] and harness.queue.dead_lettered == []
         assert len(provider.calls) == 1
         assert failed.value == 1
+
+
+class TestProviders:
+    async def test_a_transient_failure_is_retried_on_the_next_provider_and_the_delivery_names_it(self) -> None:
+        primary = FakeProvider(lambda _m: TransientSendError("HTTP 503", code="server_error"))
+        secondary = FakeProvider()
+        harness = Harness(primary, more_providers=(secondary,))
+        message, received = harness.publish()
+        await harness.run_until(lambda: bool(harness.queue.visibility_of(received)))
+        assert (harness.row(message).status, harness.row(message).provider) == ("pending", "primary")
+        again = harness.queue.add(message.to_json(), receive_count=2)
+        harness.consumer = harness.new_consumer()
+        await harness.run_until(lambda: again.message_id in harness.queue.deleted)
+        row = harness.row(message)
+        assert (row.status, row.attempts, row.provider) == ("sent", 2, "secondary")
+        assert (len(primary.calls), len(secondary.calls)) == (1, 1)
+
+    async def test_every_breaker_open_pauses_receiving(self) -> None:
+        provider = FakeProvider(lambda _m: TransientSendError("HTTP 503", code="server_error"))
+        harness = Harness(provider, breaker_failure_threshold=1, breaker_cooldown_seconds=30)
+        first, first_received = harness.publish()
+        await harness.run_until(lambda: bool(harness.queue.visibility_of(first_received)))
+        assert harness.failover.seconds_until_available() > 25
+
+        second, second_received = harness.publish()
+        harness.consumer = harness.new_consumer()
+        receives = len(harness.queue.receive_requests)
+        with pytest.raises(AssertionError):
+            await harness.run_until(lambda: bool(harness.queue.visibility_of(second_received)), timeout=0.5)
+        assert len(harness.queue.receive_requests) == receives, "receiving paused while every breaker is open"
+        assert (harness.row(second).attempts, len(provider.calls)) == (0, 1)
+
+    async def test_a_failure_on_the_last_receive_during_an_outage_is_requeued_not_given_up(self) -> None:
+        provider = FakeProvider(lambda _m: TransientSendError("HTTP 503", code="server_error"))
+        harness = Harness(provider, breaker_failure_threshold=1, breaker_cooldown_seconds=30)
+        message, received = harness.publish(receive_count=5)
+        await harness.run_until(lambda: received.message_id in harness.queue.deleted)
+        [(requeued_id, delay)] = harness.queue.requeued
+        assert requeued_id == received.message_id and 30 < delay <= 60 + 31  # back-off (at most 60) + cool-down
+        assert (harness.row(message).status, harness.row(message).attempts) == ("pending", 1)
+        assert harness.queue.visibility_of(received) == [] and harness.queue.dead_lettered == []
+
+    async def test_a_message_with_five_real_attempts_gives_up_even_during_an_outage(self) -> None:
+        provider = FakeProvider(lambda _m: TransientSendError("HTTP 500", code="server_error"))
+        harness = Harness(provider, breaker_failure_threshold=1, breaker_cooldown_seconds=30)
+        message, received = harness.publish(receive_count=5, row=Row(attempts=4))
+        await harness.run_until(lambda: bool(harness.queue.visibility_of(received)))
+        assert harness.queue.visibility_of(received) == [0] and harness.queue.requeued == []
+        assert harness.row(message).status == "failed"
+
+    async def test_while_probing_one_message_is_received_at_a_time(self) -> None:
+        harness = Harness(FakeProvider(delay=0.3), breaker_cooldown_seconds=0.2, concurrency=8)
+        harness.failover.breakers["primary"].trip()
+        received = [harness.publish()[1] for _ in range(4)]
+        await harness.run_until(lambda: all(r.message_id in harness.queue.deleted for r in received), timeout=10)
+        # The probe alone (one message), then, closed again, the rest together.
+        assert harness.queue.receive_requests[0] == 1
+        assert max(harness.queue.receive_requests) > 1
+
+    async def test_a_message_received_while_every_breaker_is_open_goes_back_unclaimed(self) -> None:
+        harness = Harness(breaker_cooldown_seconds=30)
+        harness.failover.breakers["primary"].trip()
+        message, received = harness.publish()
+        await harness.consumer._deliver(received, message)
+        assert harness.queue.visibility_of(received) == [31]
+        assert (harness.row(message).status, harness.row(message).attempts) == ("pending", 0)
+        assert harness.provider.calls == []
 
 
 class TestTransientFailure:
