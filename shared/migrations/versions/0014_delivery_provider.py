@@ -1,7 +1,7 @@
 """The provider that made a delivery's last attempt (``deliveries.provider``: "sns", "twilio", "ses" ...).
 
-Revision ID: 0010
-Revises: 0013 (re-chained at the merges of main: 0008 -> 0009 -> 0011 -> 0013 -> 0010)
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-02
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
