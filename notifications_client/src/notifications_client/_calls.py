@@ -1,0 +1,203 @@
+"""Every operation of the gateway, once, as a ``Call``: the request to make and how to read its
+answer. The sync and async clients (``_client.py``) differ only in how they run a call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+from notifications_client._errors import DeliveryFailed
+from notifications_client._models import (
+    Callback,
+    CallbackCreated,
+    CallbackSettings,
+    Channel,
+    DeliveryStatus,
+    Health,
+    Notification,
+    NotificationAccepted,
+    NotificationRequest,
+    Personalisation,
+    Preferences,
+    PreferencesState,
+    PreviewRequest,
+    Recipient,
+    RecipientContacts,
+    RecipientPage,
+    Rendered,
+    Template,
+    TemplateContent,
+    TemplatePage,
+)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    method: str
+    path: str
+    read: Callable[[httpx.Response], T]
+    json: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    # False: the gateway may have acted on it before a connection broke, and doing it twice is
+    # not the same as once (retried only when it cannot have acted: see _retry.py).
+    repeatable: bool = True
+    # The ops port (plain HTTP) rather than the API.
+    ops: bool = False
+    # Error statuses that are an answer here, read rather than raised (/readyz's 503).
+    answers: frozenset[int] = frozenset()
+
+
+def _model(model: type[M]) -> Callable[[httpx.Response], M]:
+    return lambda response: model.model_validate_json(response.content)
+
+
+def _nothing(_response: httpx.Response) -> None:
+    return None
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _page_params(limit: int | None, cursor: str | None) -> dict[str, Any]:
+    return {key: value for key, value in (("limit", limit), ("cursor", cursor)) if value is not None}
+
+
+def _body(model: type[BaseModel], value: BaseModel | Mapping[str, Any] | None, **fields: Any) -> dict[str, Any]:
+    """A request body from a model, a dict shaped as one, or keyword fields (validated as one)."""
+    if value is None:
+        value = model.model_validate(fields)
+    elif not isinstance(value, model):
+        value = model.model_validate(value)
+    return value.payload()  # type: ignore[attr-defined]
+
+
+def put_recipient(name: str, contacts: RecipientContacts | Mapping[str, Any] | None, **fields: Any) -> Call[None]:
+    return Call("PUT", f"/recipients/{_segment(name)}", _nothing, json=_body(RecipientContacts, contacts, **fields))
+
+
+def get_recipient(name: str) -> Call[Recipient]:
+    return Call("GET", f"/recipients/{_segment(name)}", _model(Recipient))
+
+
+def delete_recipient(name: str) -> Call[None]:
+    return Call("DELETE", f"/recipients/{_segment(name)}", _nothing)
+
+
+def list_recipients(limit: int | None, cursor: str | None) -> Call[RecipientPage]:
+    return Call("GET", "/recipients", _model(RecipientPage), params=_page_params(limit, cursor))
+
+
+def put_preferences(name: str, preferences: Preferences | Mapping[str, Any] | None, **fields: Any) -> Call[None]:
+    return Call("PUT", f"/recipients/{_segment(name)}/preferences", _nothing, json=_body(Preferences, preferences, **fields))
+
+
+def get_preferences(name: str) -> Call[PreferencesState]:
+    return Call("GET", f"/recipients/{_segment(name)}/preferences", _model(PreferencesState))
+
+
+def _read_template(response: httpx.Response) -> Template:
+    return Template.model_validate({**response.json(), "created": response.status_code == 201})
+
+
+def put_template(name: str, content: TemplateContent | Mapping[str, Any] | None, **fields: Any) -> Call[Template]:
+    return Call("PUT", f"/templates/{_segment(name)}", _read_template, json=_body(TemplateContent, content, **fields))
+
+
+def get_template(name: str, version: int | None) -> Call[Template]:
+    suffix = f"/versions/{version}" if version is not None else ""
+    return Call("GET", f"/templates/{_segment(name)}{suffix}", _model(Template))
+
+
+def delete_template(name: str) -> Call[None]:
+    return Call("DELETE", f"/templates/{_segment(name)}", _nothing)
+
+
+def list_templates(limit: int | None, cursor: str | None) -> Call[TemplatePage]:
+    return Call("GET", "/templates", _model(TemplatePage), params=_page_params(limit, cursor))
+
+
+def preview_template(name: str, personalisation: Personalisation | None) -> Call[Rendered]:
+    body = PreviewRequest(personalisation=personalisation).payload()
+    return Call("POST", f"/templates/{_segment(name)}/preview", _model(Rendered), json=body)
+
+
+def _read_accepted(response: httpx.Response) -> NotificationAccepted:
+    replayed = response.headers.get("Idempotent-Replayed") == "true"
+    return NotificationAccepted.model_validate({**response.json(), "replayed": replayed})
+
+
+def send(notification: NotificationRequest | Mapping[str, Any] | None, idempotency_key: str | None, **fields: Any) -> Call[NotificationAccepted]:
+    # One key per send, made before the first attempt, so that every retry repeats it.
+    key = idempotency_key or str(uuid.uuid4())
+    body = _body(NotificationRequest, notification, **fields)
+    return Call("POST", "/notifications", _read_accepted, json=body, headers={IDEMPOTENCY_KEY_HEADER: key})
+
+
+def get_notification(notification_id: uuid.UUID | str) -> Call[Notification]:
+    return Call("GET", f"/notifications/{_segment(str(notification_id))}", _model(Notification))
+
+
+def put_callback(settings: CallbackSettings | Mapping[str, Any] | None, **fields: Any) -> Call[CallbackCreated]:
+    return Call("PUT", "/callbacks", _model(CallbackCreated), json=_body(CallbackSettings, settings, **fields))
+
+
+def get_callback() -> Call[Callback]:
+    return Call("GET", "/callbacks", _model(Callback))
+
+
+def delete_callback() -> Call[None]:
+    return Call("DELETE", "/callbacks", _nothing)
+
+
+def rotate_callback_secret() -> Call[CallbackCreated]:
+    # Twice is not once: the second rotation would drop the secret receivers still verify with.
+    return Call("POST", "/callbacks/rotate-secret", _model(CallbackCreated), repeatable=False)
+
+
+def health() -> Call[Health]:
+    return Call("GET", "/readyz", _model(Health), ops=True, answers=frozenset({503}))
+
+
+# -- wait_for -------------------------------------------------------------------------------
+
+# What each wanted status is reached by: a delivered message was sent first.
+_REACHED = {
+    DeliveryStatus.SENT: {DeliveryStatus.SENT, DeliveryStatus.DELIVERED},
+    DeliveryStatus.DELIVERED: {DeliveryStatus.DELIVERED},
+}
+_LOST = {DeliveryStatus.FAILED, DeliveryStatus.CANCELLED}
+# Slack has no receipts: chat.postMessage's ok is final, and the delivery stays sent.
+_SENT_IS_FINAL = {Channel.SLACK}
+
+
+def wanted_status(status: str) -> DeliveryStatus:
+    wanted = DeliveryStatus(status)
+    if wanted not in _REACHED:
+        raise ValueError(f"wait_for waits for 'sent' or 'delivered', not {status!r}")
+    return wanted
+
+
+def arrived(notification: Notification, wanted: DeliveryStatus) -> bool:
+    """Whether every delivery reached ``wanted`` (a skipped one has nothing to wait for, a Slack
+    one is final once sent); DeliveryFailed as soon as one failed or was cancelled."""
+    lost = [channel for channel, delivery in notification.deliveries.items() if delivery.status in _LOST]
+    if lost:
+        raise DeliveryFailed(notification, sorted(lost))
+    return all(
+        delivery.status in _REACHED[DeliveryStatus.SENT if channel in _SENT_IS_FINAL else wanted] or delivery.status is DeliveryStatus.SKIPPED
+        for channel, delivery in notification.deliveries.items()
+    )

@@ -1,0 +1,391 @@
+"""``Client`` and ``AsyncClient``: the gateway over mutual TLS, every operation a method.
+
+The operations are written once (``_Operations``, over the calls of ``_calls.py``); the two
+clients differ only in how they run a call (``_run``), page through a listing (``_iterate``) and
+wait (``wait_for``). Both retry as ``_retry.py`` says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+import httpx
+
+from notifications_client import _calls
+from notifications_client._calls import Call
+from notifications_client._errors import NotificationsError, TransportError, WaitTimeout, error_from_response
+from notifications_client._models import (
+    Callback,
+    CallbackCreated,
+    CallbackEventType,
+    CallbackSettings,
+    Channel,
+    Health,
+    Notification,
+    NotificationAccepted,
+    NotificationRequest,
+    Personalisation,
+    Preferences,
+    PreferencesState,
+    Recipient,
+    RecipientContacts,
+    RecipientPage,
+    Rendered,
+    Template,
+    TemplateContent,
+    TemplatePage,
+)
+from notifications_client._retry import RETRIED_STATUSES, RetryPolicy, parse_retry_after
+
+T = TypeVar("T")
+log = logging.getLogger("notifications_client")
+
+# The local stack's: `make up` serves the API here and the ops port beside it, with the
+# certificates in mtls/ (or $MTLS_DIR).
+DEFAULT_BASE_URL = "https://localhost:8443"
+DEFAULT_OPS_URL = "http://127.0.0.1:9000"
+DEFAULT_TIMEOUT_SECONDS = 15.0
+CA_FILE, CERT_FILE, KEY_FILE = "ca.crt.pem", "client.crt.pem", "client.key.pem"
+
+
+def mtls_context(*, ca: Path | str | None = None, cert: Path | str | None = None, key: Path | str | None = None) -> ssl.SSLContext:
+    """A TLS context that trusts ``ca`` and presents ``cert`` with ``key``; each defaults to its file
+    in ``$MTLS_DIR``, else ``./mtls`` (``ca.crt.pem``, ``client.crt.pem``, ``client.key.pem``)."""
+    directory = Path(os.environ.get("MTLS_DIR") or "mtls")
+    context = ssl.create_default_context(cafile=str(ca or directory / CA_FILE))
+    context.load_cert_chain(str(cert or directory / CERT_FILE), str(key or directory / KEY_FILE))
+    return context
+
+
+class _Attempts:
+    """One call's attempts: whether to try again after each failure, and how long to wait first."""
+
+    def __init__(self, call: Call[Any], policy: RetryPolicy, rng: random.Random) -> None:
+        self.call, self.policy, self.rng, self.number = call, policy, rng, 1
+
+    def after_response(self, response: httpx.Response) -> float | None:
+        """None: the answer is final (read it with ``result``); else seconds to wait."""
+        if response.is_success or response.status_code in self.call.answers or response.status_code not in RETRIED_STATUSES:
+            return None
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return self._next(retry_after, f"{response.status_code} (Retry-After: {response.headers.get('Retry-After')})")
+
+    def after_transport_error(self, exc: httpx.TransportError, url: str) -> float:
+        """Seconds to wait, or the TransportError to raise."""
+        # The certificates are refused or untrusted: trying again changes nothing.
+        permanent = _has_cause(exc, ssl.SSLError)
+        # Only a connection never made cannot have delivered the request.
+        unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+        delay = None if permanent or not (self.call.repeatable or unsent) else self._next(None, repr(exc))
+        if delay is None:
+            raise TransportError(f"cannot reach the gateway at {url} ({self.call.method} {self.call.path}): {_describe(exc)}") from exc
+        return delay
+
+    def result(self, response: httpx.Response) -> Any:
+        if response.is_success or response.status_code in self.call.answers:
+            return self.call.read(response)
+        raise error_from_response(response, parse_retry_after(response.headers.get("Retry-After")))
+
+    def _next(self, retry_after: float | None, why: str) -> float | None:
+        delay = self.policy.delay(self.number, retry_after=retry_after, rng=self.rng)
+        if delay is not None:
+            log.info("retrying %s %s in %.2f s after attempt %d: %s", self.call.method, self.call.path, delay, self.number, why)
+            self.number += 1
+        return delay
+
+
+def _has_cause(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+class _Operations:
+    """Every operation of the gateway. In ``AsyncClient`` each returns an awaitable of what it says
+    (and the ``iter_*`` helpers async iterators)."""
+
+    def _run(self, call: Call[T]) -> T:
+        raise NotImplementedError
+
+    def _iterate(self, page: Callable[[str | None], Call[Any]]) -> Any:
+        raise NotImplementedError
+
+    # -- recipients ------------------------------------------------------------------------
+
+    def put_recipient(self, name: str, contacts: RecipientContacts | Mapping[str, Any] | None = None, **fields: Any) -> None:
+        """Create or replace a recipient: ``phone_number``, ``email``, ``slack_id`` (at least one)."""
+        return self._run(_calls.put_recipient(name, contacts, **fields))
+
+    def get_recipient(self, name: str) -> Recipient:
+        return self._run(_calls.get_recipient(name))
+
+    def delete_recipient(self, name: str) -> None:
+        """Delete a recipient (also when there is none); accepted notifications are still delivered."""
+        return self._run(_calls.delete_recipient(name))
+
+    def list_recipients(self, *, limit: int | None = None, cursor: str | None = None) -> RecipientPage:
+        return self._run(_calls.list_recipients(limit, cursor))
+
+    def iter_recipients(self, *, limit: int | None = None) -> Iterator[Recipient]:
+        """Every recipient by name, following ``next_cursor`` (``limit``: the page size)."""
+        return self._iterate(lambda cursor: _calls.list_recipients(limit, cursor))
+
+    def put_preferences(self, name: str, preferences: Preferences | Mapping[str, Any] | None = None, **fields: Any) -> None:
+        """Replace a recipient's preferences: ``channels`` and ``categories`` turned off."""
+        return self._run(_calls.put_preferences(name, preferences, **fields))
+
+    def get_preferences(self, name: str) -> PreferencesState:
+        return self._run(_calls.get_preferences(name))
+
+    # -- templates -------------------------------------------------------------------------
+
+    def put_template(self, name: str, content: TemplateContent | Mapping[str, Any] | None = None, **fields: Any) -> Template:
+        """Create a template or its next version (``sms``, ``email``, ``slack``, ``category``);
+        ``created`` says whether it was the first."""
+        return self._run(_calls.put_template(name, content, **fields))
+
+    def get_template(self, name: str, *, version: int | None = None) -> Template:
+        """The latest version, or ``version``."""
+        return self._run(_calls.get_template(name, version))
+
+    def delete_template(self, name: str) -> None:
+        return self._run(_calls.delete_template(name))
+
+    def list_templates(self, *, limit: int | None = None, cursor: str | None = None) -> TemplatePage:
+        return self._run(_calls.list_templates(limit, cursor))
+
+    def iter_templates(self, *, limit: int | None = None) -> Iterator[Template]:
+        """Every template (its latest version) by name, following ``next_cursor``."""
+        return self._iterate(lambda cursor: _calls.list_templates(limit, cursor))
+
+    def preview_template(self, name: str, personalisation: Personalisation | None = None) -> Rendered:
+        return self._run(_calls.preview_template(name, personalisation))
+
+    # -- notifications ---------------------------------------------------------------------
+
+    def send(
+        self,
+        recipient: str | None = None,
+        *,
+        message: str | None = None,
+        subject: str | None = None,
+        template: str | None = None,
+        template_version: int | None = None,
+        personalisation: Personalisation | None = None,
+        channels: list[Channel | str] | None = None,
+        category: str | None = None,
+        idempotency_key: str | None = None,
+        notification: NotificationRequest | Mapping[str, Any] | None = None,
+    ) -> NotificationAccepted:
+        """Send a message, or a template with its personalisation (or a whole ``notification``).
+        Every retry repeats one ``Idempotency-Key`` (``idempotency_key``, else a new UUID), so a
+        retried send is never sent twice; ``replayed`` says the gateway had it already."""
+        fields = {
+            "recipient": recipient,
+            "message": message,
+            "subject": subject,
+            "template": template,
+            "template_version": template_version,
+            "personalisation": personalisation,
+            "channels": channels,
+            "category": category,
+        }
+        return self._run(_calls.send(notification, idempotency_key, **fields))
+
+    def get_notification(self, notification_id: UUID | str) -> Notification:
+        """A notification of this client and each channel's delivery."""
+        return self._run(_calls.get_notification(notification_id))
+
+    # -- callbacks -------------------------------------------------------------------------
+
+    def put_callback(self, url: str, *, events: list[CallbackEventType | str] | None = None) -> CallbackCreated:
+        """Set this client's status callback; the answer has the signing secret."""
+        return self._run(_calls.put_callback(CallbackSettings.model_validate({"url": url, "events": events})))
+
+    def get_callback(self) -> Callback:
+        return self._run(_calls.get_callback())
+
+    def delete_callback(self) -> None:
+        return self._run(_calls.delete_callback())
+
+    def rotate_callback_secret(self) -> CallbackCreated:
+        """A new signing secret; the previous one signs beside it for the gateway's grace period."""
+        return self._run(_calls.rotate_callback_secret())
+
+    # -- operations ------------------------------------------------------------------------
+
+    def health(self) -> Health:
+        """The gateway's readiness (its ops port's ``/readyz``): ``ready`` and each check."""
+        return self._run(_calls.health())
+
+
+class _Connection:
+    def __init__(
+        self,
+        base_url: str,
+        ops_url: str,
+        ssl_context: ssl.SSLContext | None,
+        ca: Path | str | None,
+        cert: Path | str | None,
+        key: Path | str | None,
+        retry: RetryPolicy,
+    ) -> None:
+        self.base_url, self.ops_url = base_url.rstrip("/"), ops_url.rstrip("/")
+        self.ssl_context = ssl_context or mtls_context(ca=ca, cert=cert, key=key)
+        self.retry, self.rng = retry, random.Random()
+
+    def request(self, http: httpx.Client | httpx.AsyncClient, call: Call[Any]) -> httpx.Request:
+        url = f"{self.ops_url if call.ops else self.base_url}{call.path}"
+        return http.build_request(call.method, url, json=call.json, params=call.params, headers=call.headers)
+
+    def attempts(self, call: Call[Any]) -> _Attempts:
+        return _Attempts(call, self.retry, self.rng)
+
+
+class Client(_Operations):
+    """The gateway, synchronously. ``with Client() as client: client.send(...)``.
+
+    ``base_url`` the API (https), ``ops_url`` its ops port (``health``); the certificates
+    ``ca``, ``cert``, ``key`` (see ``mtls_context``), or a ready ``ssl_context``; ``retry`` the
+    policy (``NO_RETRIES`` for none); ``transport`` an httpx transport (tests)."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        ops_url: str = DEFAULT_OPS_URL,
+        ca: Path | str | None = None,
+        cert: Path | str | None = None,
+        key: Path | str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        retry: RetryPolicy = RetryPolicy(),
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._connection = _Connection(base_url, ops_url, ssl_context, ca, cert, key, retry)
+        self._http = httpx.Client(verify=self._connection.ssl_context, timeout=timeout, transport=transport)
+        self._sleep: Callable[[float], None] = time.sleep
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _run(self, call: Call[T]) -> T:
+        attempts = self._connection.attempts(call)
+        while True:
+            try:
+                response = self._http.send(self._connection.request(self._http, call))
+            except httpx.TransportError as exc:
+                delay = attempts.after_transport_error(exc, self._connection.base_url)
+            else:
+                delay = attempts.after_response(response)
+                if delay is None:
+                    return attempts.result(response)
+            self._sleep(delay)
+
+    def _iterate(self, page: Callable[[str | None], Call[Any]]) -> Iterator[Any]:
+        cursor = None
+        while True:
+            answer = self._run(page(cursor))
+            yield from answer.items
+            if not (cursor := answer.next_cursor):
+                return
+
+    def wait_for(self, notification_id: UUID | str, *, status: str = "delivered", timeout: float = 60.0, interval: float = 0.5) -> Notification:
+        """Poll until every delivery is ``status`` ("sent" or "delivered"; a skipped one needs
+        nothing); DeliveryFailed if one fails or is cancelled, WaitTimeout after ``timeout`` s."""
+        wanted, deadline = _calls.wanted_status(status), time.monotonic() + timeout
+        while not _calls.arrived(notification := self.get_notification(notification_id), wanted):
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(notification, status, timeout)
+            self._sleep(interval)
+        return notification
+
+
+class AsyncClient(_Operations):
+    """The gateway, asynchronously: ``Client``'s methods, each awaited (``iter_*`` with ``async for``)."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        ops_url: str = DEFAULT_OPS_URL,
+        ca: Path | str | None = None,
+        cert: Path | str | None = None,
+        key: Path | str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        retry: RetryPolicy = RetryPolicy(),
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._connection = _Connection(base_url, ops_url, ssl_context, ca, cert, key, retry)
+        self._http = httpx.AsyncClient(verify=self._connection.ssl_context, timeout=timeout, transport=transport)
+        self._sleep: Callable[[float], Any] = asyncio.sleep
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _run(self, call: Call[T]) -> T:  # type: ignore[override]
+        attempts = self._connection.attempts(call)
+        while True:
+            try:
+                response = await self._http.send(self._connection.request(self._http, call))
+            except httpx.TransportError as exc:
+                delay = attempts.after_transport_error(exc, self._connection.base_url)
+            else:
+                delay = attempts.after_response(response)
+                if delay is None:
+                    return attempts.result(response)
+            await self._sleep(delay)
+
+    async def _iterate(self, page: Callable[[str | None], Call[Any]]) -> AsyncIterator[Any]:  # type: ignore[override]
+        cursor = None
+        while True:
+            answer = await self._run(page(cursor))
+            for item in answer.items:
+                yield item
+            if not (cursor := answer.next_cursor):
+                return
+
+    async def wait_for(
+        self, notification_id: UUID | str, *, status: str = "delivered", timeout: float = 60.0, interval: float = 0.5
+    ) -> Notification:
+        """As ``Client.wait_for``."""
+        wanted, deadline = _calls.wanted_status(status), time.monotonic() + timeout
+        while not _calls.arrived(notification := await self.get_notification(notification_id), wanted):  # type: ignore[misc]
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(notification, status, timeout)
+            await self._sleep(interval)
+        return notification
+
+
+__all__ = ["AsyncClient", "Client", "NotificationsError", "mtls_context"]
