@@ -27,11 +27,11 @@ from notifications_client._models import (
     Personalisation,
     Preferences,
     PreferencesState,
-    PreviewRequest,
     Recipient,
     RecipientContacts,
     RecipientPage,
     Rendered,
+    Request,
     Template,
     TemplateContent,
     TemplatePage,
@@ -76,13 +76,14 @@ def _page_params(limit: int | None, cursor: str | None) -> dict[str, Any]:
     return {key: value for key, value in (("limit", limit), ("cursor", cursor)) if value is not None}
 
 
-def _body(model: type[BaseModel], value: BaseModel | Mapping[str, Any] | None, **fields: Any) -> dict[str, Any]:
-    """A request body from a model, a dict shaped as one, or keyword fields (validated as one)."""
+def _body(model: type[Request], value: Request | Mapping[str, Any] | None, **fields: Any) -> dict[str, Any]:
+    """A request body from a model, keyword fields (validated as the model), or a dict, sent as
+    given: the gateway is the judge of it, and answers what is wrong in words (ValidationError)."""
+    if isinstance(value, Mapping):
+        return dict(value)
     if value is None:
-        value = model.model_validate(fields)
-    elif not isinstance(value, model):
-        value = model.model_validate(value)
-    return value.payload()  # type: ignore[attr-defined]
+        value = model.model_validate({name: given for name, given in fields.items() if given is not None})
+    return value.payload()
 
 
 def put_recipient(name: str, contacts: RecipientContacts | Mapping[str, Any] | None, **fields: Any) -> Call[None]:
@@ -131,7 +132,7 @@ def list_templates(limit: int | None, cursor: str | None) -> Call[TemplatePage]:
 
 
 def preview_template(name: str, personalisation: Personalisation | None) -> Call[Rendered]:
-    body = PreviewRequest(personalisation=personalisation).payload()
+    body = {} if personalisation is None else {"personalisation": dict(personalisation)}
     return Call("POST", f"/templates/{_segment(name)}/preview", _model(Rendered), json=body)
 
 

@@ -147,10 +147,6 @@ class TemplatePage(Page):
     items: list[Template]
 
 
-class PreviewRequest(Request):
-    personalisation: Personalisation | None = None
-
-
 class SmsRendered(Answer):
     body: str
     fragments: int
