@@ -251,8 +251,9 @@ class TestCallbacks:
                 callback = wait_until(lambda: receiver.for_notification(first.id), timeout=60, what="the signed callback")[0]
                 event = verify_callback(callback.headers, callback.body, created.secret)
                 assert (event.type, event.data.notification_id, event.data.status) == (CallbackEventType.SENT, first.id, DeliveryStatus.SENT)
-                state = notifier.get_callback()
-                assert state.url == receiver.url and state.last_success_at is not None
+                # The sender records the 2xx just after the receiver has answered it.
+                state = wait_until(lambda: (got := notifier.get_callback()).last_success_at and got, timeout=30, what="the recorded success")
+                assert state.url == receiver.url and state.events == [CallbackEventType.SENT]
 
                 rotated = notifier.rotate_callback_secret()
                 assert rotated.secret != created.secret
