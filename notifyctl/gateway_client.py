@@ -102,7 +102,7 @@ def gateway(profile: Profile) -> Iterator[Client]:
     except ApiError as exc:
         raise api_error(exc) from None
     except TransportError as exc:
-        raise _transport_error(profile, exc.__cause__ or exc) from None
+        raise _transport_error(profile, exc) from None
     finally:
         client.close()
 
@@ -116,9 +116,9 @@ def answer(model: BaseModel) -> dict[str, Any]:
 # -- the one place errors are mapped -------------------------------------------------------
 
 
-def _transport_error(profile: Profile, exc: BaseException) -> NotifyctlError:
-    url = profile.gateway_url
-    ssl_error = _find_cause(exc, ssl.SSLError)
+def _transport_error(profile: Profile, error: TransportError) -> NotifyctlError:
+    url, exc = profile.gateway_url, error.__cause__
+    ssl_error = error.cause_of(ssl.SSLError)
     if isinstance(ssl_error, ssl.SSLCertVerificationError):
         return RefusedError(
             f"the gateway at {url} presented a certificate that {profile.ca} does not trust "
@@ -138,7 +138,7 @@ def _transport_error(profile: Profile, exc: BaseException) -> NotifyctlError:
         )
     if isinstance(exc, httpx.TimeoutException):
         return UnavailableError(f"the gateway at {url} did not answer within {TIMEOUT_SECONDS:g} s")
-    return UnavailableError(f"cannot reach the gateway at {url}: {_os_reason(exc)}; is it running (make up)?")
+    return UnavailableError(f"cannot reach the gateway at {url}: {_os_reason(error)}; is it running (make up)?")
 
 
 def api_error(exc: ApiError) -> NotifyctlError:
@@ -180,24 +180,13 @@ def _refuse_expired(cert: Path) -> None:
         raise RefusedError(f"the client certificate {cert} is not valid before {certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
 
 
-def _find_cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def _ssl_reason(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)
     return str(reason).replace("_", " ").lower() if reason else str(exc)
 
 
-def _os_reason(exc: BaseException) -> str:
-    os_error = _find_cause(exc, OSError)
+def _os_reason(error: TransportError) -> str:
+    os_error = error.cause_of(OSError)
     if os_error is not None and getattr(os_error, "strerror", None):
         return str(os_error.strerror).lower()
-    return str(exc) or type(exc).__name__
+    return str(error.__cause__ or error) or type(error.__cause__).__name__

@@ -59,7 +59,7 @@ from notifications_client._models import (
     TemplatePage,
     TemplateReference,
 )
-from notifications_client._retry import NO_RETRIES, RetryPolicy
+from notifications_client._retry import NO_RETRIES, RetryPolicy, parse_retry_after
 from notifications_client._webhooks import CallbackVerificationError, verify_callback
 
 __all__ = [
@@ -116,5 +116,6 @@ __all__ = [
     "ValidationError",
     "WaitTimeout",
     "mtls_context",
+    "parse_retry_after",
     "verify_callback",
 ]

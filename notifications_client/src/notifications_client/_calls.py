@@ -14,28 +14,8 @@ import httpx
 from pydantic import BaseModel
 
 from notifications_client._errors import DeliveryFailed
-from notifications_client._models import (
-    Callback,
-    CallbackCreated,
-    CallbackSettings,
-    Channel,
-    DeliveryStatus,
-    Health,
-    Notification,
-    NotificationAccepted,
-    NotificationRequest,
-    Personalisation,
-    Preferences,
-    PreferencesState,
-    Recipient,
-    RecipientContacts,
-    RecipientPage,
-    Rendered,
-    Request,
-    Template,
-    TemplateContent,
-    TemplatePage,
-)
+from notifications_client import _models as models
+from notifications_client._models import Channel, DeliveryStatus, Personalisation, Request
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -86,91 +66,91 @@ def _body(model: type[Request], value: Request | Mapping[str, Any] | None, **fie
     return value.payload()
 
 
-def put_recipient(name: str, contacts: RecipientContacts | Mapping[str, Any] | None, **fields: Any) -> Call[None]:
-    return Call("PUT", f"/recipients/{_segment(name)}", _nothing, json=_body(RecipientContacts, contacts, **fields))
+def put_recipient(name: str, contacts: models.RecipientContacts | Mapping[str, Any] | None, **fields: Any) -> Call[None]:
+    return Call("PUT", f"/recipients/{_segment(name)}", _nothing, json=_body(models.RecipientContacts, contacts, **fields))
 
 
-def get_recipient(name: str) -> Call[Recipient]:
-    return Call("GET", f"/recipients/{_segment(name)}", _model(Recipient))
+def get_recipient(name: str) -> Call[models.Recipient]:
+    return Call("GET", f"/recipients/{_segment(name)}", _model(models.Recipient))
 
 
 def delete_recipient(name: str) -> Call[None]:
     return Call("DELETE", f"/recipients/{_segment(name)}", _nothing)
 
 
-def list_recipients(limit: int | None, cursor: str | None) -> Call[RecipientPage]:
-    return Call("GET", "/recipients", _model(RecipientPage), params=_page_params(limit, cursor))
+def list_recipients(limit: int | None, cursor: str | None) -> Call[models.RecipientPage]:
+    return Call("GET", "/recipients", _model(models.RecipientPage), params=_page_params(limit, cursor))
 
 
-def put_preferences(name: str, preferences: Preferences | Mapping[str, Any] | None, **fields: Any) -> Call[None]:
-    return Call("PUT", f"/recipients/{_segment(name)}/preferences", _nothing, json=_body(Preferences, preferences, **fields))
+def put_preferences(name: str, preferences: models.Preferences | Mapping[str, Any] | None, **fields: Any) -> Call[None]:
+    return Call("PUT", f"/recipients/{_segment(name)}/preferences", _nothing, json=_body(models.Preferences, preferences, **fields))
 
 
-def get_preferences(name: str) -> Call[PreferencesState]:
-    return Call("GET", f"/recipients/{_segment(name)}/preferences", _model(PreferencesState))
+def get_preferences(name: str) -> Call[models.PreferencesState]:
+    return Call("GET", f"/recipients/{_segment(name)}/preferences", _model(models.PreferencesState))
 
 
-def _read_template(response: httpx.Response) -> Template:
-    return Template.model_validate({**response.json(), "created": response.status_code == 201})
+def _read_template(response: httpx.Response) -> models.Template:
+    return models.Template.model_validate({**response.json(), "created": response.status_code == 201})
 
 
-def put_template(name: str, content: TemplateContent | Mapping[str, Any] | None, **fields: Any) -> Call[Template]:
-    return Call("PUT", f"/templates/{_segment(name)}", _read_template, json=_body(TemplateContent, content, **fields))
+def put_template(name: str, content: models.TemplateContent | Mapping[str, Any] | None, **fields: Any) -> Call[models.Template]:
+    return Call("PUT", f"/templates/{_segment(name)}", _read_template, json=_body(models.TemplateContent, content, **fields))
 
 
-def get_template(name: str, version: int | None) -> Call[Template]:
+def get_template(name: str, version: int | None) -> Call[models.Template]:
     suffix = f"/versions/{version}" if version is not None else ""
-    return Call("GET", f"/templates/{_segment(name)}{suffix}", _model(Template))
+    return Call("GET", f"/templates/{_segment(name)}{suffix}", _model(models.Template))
 
 
 def delete_template(name: str) -> Call[None]:
     return Call("DELETE", f"/templates/{_segment(name)}", _nothing)
 
 
-def list_templates(limit: int | None, cursor: str | None) -> Call[TemplatePage]:
-    return Call("GET", "/templates", _model(TemplatePage), params=_page_params(limit, cursor))
+def list_templates(limit: int | None, cursor: str | None) -> Call[models.TemplatePage]:
+    return Call("GET", "/templates", _model(models.TemplatePage), params=_page_params(limit, cursor))
 
 
-def preview_template(name: str, personalisation: Personalisation | None) -> Call[Rendered]:
+def preview_template(name: str, personalisation: Personalisation | None) -> Call[models.Rendered]:
     body = {} if personalisation is None else {"personalisation": dict(personalisation)}
-    return Call("POST", f"/templates/{_segment(name)}/preview", _model(Rendered), json=body)
+    return Call("POST", f"/templates/{_segment(name)}/preview", _model(models.Rendered), json=body)
 
 
-def _read_accepted(response: httpx.Response) -> NotificationAccepted:
+def _read_accepted(response: httpx.Response) -> models.NotificationAccepted:
     replayed = response.headers.get("Idempotent-Replayed") == "true"
-    return NotificationAccepted.model_validate({**response.json(), "replayed": replayed})
+    return models.NotificationAccepted.model_validate({**response.json(), "replayed": replayed})
 
 
-def send(notification: NotificationRequest | Mapping[str, Any] | None, idempotency_key: str | None, **fields: Any) -> Call[NotificationAccepted]:
+def send(notification: models.NotificationRequest | Mapping[str, Any] | None, idempotency_key: str | None, **fields: Any) -> Call[models.NotificationAccepted]:
     # One key per send, made before the first attempt, so that every retry repeats it.
     key = idempotency_key or str(uuid.uuid4())
-    body = _body(NotificationRequest, notification, **fields)
+    body = _body(models.NotificationRequest, notification, **fields)
     return Call("POST", "/notifications", _read_accepted, json=body, headers={IDEMPOTENCY_KEY_HEADER: key})
 
 
-def get_notification(notification_id: uuid.UUID | str) -> Call[Notification]:
-    return Call("GET", f"/notifications/{_segment(str(notification_id))}", _model(Notification))
+def get_notification(notification_id: uuid.UUID | str) -> Call[models.Notification]:
+    return Call("GET", f"/notifications/{_segment(str(notification_id))}", _model(models.Notification))
 
 
-def put_callback(settings: CallbackSettings | Mapping[str, Any] | None, **fields: Any) -> Call[CallbackCreated]:
-    return Call("PUT", "/callbacks", _model(CallbackCreated), json=_body(CallbackSettings, settings, **fields))
+def put_callback(settings: models.CallbackSettings | Mapping[str, Any] | None, **fields: Any) -> Call[models.CallbackCreated]:
+    return Call("PUT", "/callbacks", _model(models.CallbackCreated), json=_body(models.CallbackSettings, settings, **fields))
 
 
-def get_callback() -> Call[Callback]:
-    return Call("GET", "/callbacks", _model(Callback))
+def get_callback() -> Call[models.Callback]:
+    return Call("GET", "/callbacks", _model(models.Callback))
 
 
 def delete_callback() -> Call[None]:
     return Call("DELETE", "/callbacks", _nothing)
 
 
-def rotate_callback_secret() -> Call[CallbackCreated]:
+def rotate_callback_secret() -> Call[models.CallbackCreated]:
     # Twice is not once: the second rotation would drop the secret receivers still verify with.
-    return Call("POST", "/callbacks/rotate-secret", _model(CallbackCreated), repeatable=False)
+    return Call("POST", "/callbacks/rotate-secret", _model(models.CallbackCreated), repeatable=False)
 
 
-def health() -> Call[Health]:
-    return Call("GET", "/readyz", _model(Health), ops=True, answers=frozenset({503}))
+def health() -> Call[models.Health]:
+    return Call("GET", "/readyz", _model(models.Health), ops=True, answers=frozenset({503}))
 
 
 # -- wait_for -------------------------------------------------------------------------------
@@ -192,7 +172,7 @@ def wanted_status(status: str) -> DeliveryStatus:
     return wanted
 
 
-def arrived(notification: Notification, wanted: DeliveryStatus) -> bool:
+def arrived(notification: models.Notification, wanted: DeliveryStatus) -> bool:
     """Whether every delivery reached ``wanted`` (a skipped one has nothing to wait for, a Slack
     one is final once sent); DeliveryFailed as soon as one failed or was cancelled."""
     lost = [channel for channel, delivery in notification.deliveries.items() if delivery.status in _LOST]

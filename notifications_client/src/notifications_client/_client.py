@@ -13,7 +13,7 @@ import os
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -22,28 +22,9 @@ import httpx
 
 from notifications_client import _calls
 from notifications_client._calls import Call
-from notifications_client._errors import NotificationsError, TransportError, WaitTimeout, error_from_response
-from notifications_client._models import (
-    Callback,
-    CallbackCreated,
-    CallbackEventType,
-    CallbackSettings,
-    Channel,
-    Health,
-    Notification,
-    NotificationAccepted,
-    NotificationRequest,
-    Personalisation,
-    Preferences,
-    PreferencesState,
-    Recipient,
-    RecipientContacts,
-    RecipientPage,
-    Rendered,
-    Template,
-    TemplateContent,
-    TemplatePage,
-)
+from notifications_client._errors import NotificationsError, TransportError, WaitTimeout, error_from_response, find_cause
+from notifications_client import _models as models
+from notifications_client._models import Personalisation
 from notifications_client._retry import RETRIED_STATUSES, RetryPolicy, parse_retry_after
 
 T = TypeVar("T")
@@ -82,7 +63,7 @@ class _Attempts:
     def after_transport_error(self, exc: httpx.TransportError, url: str) -> float:
         """Seconds to wait, or the TransportError to raise."""
         # The certificates are refused or untrusted: trying again changes nothing.
-        permanent = _has_cause(exc, ssl.SSLError)
+        permanent = find_cause(exc, ssl.SSLError) is not None
         # Only a connection never made cannot have delivered the request.
         unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
         delay = None if permanent or not (self.call.repeatable or unsent) else self._next(None, repr(exc))
@@ -103,17 +84,6 @@ class _Attempts:
         return delay
 
 
-def _has_cause(exc: BaseException, kind: type[BaseException]) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
-
-
 def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
@@ -130,53 +100,53 @@ class _Operations:
 
     # -- recipients ------------------------------------------------------------------------
 
-    def put_recipient(self, name: str, contacts: RecipientContacts | Mapping[str, Any] | None = None, **fields: Any) -> None:
+    def put_recipient(self, name: str, contacts: models.RecipientContacts | Mapping[str, Any] | None = None, **fields: Any) -> None:
         """Create or replace a recipient: ``phone_number``, ``email``, ``slack_id`` (at least one)."""
         return self._run(_calls.put_recipient(name, contacts, **fields))
 
-    def get_recipient(self, name: str) -> Recipient:
+    def get_recipient(self, name: str) -> models.Recipient:
         return self._run(_calls.get_recipient(name))
 
     def delete_recipient(self, name: str) -> None:
         """Delete a recipient (also when there is none); accepted notifications are still delivered."""
         return self._run(_calls.delete_recipient(name))
 
-    def list_recipients(self, *, limit: int | None = None, cursor: str | None = None) -> RecipientPage:
+    def list_recipients(self, *, limit: int | None = None, cursor: str | None = None) -> models.RecipientPage:
         return self._run(_calls.list_recipients(limit, cursor))
 
-    def iter_recipients(self, *, limit: int | None = None) -> Iterator[Recipient]:
+    def iter_recipients(self, *, limit: int | None = None) -> Iterator[models.Recipient]:
         """Every recipient by name, following ``next_cursor`` (``limit``: the page size)."""
         return self._iterate(lambda cursor: _calls.list_recipients(limit, cursor))
 
-    def put_preferences(self, name: str, preferences: Preferences | Mapping[str, Any] | None = None, **fields: Any) -> None:
+    def put_preferences(self, name: str, preferences: models.Preferences | Mapping[str, Any] | None = None, **fields: Any) -> None:
         """Replace a recipient's preferences: ``channels`` and ``categories`` turned off."""
         return self._run(_calls.put_preferences(name, preferences, **fields))
 
-    def get_preferences(self, name: str) -> PreferencesState:
+    def get_preferences(self, name: str) -> models.PreferencesState:
         return self._run(_calls.get_preferences(name))
 
     # -- templates -------------------------------------------------------------------------
 
-    def put_template(self, name: str, content: TemplateContent | Mapping[str, Any] | None = None, **fields: Any) -> Template:
+    def put_template(self, name: str, content: models.TemplateContent | Mapping[str, Any] | None = None, **fields: Any) -> models.Template:
         """Create a template or its next version (``sms``, ``email``, ``slack``, ``category``);
         ``created`` says whether it was the first."""
         return self._run(_calls.put_template(name, content, **fields))
 
-    def get_template(self, name: str, *, version: int | None = None) -> Template:
+    def get_template(self, name: str, *, version: int | None = None) -> models.Template:
         """The latest version, or ``version``."""
         return self._run(_calls.get_template(name, version))
 
     def delete_template(self, name: str) -> None:
         return self._run(_calls.delete_template(name))
 
-    def list_templates(self, *, limit: int | None = None, cursor: str | None = None) -> TemplatePage:
+    def list_templates(self, *, limit: int | None = None, cursor: str | None = None) -> models.TemplatePage:
         return self._run(_calls.list_templates(limit, cursor))
 
-    def iter_templates(self, *, limit: int | None = None) -> Iterator[Template]:
+    def iter_templates(self, *, limit: int | None = None) -> Iterator[models.Template]:
         """Every template (its latest version) by name, following ``next_cursor``."""
         return self._iterate(lambda cursor: _calls.list_templates(limit, cursor))
 
-    def preview_template(self, name: str, personalisation: Personalisation | None = None) -> Rendered:
+    def preview_template(self, name: str, personalisation: Personalisation | None = None) -> models.Rendered:
         return self._run(_calls.preview_template(name, personalisation))
 
     # -- notifications ---------------------------------------------------------------------
@@ -190,11 +160,11 @@ class _Operations:
         template: str | None = None,
         template_version: int | None = None,
         personalisation: Personalisation | None = None,
-        channels: list[Channel | str] | None = None,
+        channels: list[models.Channel | str] | None = None,
         category: str | None = None,
         idempotency_key: str | None = None,
-        notification: NotificationRequest | Mapping[str, Any] | None = None,
-    ) -> NotificationAccepted:
+        notification: models.NotificationRequest | Mapping[str, Any] | None = None,
+    ) -> models.NotificationAccepted:
         """Send a message, or a template with its personalisation (or a whole ``notification``).
         Every retry repeats one ``Idempotency-Key`` (``idempotency_key``, else a new UUID), so a
         retried send is never sent twice; ``replayed`` says the gateway had it already."""
@@ -210,62 +180,35 @@ class _Operations:
         }
         return self._run(_calls.send(notification, idempotency_key, **fields))
 
-    def get_notification(self, notification_id: UUID | str) -> Notification:
+    def get_notification(self, notification_id: UUID | str) -> models.Notification:
         """A notification of this client and each channel's delivery."""
         return self._run(_calls.get_notification(notification_id))
 
     # -- callbacks -------------------------------------------------------------------------
 
-    def put_callback(self, url: str, *, events: list[CallbackEventType | str] | None = None) -> CallbackCreated:
+    def put_callback(self, url: str, *, events: list[models.CallbackEventType | str] | None = None) -> models.CallbackCreated:
         """Set this client's status callback; the answer has the signing secret."""
-        return self._run(_calls.put_callback(CallbackSettings.model_validate({"url": url, "events": events})))
+        return self._run(_calls.put_callback(models.CallbackSettings.model_validate({"url": url, "events": events})))
 
-    def get_callback(self) -> Callback:
+    def get_callback(self) -> models.Callback:
         return self._run(_calls.get_callback())
 
     def delete_callback(self) -> None:
         return self._run(_calls.delete_callback())
 
-    def rotate_callback_secret(self) -> CallbackCreated:
+    def rotate_callback_secret(self) -> models.CallbackCreated:
         """A new signing secret; the previous one signs beside it for the gateway's grace period."""
         return self._run(_calls.rotate_callback_secret())
 
     # -- operations ------------------------------------------------------------------------
 
-    def health(self) -> Health:
+    def health(self) -> models.Health:
         """The gateway's readiness (its ops port's ``/readyz``): ``ready`` and each check."""
         return self._run(_calls.health())
 
 
-class _Connection:
-    def __init__(
-        self,
-        base_url: str,
-        ops_url: str,
-        ssl_context: ssl.SSLContext | None,
-        ca: Path | str | None,
-        cert: Path | str | None,
-        key: Path | str | None,
-        retry: RetryPolicy,
-    ) -> None:
-        self.base_url, self.ops_url = base_url.rstrip("/"), ops_url.rstrip("/")
-        self.ssl_context = ssl_context or mtls_context(ca=ca, cert=cert, key=key)
-        self.retry, self.rng = retry, random.Random()
-
-    def request(self, http: httpx.Client | httpx.AsyncClient, call: Call[Any]) -> httpx.Request:
-        url = f"{self.ops_url if call.ops else self.base_url}{call.path}"
-        return http.build_request(call.method, url, json=call.json, params=call.params, headers=call.headers)
-
-    def attempts(self, call: Call[Any]) -> _Attempts:
-        return _Attempts(call, self.retry, self.rng)
-
-
-class Client(_Operations):
-    """The gateway, synchronously. ``with Client() as client: client.send(...)``.
-
-    ``base_url`` the API (https), ``ops_url`` its ops port (``health``); the certificates
-    ``ca``, ``cert``, ``key`` (see ``mtls_context``), or a ready ``ssl_context``; ``retry`` the
-    policy (``NO_RETRIES`` for none); ``transport`` an httpx transport (tests)."""
+class _ClientBase(_Operations):
+    """What both clients are made of: where the gateway is, the TLS context, the retry policy."""
 
     def __init__(
         self,
@@ -278,11 +221,35 @@ class Client(_Operations):
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         retry: RetryPolicy = RetryPolicy(),
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._connection = _Connection(base_url, ops_url, ssl_context, ca, cert, key, retry)
-        self._http = httpx.Client(verify=self._connection.ssl_context, timeout=timeout, transport=transport)
-        self._sleep: Callable[[float], None] = time.sleep
+        self._base_url, self._ops_url = base_url.rstrip("/"), ops_url.rstrip("/")
+        self._retry, self._rng = retry, random.Random()
+        self._http = self._http_client(verify=ssl_context or mtls_context(ca=ca, cert=cert, key=key), timeout=timeout, transport=transport)
+
+    def _http_client(self, **options: Any) -> Any:
+        raise NotImplementedError
+
+    def _request(self, call: Call[Any]) -> httpx.Request:
+        url = f"{self._ops_url if call.ops else self._base_url}{call.path}"
+        return self._http.build_request(call.method, url, json=call.json, params=call.params, headers=call.headers)
+
+    def _attempts(self, call: Call[Any]) -> _Attempts:
+        return _Attempts(call, self._retry, self._rng)
+
+
+class Client(_ClientBase):
+    """The gateway, synchronously. ``with Client() as client: client.send(...)``.
+
+    ``base_url`` the API (https), ``ops_url`` its ops port (``health``); the certificates
+    ``ca``, ``cert``, ``key`` (see ``mtls_context``), or a ready ``ssl_context``; ``timeout`` per
+    request, in seconds; ``retry`` the policy (``NO_RETRIES`` for none); ``transport`` an httpx
+    transport (tests)."""
+
+    _sleep: Callable[[float], None] = staticmethod(time.sleep)  # type: ignore[assignment]
+
+    def _http_client(self, **options: Any) -> httpx.Client:
+        return httpx.Client(**options)
 
     def __enter__(self) -> Client:
         return self
@@ -294,12 +261,12 @@ class Client(_Operations):
         self._http.close()
 
     def _run(self, call: Call[T]) -> T:
-        attempts = self._connection.attempts(call)
+        attempts = self._attempts(call)
         while True:
             try:
-                response = self._http.send(self._connection.request(self._http, call))
+                response = self._http.send(self._request(call))
             except httpx.TransportError as exc:
-                delay = attempts.after_transport_error(exc, self._connection.base_url)
+                delay = attempts.after_transport_error(exc, self._base_url)
             else:
                 delay = attempts.after_response(response)
                 if delay is None:
@@ -314,7 +281,7 @@ class Client(_Operations):
             if not (cursor := answer.next_cursor):
                 return
 
-    def wait_for(self, notification_id: UUID | str, *, status: str = "delivered", timeout: float = 60.0, interval: float = 0.5) -> Notification:
+    def wait_for(self, notification_id: UUID | str, *, status: str = "sent", timeout: float = 60.0, interval: float = 0.5) -> models.Notification:
         """Poll until every delivery is ``status`` ("sent" or "delivered"; a skipped one needs
         nothing); DeliveryFailed if one fails or is cancelled, WaitTimeout after ``timeout`` s."""
         wanted, deadline = _calls.wanted_status(status), time.monotonic() + timeout
@@ -325,25 +292,13 @@ class Client(_Operations):
         return notification
 
 
-class AsyncClient(_Operations):
+class AsyncClient(_ClientBase):
     """The gateway, asynchronously: ``Client``'s methods, each awaited (``iter_*`` with ``async for``)."""
 
-    def __init__(
-        self,
-        base_url: str = DEFAULT_BASE_URL,
-        *,
-        ops_url: str = DEFAULT_OPS_URL,
-        ca: Path | str | None = None,
-        cert: Path | str | None = None,
-        key: Path | str | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        timeout: float = DEFAULT_TIMEOUT_SECONDS,
-        retry: RetryPolicy = RetryPolicy(),
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._connection = _Connection(base_url, ops_url, ssl_context, ca, cert, key, retry)
-        self._http = httpx.AsyncClient(verify=self._connection.ssl_context, timeout=timeout, transport=transport)
-        self._sleep: Callable[[float], Any] = asyncio.sleep
+    _sleep: Callable[[float], Awaitable[None]] = staticmethod(asyncio.sleep)  # type: ignore[assignment]
+
+    def _http_client(self, **options: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(**options)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -355,12 +310,12 @@ class AsyncClient(_Operations):
         await self._http.aclose()
 
     async def _run(self, call: Call[T]) -> T:  # type: ignore[override]
-        attempts = self._connection.attempts(call)
+        attempts = self._attempts(call)
         while True:
             try:
-                response = await self._http.send(self._connection.request(self._http, call))
+                response = await self._http.send(self._request(call))
             except httpx.TransportError as exc:
-                delay = attempts.after_transport_error(exc, self._connection.base_url)
+                delay = attempts.after_transport_error(exc, self._base_url)
             else:
                 delay = attempts.after_response(response)
                 if delay is None:
@@ -377,8 +332,8 @@ class AsyncClient(_Operations):
                 return
 
     async def wait_for(
-        self, notification_id: UUID | str, *, status: str = "delivered", timeout: float = 60.0, interval: float = 0.5
-    ) -> Notification:
+        self, notification_id: UUID | str, *, status: str = "sent", timeout: float = 60.0, interval: float = 0.5
+    ) -> models.Notification:
         """As ``Client.wait_for``."""
         wanted, deadline = _calls.wanted_status(status), time.monotonic() + timeout
         while not _calls.arrived(notification := await self.get_notification(notification_id), wanted):  # type: ignore[misc]

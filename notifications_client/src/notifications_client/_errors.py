@@ -15,12 +15,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 if TYPE_CHECKING:
     from notifications_client._models import Notification
+
+E = TypeVar("E", bound=BaseException)
 
 
 class NotificationsError(Exception):
@@ -28,7 +30,22 @@ class NotificationsError(Exception):
 
 
 class TransportError(NotificationsError):
-    pass
+    def cause_of(self, kind: type[E]) -> E | None:
+        """The first exception of ``kind`` among its causes: ``ssl.SSLError`` when TLS refused,
+        ``OSError`` for the system's reason."""
+        return find_cause(self, kind)
+
+
+def find_cause(exc: BaseException, kind: type[E]) -> E | None:
+    """``exc`` or the first of its causes (or contexts) that is a ``kind``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 class ApiError(NotificationsError):

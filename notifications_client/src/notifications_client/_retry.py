@@ -13,8 +13,9 @@ with the first answer and sends nothing twice. A call that is not safe to repeat
 callback secret) is retried only when the gateway cannot have acted on it: a refused connection,
 a 429 or a 503.
 
-This package is installed on its own, so it does not import the services' ``shared/backoff.py``;
-the arithmetic is the same as its ``exponential_delay``.
+This package is installed on its own, so it does not import the services' ``shared/backoff.py``
+(whose ``exponential_delay`` and ``retry_after_seconds`` these mirror), nor can that module
+import this one: the senders keep httpx out of their processes (``shared/lean_process.py``).
 """
 
 from __future__ import annotations
