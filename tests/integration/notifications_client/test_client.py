@@ -42,6 +42,7 @@ from notifications_client import (
     Forbidden,
     NotFound,
     RetryPolicy,
+    TransportError,
     ValidationError,
     mtls_context,
     verify_callback,
@@ -181,6 +182,37 @@ class TestNotifications:
             final = await client.wait_for(accepted.id, status="sent", timeout=60)
             assert final.deliveries[Channel.SLACK].status == DeliveryStatus.SENT
             assert (await client.health()).ready
+
+
+class TestTransport:
+    def test_a_certificate_of_another_ca_is_refused(self, system: System, caplog: pytest.LogCaptureFixture) -> None:
+        assert system.gateway is not None
+        foreign = system.certificates.directory / "foreign"
+        caplog.set_level(logging.INFO, logger="notifications_client")
+
+        def refused(context: ssl.SSLContext) -> TransportError:
+            with Client(system.gateway.base_url, ssl_context=context, retry=RetryPolicy(max_attempts=2, base_seconds=0.1)) as stranger:  # type: ignore[union-attr]
+                with pytest.raises(TransportError) as raised:
+                    stranger.get_recipient("anyone")
+            return raised.value
+
+        context = mtls_context(ca=system.certificates.ca, cert=foreign / "client.crt.pem", key=foreign / "client.key.pem")
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        # TLS 1.2 refuses in the handshake: an SSL error, never retried.
+        assert refused(context).cause_of(ssl.SSLError) is not None and retries_logged(caplog) == []
+        # TLS 1.3 refuses after the handshake by closing the connection, which cannot be told
+        # from a broken one: retried as one, then raised.
+        context = mtls_context(ca=system.certificates.ca, cert=foreign / "client.crt.pem", key=foreign / "client.key.pem")
+        assert "disconnected" in str(refused(context)) and len(retries_logged(caplog)) == 1
+
+    def test_nothing_listening_is_retried_then_raised(self, caplog: pytest.LogCaptureFixture, system: System) -> None:
+        caplog.set_level(logging.INFO, logger="notifications_client")
+        pair = system.certificates.client()
+        policy = RetryPolicy(max_attempts=3, base_seconds=0.1)
+        with Client("https://localhost:1", ca=system.certificates.ca, cert=pair.cert, key=pair.key, retry=policy) as nowhere:
+            with pytest.raises(TransportError, match="cannot reach the gateway at https://localhost:1"):
+                nowhere.list_templates()
+        assert len(retries_logged(caplog)) == 2
 
 
 class TestHealth:
