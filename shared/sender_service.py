@@ -22,6 +22,7 @@ from shared.database import Database
 from shared.deliveries import DeliveryRepository
 from shared.logging import configure_logging, get_logger
 from shared.ops_server import OpsServer
+from shared.provider_rate_limit import SharedRateLimiter
 from shared.providers import Provider
 from shared.queue_metrics import QueueDepthReporter
 from shared.sender_settings import SenderSettings
@@ -78,6 +79,11 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
             queue=queue,
             deliveries=DeliveryRepository(database),
             instance_id=instance_id,
+            rate_limiter=(
+                SharedRateLimiter(database, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+                if settings.rate_limit_shared
+                else None
+            ),
         )
         await consumer.run(stop)
     log.info("sender stopped")

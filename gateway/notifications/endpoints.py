@@ -1,4 +1,5 @@
-"""Routes for /notifications: POST (the accept) and GET /{notification_id} (its status).
+"""Routes for /notifications: POST (the accept), GET /{notification_id} (its status) and POST
+/{notification_id}/cancel (while it is scheduled).
 
 POST /notifications is the gateway's hot path, so it is a plain ASGI endpoint (``accept_route``)
 rather than a FastAPI route: FastAPI's request handling (the Request object, dependency solving,
@@ -29,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from gateway.auth import NotificationsReader, Role, authorise, identity_of
+from gateway.auth import NotificationsClient, NotificationsReader, Role, authorise, identity_of
 from gateway.deps import Connection
 from gateway.errors import ApiError, BadRequestError, ErrorBody, describe_validation_error
 from gateway.notifications.schemas import NotificationAccepted, NotificationCreate, NotificationPublic
@@ -54,6 +55,18 @@ async def get_notification(
 ) -> NotificationPublic:
     """A notification of this client (any client's, for the role audit) and the delivery status of each of its channels."""
     return await notifications.status(connection, notification_id=notification_id, reader=client)
+
+
+@router.post(
+    "/{notification_id}/cancel",
+    response_model=NotificationPublic,
+    responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody, "description": "Already released: a delivery was published."}},
+)
+async def cancel_notification(
+    notification_id: UUID, connection: Connection, client: NotificationsClient, notifications: Notifications
+) -> NotificationPublic:
+    """Cancel a scheduled notification of this client: its deliveries become cancelled and nothing is sent."""
+    return await notifications.cancel(connection, notification_id=notification_id, client=client)
 
 
 # -- POST /notifications -----------------------------------------------------------------

@@ -35,6 +35,8 @@ class StoredNotification:
     channels: list[str]  # the channels targeted when it was accepted
     client: str
     created_at: datetime
+    send_at: datetime | None = None  # the time the client asked for
+    release_at: datetime | None = None  # when it was (to be) released, when held
     # The SMS text's length when SMS is targeted, if already measured (else measured when asked).
     sms: SmsLength | None = None
 
@@ -55,6 +57,8 @@ class StoredNotification:
             channels=list(row["channels"]),
             client=row["client"],
             created_at=row["created_at"],
+            send_at=row["send_at"],
+            release_at=row["release_at"],
         )
 
     def sms_length(self) -> SmsLength | None:
@@ -97,6 +101,10 @@ class StoredNotification:
         if sms is not None:
             body["sms_fragments"] = sms.fragments
             body["sms_encoding"] = sms.encoding
+        if self.send_at is not None:
+            body["send_at"] = self.send_at
+        if self.release_at is not None:
+            body["release_at"] = self.release_at
         body["created_at"] = self.created_at
         return to_json(body)
 
@@ -113,6 +121,8 @@ class StoredNotification:
             channels=self.channels,
             sms_fragments=sms.fragments if sms is not None else None,
             sms_encoding=sms.encoding if sms is not None else None,
+            send_at=self.send_at,
+            release_at=self.release_at,
             created_at=self.created_at,
             content=ContentPublic.of(self.content) if self.content is not None else None,
             client=self.client,

@@ -132,6 +132,11 @@ def get_notification(notification_id: uuid.UUID | str) -> Call[models.Notificati
     return Call("GET", f"/notifications/{_segment(str(notification_id))}", _model(models.Notification))
 
 
+def cancel_notification(notification_id: uuid.UUID | str) -> Call[models.Notification]:
+    # Cancelling a cancelled notification answers it again: safe to repeat.
+    return Call("POST", f"/notifications/{_segment(str(notification_id))}/cancel", _model(models.Notification))
+
+
 def put_callback(settings: models.CallbackSettings | Mapping[str, Any] | None, **fields: Any) -> Call[models.CallbackCreated]:
     return Call("PUT", "/callbacks", _model(models.CallbackCreated), json=_body(models.CallbackSettings, settings, **fields))
 
@@ -179,6 +184,6 @@ def arrived(notification: models.Notification, wanted: DeliveryStatus) -> bool:
     if lost:
         raise DeliveryFailed(notification, sorted(lost))
     return all(
-        delivery.status in _REACHED[DeliveryStatus.SENT if channel in _SENT_IS_FINAL else wanted] or delivery.status is DeliveryStatus.SKIPPED
+        delivery.status in _REACHED[DeliveryStatus.SENT if channel in _SENT_IS_FINAL else wanted] or delivery.status == DeliveryStatus.SKIPPED
         for channel, delivery in notification.deliveries.items()
     )

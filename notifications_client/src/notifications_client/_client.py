@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+from datetime import datetime
 from uuid import UUID
 
 import httpx
@@ -162,6 +163,7 @@ class _Operations:
         personalisation: Personalisation | None = None,
         channels: list[models.Channel | str] | None = None,
         category: str | None = None,
+        send_at: datetime | None = None,
         idempotency_key: str | None = None,
         notification: models.NotificationRequest | Mapping[str, Any] | None = None,
     ) -> models.NotificationAccepted:
@@ -177,12 +179,18 @@ class _Operations:
             "personalisation": personalisation,
             "channels": channels,
             "category": category,
+            "send_at": send_at,
         }
         return self._run(_calls.send(notification, idempotency_key, **fields))
 
     def get_notification(self, notification_id: UUID | str) -> models.Notification:
         """A notification of this client and each channel's delivery."""
         return self._run(_calls.get_notification(notification_id))
+
+    def cancel(self, notification_id: UUID | str) -> models.Notification:
+        """Cancel a scheduled notification of this client (its deliveries become cancelled);
+        Conflict once it was released."""
+        return self._run(_calls.cancel_notification(notification_id))
 
     # -- callbacks -------------------------------------------------------------------------
 

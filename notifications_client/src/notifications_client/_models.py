@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +24,7 @@ class Channel(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
+    SCHEDULED = "scheduled"
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"
@@ -39,6 +40,10 @@ class CallbackEventType(StrEnum):
     FAILED = "delivery.failed"
     SKIPPED = "delivery.skipped"
     CANCELLED = "delivery.cancelled"
+
+
+# A status a newer gateway adds is kept as its text rather than refused.
+Status = Annotated[DeliveryStatus | str, Field(union_mode="left_to_right")]
 
 
 class Request(BaseModel):
@@ -94,11 +99,22 @@ class ChannelSwitches(Request):
     slack: bool | None = None
 
 
+class QuietHours(Request):
+    """A daily window of the recipient's local time (HH:MM, an IANA zone) in which notifications
+    are held until it ends."""
+
+    start: str
+    end: str
+    timezone: str
+
+
 class Preferences(Request):
-    """PUT /recipients/{name}/preferences: the channels turned off, globally and per category."""
+    """PUT /recipients/{name}/preferences: the channels turned off, globally and per category,
+    and the recipient's quiet hours."""
 
     channels: ChannelSwitches | None = None
     categories: dict[str, ChannelSwitches] | None = None
+    quiet_hours: QuietHours | None = None
 
 
 class ChannelSwitchesState(Answer):
@@ -112,6 +128,7 @@ class PreferencesState(Answer):
 
     channels: ChannelSwitchesState
     categories: dict[str, ChannelSwitchesState]
+    quiet_hours: QuietHours | None = None
 
 
 # -- templates ----------------------------------------------------------------------------
@@ -184,6 +201,7 @@ class NotificationRequest(Request):
     personalisation: Personalisation | None = None
     channels: list[Channel] | None = None
     category: str | None = None
+    send_at: datetime | None = None
 
 
 class TemplateReference(Answer):
@@ -201,18 +219,21 @@ class NotificationAccepted(Answer):
     channels: list[Channel]
     sms_fragments: int | None = None
     sms_encoding: str | None = None
+    send_at: datetime | None = None
+    release_at: datetime | None = Field(default=None, description="While held (send_at, or quiet hours): when it is released.")
     created_at: datetime
     replayed: bool = Field(default=False, description="The gateway answered a repeat of the Idempotency-Key: nothing new was sent.")
 
 
 class Delivery(Answer):
-    status: DeliveryStatus
+    status: Status
     attempts: int
     last_error: str | None = None
     provider_message_id: str | None = None
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None = None
+    release_at: datetime | None = None
 
 
 class Notification(NotificationAccepted):
@@ -261,7 +282,7 @@ class Callback(Answer):
 class CallbackEventData(Answer):
     notification_id: UUID
     channel: Channel
-    status: DeliveryStatus
+    status: Status
     attempts: int
     last_error: str | None = None
     provider_message_id: str | None = None

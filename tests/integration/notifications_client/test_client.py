@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -38,12 +39,14 @@ from notifications_client import (
     Channel,
     Client,
     Conflict,
+    DeliveryFailed,
     DeliveryStatus,
     Forbidden,
     NotFound,
     RetryPolicy,
     TransportError,
     ValidationError,
+    WaitTimeout,
     mtls_context,
     verify_callback,
 )
@@ -168,6 +171,32 @@ class TestNotifications:
         with pytest.raises(NotFound, match="no notification with id"):
             client.get_notification(uuid.uuid4())
         assert client.get_notification(first.id).id == first.id
+
+    def test_a_scheduled_send_cancelled(self, client: Client) -> None:
+        recipient = unique("lib-later")
+        client.put_recipient(recipient, email=f"{recipient}@example.com", slack_id="U0LIB0010")
+        send_at = datetime.now(UTC) + timedelta(hours=1)
+        accepted = client.send(recipient, message="in an hour", send_at=send_at)
+        assert accepted.send_at is not None and abs((accepted.send_at - send_at).total_seconds()) < 0.001
+        held = client.get_notification(accepted.id)
+        assert {delivery.status for delivery in held.deliveries.values()} == {DeliveryStatus.SCHEDULED}
+        with pytest.raises(WaitTimeout, match="email=scheduled"):
+            client.wait_for(accepted.id, timeout=0)
+        cancelled = client.cancel(accepted.id)
+        assert {delivery.status for delivery in cancelled.deliveries.values()} == {DeliveryStatus.CANCELLED}
+        assert client.cancel(accepted.id).id == accepted.id, "cancelling again answers it again"
+        with pytest.raises(DeliveryFailed, match="did not arrive on email, slack"):
+            client.wait_for(accepted.id, status="sent")
+
+    def test_cancelling_a_released_notification_is_a_conflict(self, client: Client) -> None:
+        recipient = unique("lib-now")
+        client.put_recipient(recipient, slack_id="U0LIB0011")
+        accepted = client.send(recipient, message="at once")
+        client.wait_for(accepted.id, status="sent", timeout=60)
+        with pytest.raises(Conflict, match="already released"):
+            client.cancel(accepted.id)
+        with pytest.raises(NotFound):
+            client.cancel(uuid.uuid4())
 
     async def test_the_async_client(self, system: System) -> None:
         assert system.gateway is not None

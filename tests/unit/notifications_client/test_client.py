@@ -14,6 +14,7 @@ from notifications_client import (
     Client,
     Conflict,
     DeliveryFailed,
+    DeliveryStatus,
     Forbidden,
     NotFound,
     RateLimited,
@@ -245,3 +246,11 @@ class TestAsyncClient:
         assert len(sleeps) == 2 and sleeps[1] == 1.0
 
 
+
+
+class TestModels:
+    def test_a_status_a_newer_gateway_adds_is_kept_as_text(self) -> None:
+        script = Script(httpx.Response(200, json=notification(sms="sent", email="bounced")))
+        made, _ = client(script)
+        read = made.get_notification(ACCEPTED["id"])
+        assert read.deliveries["sms"].status is DeliveryStatus.SENT and read.deliveries["email"].status == "bounced"
