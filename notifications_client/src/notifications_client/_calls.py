@@ -137,6 +137,15 @@ def cancel_notification(notification_id: uuid.UUID | str) -> Call[models.Notific
     return Call("POST", f"/notifications/{_segment(str(notification_id))}/cancel", _model(models.Notification))
 
 
+def list_suppressions(channel: Channel | str | None, limit: int | None, cursor: str | None) -> Call[models.SuppressionPage]:
+    params = {**({"channel": str(Channel(channel))} if channel is not None else {}), **_page_params(limit, cursor)}
+    return Call("GET", "/suppressions", _model(models.SuppressionPage), params=params)
+
+
+def lift_suppression(channel: Channel | str, address: str) -> Call[None]:
+    return Call("DELETE", f"/suppressions/{_segment(str(Channel(channel)))}/{_segment(address)}", _nothing)
+
+
 def put_callback(settings: models.CallbackSettings | Mapping[str, Any] | None, **fields: Any) -> Call[models.CallbackCreated]:
     return Call("PUT", "/callbacks", _model(models.CallbackCreated), json=_body(models.CallbackSettings, settings, **fields))
 

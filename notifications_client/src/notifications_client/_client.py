@@ -192,6 +192,22 @@ class _Operations:
         Conflict once it was released."""
         return self._run(_calls.cancel_notification(notification_id))
 
+    # -- suppressions ----------------------------------------------------------------------
+
+    def list_suppressions(
+        self, *, channel: models.Channel | str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> models.SuppressionPage:
+        """Suppressed addresses by channel and address, a page at a time (``channel``: only its own)."""
+        return self._run(_calls.list_suppressions(channel, limit, cursor))
+
+    def iter_suppressions(self, *, channel: models.Channel | str | None = None, limit: int | None = None) -> Iterator[models.Suppression]:
+        """Every suppressed address, following ``next_cursor``."""
+        return self._iterate(lambda cursor: _calls.list_suppressions(channel, limit, cursor))
+
+    def lift_suppression(self, channel: models.Channel | str, address: str) -> None:
+        """Send to the address again; NotFound when it is not suppressed."""
+        return self._run(_calls.lift_suppression(channel, address))
+
     # -- callbacks -------------------------------------------------------------------------
 
     def put_callback(self, url: str, *, events: list[models.CallbackEventType | str] | None = None) -> models.CallbackCreated:

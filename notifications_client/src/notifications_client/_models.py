@@ -225,6 +225,16 @@ class NotificationAccepted(Answer):
     replayed: bool = Field(default=False, description="The gateway answered a repeat of the Idempotency-Key: nothing new was sent.")
 
 
+class Receipt(Answer):
+    """What the provider reported about a delivery."""
+
+    event: str
+    type: str | None = None
+    subtype: str | None = None
+    at: datetime
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
 class Delivery(Answer):
     status: Status
     attempts: int
@@ -234,6 +244,8 @@ class Delivery(Answer):
     updated_at: datetime
     sent_at: datetime | None = None
     release_at: datetime | None = None
+    delivered_at: datetime | None = None
+    receipts: list[Receipt] = Field(default_factory=list)
 
 
 class Notification(NotificationAccepted):
@@ -241,6 +253,23 @@ class Notification(NotificationAccepted):
     client: str
     published: bool
     deliveries: dict[Channel, Delivery]
+
+
+# -- suppressions --------------------------------------------------------------------------
+
+
+class Suppression(Answer):
+    """An address not sent to any more: a permanent bounce, a complaint or an SMS opt-out."""
+
+    channel: Channel
+    address: str
+    reason: str
+    notification_id: UUID | None = None
+    created_at: datetime
+
+
+class SuppressionPage(Page):
+    items: list[Suppression]
 
 
 # -- callbacks ----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from harness.callback_sender import CallbackSenderProcess, callback_sender
 from harness.fault_proxy import FaultProxy
 from harness.gateway import GatewayProcess, start_gateway
 from harness.postgres import PostgresServer, fetch, url_through_proxy
+from harness.ses_events import ses_bounce, ses_delivery
 from harness.system import System
 from harness.waiting import wait_until
 from stack.localstack_install import find_uv
@@ -197,6 +198,29 @@ class TestNotifications:
             client.cancel(accepted.id)
         with pytest.raises(NotFound):
             client.cancel(uuid.uuid4())
+
+    def test_delivered_by_its_receipt_and_a_bounce_suppresses(self, client: Client, system: System) -> None:
+        delivered, bounced = unique("lib-ok"), unique("lib-bounce")
+        for name in (delivered, bounced):
+            client.put_recipient(name, email=f"{name}@example.com")
+        ok = client.wait_for(client.send(delivered, message="arrives").id, status="sent", timeout=60)
+        system.aws.publish_email_event(ses_delivery(ok.deliveries[Channel.EMAIL].provider_message_id or "", f"{delivered}@example.com"))
+        final = client.wait_for(ok.id, status="delivered", timeout=60)
+        email = final.deliveries[Channel.EMAIL]
+        assert email.delivered_at is not None and [receipt.event for receipt in email.receipts] == ["Delivery"]
+
+        lost = client.wait_for(client.send(bounced, message="bounces").id, status="sent", timeout=60)
+        system.aws.publish_email_event(ses_bounce(lost.deliveries[Channel.EMAIL].provider_message_id or "", f"{bounced}@example.com"))
+        with pytest.raises(DeliveryFailed, match="email failed"):
+            client.wait_for(lost.id, status="delivered", timeout=60)
+        suppressed = {item.address: item for item in client.iter_suppressions(channel="email", limit=2)}
+        assert suppressed[f"{bounced}@example.com"].notification_id == lost.id
+        assert all(item.channel == Channel.EMAIL for item in suppressed.values())
+        assert f"{bounced}@example.com" in [item.address for item in client.list_suppressions(limit=1000).items]
+        client.lift_suppression("email", f"{bounced}@example.com")
+        assert f"{bounced}@example.com" not in {item.address for item in client.iter_suppressions(channel=Channel.EMAIL)}
+        with pytest.raises(NotFound):
+            client.lift_suppression(Channel.EMAIL, f"{bounced}@example.com")
 
     async def test_the_async_client(self, system: System) -> None:
         assert system.gateway is not None
