@@ -25,10 +25,11 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 
 WORKDIR /app
-# The dependencies alone first, so this layer is rebuilt only when the lock changes.
+# The dependencies alone first, so this layer is rebuilt only when the lock changes (not the
+# workspace's own packages: the project and notifications_client, whose code comes next).
 COPY pyproject.toml uv.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-project
+    uv sync --frozen --no-dev --no-install-workspace
 # Then the project itself (editable: the code stays in /app), its modules precompiled because the
 # service user cannot write __pycache__ at run time.
 COPY . .

@@ -2,6 +2,9 @@
 
 Cutting closes every open connection and stops listening, so the process under test sees
 exactly what it would see if the dependency went down: resets, then refused connections.
+``drop_next_answer`` loses one answer instead: the upstream gets a whole request and acts on it,
+and the connection is reset as its answer starts, so the client cannot know what happened (what
+an idempotent retry is for).
 The upstream may be a TCP address or a Unix socket (the embedded Postgres listens on one).
 """
 
@@ -11,6 +14,7 @@ import asyncio
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -23,6 +27,8 @@ class FaultProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="fault-proxy", daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._drop_answer_after: int | None = None
+        self.answers_dropped = 0
         self.port = _free_port()
 
     def start(self) -> FaultProxy:
@@ -39,6 +45,14 @@ class FaultProxy:
 
     def restore(self) -> None:
         asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(10)
+
+    def drop_next_answer(self, *, after_request_bytes: int) -> None:
+        """Reset the next connection whose client has sent at least ``after_request_bytes`` as soon
+        as the upstream sends anything after that (once; ``answers_dropped`` counts it). Through
+        TLS, the request must be larger than the client's handshake, and the client must use TLS
+        1.2: TLS 1.3 servers send session tickets after the handshake, which would be taken for
+        the answer."""
+        self._drop_answer_after = after_request_bytes
 
     def stop(self) -> None:
         self.cut()
@@ -68,14 +82,31 @@ class FaultProxy:
             client_writer.transport.abort()
             return
         self._writers.update((client_writer, upstream_writer))
-        await asyncio.gather(_pipe(client_reader, upstream_writer), _pipe(upstream_reader, client_writer))
+        sent = 0
+
+        def count_request(data: bytes) -> bool:
+            nonlocal sent
+            sent += len(data)
+            return True
+
+        def pass_answer(_data: bytes) -> bool:
+            if self._drop_answer_after is None or sent < self._drop_answer_after:
+                return True
+            self._drop_answer_after = None
+            self.answers_dropped += 1
+            client_writer.transport.abort()
+            upstream_writer.transport.abort()
+            return False
+
+        await asyncio.gather(_pipe(client_reader, upstream_writer, count_request), _pipe(upstream_reader, client_writer, pass_answer))
         self._writers.discard(client_writer)
         self._writers.discard(upstream_writer)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, forward: Callable[[bytes], bool]) -> None:
+    """Copy until either side closes, or ``forward`` says no to a chunk (it has aborted both)."""
     try:
-        while data := await reader.read(65536):
+        while (data := await reader.read(65536)) and forward(data):
             writer.write(data)
             await writer.drain()
     except (ConnectionError, OSError):

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from notifications_client import Page
 
 from notifyctl.errors import FailedError, NotDoneError
-from notifyctl.gateway_client import GatewayClient, Profile, with_profile
+from notifyctl.gateway_client import Profile, answer, gateway, with_profile
 from notifyctl.output import JsonOption, emit, report_errors
 from shared.channels import Channel
 from shared.statuses import FINAL_STATUSES
@@ -57,9 +58,9 @@ def put_recipient(
 ) -> None:
     """Create or replace a recipient (at least one of --phone, --email, --slack-id)."""
     contacts = {k: v for k, v in (("phone_number", phone), ("email", email), ("slack_id", slack_id)) if v is not None}
-    with GatewayClient(profile) as client:
+    with gateway(profile) as client:
         client.put_recipient(name, contacts)
-        stored = client.get_recipient(name)
+        stored = answer(client.get_recipient(name))
     emit(stored, as_json=as_json, human=lambda r: f"Stored {_describe_recipient(r)}")
 
 
@@ -73,8 +74,8 @@ def get_recipient(
     as_json: JsonOption = False,
 ) -> None:
     """Show a recipient and its contact methods."""
-    with GatewayClient(profile) as client:
-        recipient = client.get_recipient(name)
+    with gateway(profile) as client:
+        recipient = answer(client.get_recipient(name))
     emit(recipient, as_json=as_json, human=_describe_recipient)
 
 
@@ -88,7 +89,7 @@ def delete_recipient(
     as_json: JsonOption = False,
 ) -> None:
     """Delete a recipient (succeeds when there is none); accepted notifications are still delivered."""
-    with GatewayClient(profile) as client:
+    with gateway(profile) as client:
         client.delete_recipient(name)
     emit({"deleted": name}, as_json=as_json, human=f"Deleted {name!r} (if it existed).")
 
@@ -105,7 +106,7 @@ def list_recipients(
     as_json: JsonOption = False,
 ) -> None:
     """List recipients by name, a page at a time (or all of them with --all)."""
-    with GatewayClient(profile) as client:
+    with gateway(profile) as client:
         result = _pages(client.list_recipients, limit=limit, cursor=cursor, all_pages=all_pages)
     emit(result, as_json=as_json, human=_describe_page)
 
@@ -142,19 +143,20 @@ def send(
     values = personalisation_values(personalisation, personalisation_file)
     if template is None and (values or template_version is not None):
         raise typer.BadParameter("--personalisation and --template-version go with --template", param_hint="--template")
-    with GatewayClient(profile) as client:
-        accepted = client.send(
-            recipient=recipient,
-            message=message,
-            subject=subject,
-            channels=[c.value for c in channel] if channel else None,
-            idempotency_key=idempotency_key,
-            template=template,
-            template_version=template_version,
-            personalisation=values if template is not None else None,
-            category=category,
-            send_at=send_at,
-        )
+    with gateway(profile) as client:
+        optional = {
+            "message": message,
+            "subject": subject,
+            "template": template,
+            "template_version": template_version,
+            "personalisation": values if template is not None else None,
+            "category": category,
+            "channels": [c.value for c in channel] if channel else None,
+            "send_at": send_at,
+        }
+        # As a document: the gateway judges the values (a file's personalisation may hold anything).
+        notification = {"recipient": recipient, **{key: value for key, value in optional.items() if value is not None}}
+        accepted = answer(client.send(notification=notification, idempotency_key=idempotency_key))
     # Only the id on stdout, so that `id=$(notifyctl send ...)` works; the sentence goes to stderr.
     emit(accepted, as_json=as_json, human=accepted["id"])
     if not as_json:
@@ -173,8 +175,8 @@ def cancel(
     as_json: JsonOption = False,
 ) -> None:
     """Cancel a scheduled notification (exit 1 with 'already released' once it has been published)."""
-    with GatewayClient(profile) as client:
-        notification = client.cancel(notification_id)
+    with gateway(profile) as client:
+        notification = answer(client.cancel(notification_id))
     emit(notification, as_json=as_json, human=_describe_status)
 
 
@@ -190,9 +192,9 @@ def status(
 ) -> None:
     """Show a notification's delivery on each channel; --wait exits 0 all sent, 1 one failed, 5 out of time."""
     deadline = time.monotonic() + timeout
-    with GatewayClient(profile) as client:
+    with gateway(profile) as client:
         while True:
-            notification = client.status(notification_id)
+            notification = answer(client.get_notification(notification_id))
             done = all(d["status"] in FINAL_STATUSES for d in notification["deliveries"].values())
             if not wait or done or time.monotonic() >= deadline:
                 break
@@ -216,8 +218,8 @@ def get_preferences(
     as_json: JsonOption = False,
 ) -> None:
     """Show which channels a recipient gets, globally and per category."""
-    with GatewayClient(profile) as client:
-        preferences = client.get_preferences(name)
+    with gateway(profile) as client:
+        preferences = answer(client.get_preferences(name))
     emit(preferences, as_json=as_json, human=_describe_preferences)
 
 
@@ -243,9 +245,9 @@ def set_preferences(
             raise typer.BadParameter(f"{switch!r}: the channel is one of sms, email, slack", param_hint="--off")
         target = document.setdefault("categories", {}).setdefault(category, {}) if category else document.setdefault("channels", {})
         target[channel] = False
-    with GatewayClient(profile) as client:
+    with gateway(profile) as client:
         client.put_preferences(name, document)
-        stored = client.get_preferences(name)
+        stored = answer(client.get_preferences(name))
     emit(stored, as_json=as_json, human=_describe_preferences)
 
 
@@ -271,8 +273,8 @@ def put_template(
             raise typer.BadParameter("an email needs both --email-subject and --email-body", param_hint="--email-subject / --email-body")
         content["email"] = {"subject": email_subject, "body": email_body}
     content.update({key: value for key, value in (("sms", sms), ("slack", slack), ("category", category)) if value is not None})
-    with GatewayClient(profile) as client:
-        stored = client.put_template(name, content)
+    with gateway(profile) as client:
+        stored = answer(client.put_template(name, content))
     emit(stored, as_json=as_json, human=lambda t: f"{'Created' if t['created'] else 'Stored'} {_describe_template(t)}")
 
 
@@ -287,8 +289,8 @@ def get_template(
     as_json: JsonOption = False,
 ) -> None:
     """Show a template (its latest version, or --version N)."""
-    with GatewayClient(profile) as client:
-        template = client.get_template(name, version=version)
+    with gateway(profile) as client:
+        template = answer(client.get_template(name, version=version))
     emit(template, as_json=as_json, human=_describe_template)
 
 
@@ -304,7 +306,7 @@ def list_templates(
     as_json: JsonOption = False,
 ) -> None:
     """List templates (their latest versions) by name, a page at a time (or all of them with --all)."""
-    with GatewayClient(profile) as client:
+    with gateway(profile) as client:
         result = _pages(client.list_templates, limit=limit, cursor=cursor, all_pages=all_pages)
     lines = [_summarise_template(t) for t in result["items"]] or ["No templates."]
     if result.get("next_cursor"):
@@ -322,7 +324,7 @@ def delete_template(
     as_json: JsonOption = False,
 ) -> None:
     """Delete a template (succeeds when there is none): later sends by it are refused; accepted ones are still delivered."""
-    with GatewayClient(profile) as client:
+    with gateway(profile) as client:
         client.delete_template(name)
     emit({"deleted": name}, as_json=as_json, human=f"Deleted template {name!r} (if it existed).")
 
@@ -339,16 +341,16 @@ def preview_template(
     as_json: JsonOption = False,
 ) -> None:
     """Render each channel of a template with these values, or say what a send with them would be refused for."""
-    with GatewayClient(profile) as client:
-        rendered = client.preview_template(name, personalisation_values(personalisation, personalisation_file))
+    with gateway(profile) as client:
+        rendered = answer(client.preview_template(name, personalisation_values(personalisation, personalisation_file)))
     emit(rendered, as_json=as_json, human=_describe_rendering)
 
 
-def _pages(fetch: Callable[..., dict[str, Any]], *, limit: int | None, cursor: str | None, all_pages: bool) -> dict[str, Any]:
+def _pages(fetch: Callable[..., Page], *, limit: int | None, cursor: str | None, all_pages: bool) -> dict[str, Any]:
     """A listing's page (from ``cursor``), or with ``all_pages`` every page after it too."""
     items: list[dict[str, Any]] = []
     while True:
-        page = fetch(limit=limit, cursor=cursor)
+        page = answer(fetch(limit=limit, cursor=cursor))
         items.extend(page["items"])
         cursor = page.get("next_cursor")
         if not all_pages or not cursor:

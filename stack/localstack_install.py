@@ -57,7 +57,7 @@ def _install_localstack(venv_dir: Path, requirements: list[str], version: str) -
     python = venv_dir / "bin" / "python"
     base_python = find_localstack_python()
     shutil.rmtree(venv_dir, ignore_errors=True)  # what an interrupted install left behind
-    uv = _find_uv()
+    uv = find_uv()
     if uv is not None:
         _run_install_step([uv, "venv", "--quiet", "--python", base_python, venv_dir])
         _run_install_step([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", python, *requirements])
@@ -149,7 +149,7 @@ def find_localstack_python() -> Path:
 def _uv_managed_python(rejected: list[str]) -> Path | None:
     """A Python 3.13 that uv manages, installing it when missing: what a fresh machine with only
     Python 3.11 gets (uv downloads its Python builds, where the machine may reach them)."""
-    uv = _find_uv()
+    uv = find_uv()
     if uv is None:
         return None
     version = ".".join(map(str, _LOCALSTACK_PREFERRED_PYTHON))
@@ -178,7 +178,7 @@ def _python_output(python: Path, code: str) -> str:
     return result.stdout.strip()
 
 
-def _find_uv() -> Path | None:
+def find_uv() -> Path | None:
     """uv: $UV (the Makefile passes its own), else on PATH, else the copy `make install` bootstraps."""
     for candidate in (os.environ.get("UV"), shutil.which("uv"), LOCAL_DIR / "uv" / "bin" / "uv"):
         if not candidate:

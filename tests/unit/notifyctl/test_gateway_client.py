@@ -1,23 +1,26 @@
-"""notifyctl/gateway_client.py: the gateway's answers mapped to exit codes."""
+"""notifyctl/gateway_client.py: the client library's errors mapped to exit codes."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
+from notifications_client import ApiError, Conflict, Forbidden, NotFound, RateLimited, ServerError, ServiceUnavailable, ValidationError
 from notifyctl.errors import ExitCode
-from notifyctl.gateway_client import _http_error
+from notifyctl.gateway_client import api_error
 
 
-class TestGatewayErrorMapping:
+class TestApiError:
     @pytest.mark.parametrize(
-        ("status", "code"),
-        [(400, ExitCode.FAILED), (404, ExitCode.FAILED), (409, ExitCode.FAILED), (403, ExitCode.REFUSED),
-         (429, ExitCode.UNAVAILABLE), (503, ExitCode.UNAVAILABLE), (500, ExitCode.UNAVAILABLE)],
+        ("kind", "status", "code"),
+        [(ValidationError, 400, ExitCode.FAILED), (NotFound, 404, ExitCode.FAILED), (Conflict, 409, ExitCode.FAILED),
+         (ApiError, 413, ExitCode.FAILED), (Forbidden, 403, ExitCode.REFUSED), (RateLimited, 429, ExitCode.UNAVAILABLE),
+         (ServiceUnavailable, 503, ExitCode.UNAVAILABLE), (ServerError, 500, ExitCode.UNAVAILABLE)],
     )
-    def test_status_to_exit_code(self, status: int, code: ExitCode) -> None:
-        response = httpx.Response(status, json={"message": "why", "field": "recipient"}, headers={"Retry-After": "3"})
-        error = _http_error(response)
-        assert (error.exit_code, error.message, error.status) == (code, "why", status)
+    def test_status_to_exit_code(self, kind: type[ApiError], status: int, code: ExitCode) -> None:
+        error = api_error(kind("why", status=status, field="recipient", retry_after=3.0))
+        assert (error.exit_code, error.message, error.status, error.details["field"]) == (code, "why", status, "recipient")
         if code is ExitCode.UNAVAILABLE:
             assert error.details["retry_after_seconds"] == 3
+
+    def test_a_fraction_of_a_second_is_kept(self) -> None:
+        assert api_error(RateLimited("slow down", status=429, retry_after=0.5)).details == {"retry_after_seconds": 0.5}
