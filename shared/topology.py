@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from enum import StrEnum
 from typing import Any
 
 # Channel: also imported from here by callers that know it from before shared/channels.py.
@@ -28,6 +29,14 @@ MESSAGE_RETENTION_SECONDS = 4 * 24 * 3600
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 CHANNELS_ATTRIBUTE = "channels"
 NOTIFICATION_ID_ATTRIBUTE = "notification_id"
+LANE_ATTRIBUTE = "lane"
+
+
+class Lane(StrEnum):
+    """Which of a channel's two queues a message goes to (the ``lane`` message attribute)."""
+
+    STANDARD = "standard"  # one-offs: POST /notifications
+    BULK = "bulk"  # batch items
 
 
 def queues_for(channel: Channel | str) -> ChannelSpec:

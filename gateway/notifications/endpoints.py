@@ -21,7 +21,7 @@ import json
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic.json_schema import GenerateJsonSchema
 from starlette.datastructures import State
@@ -29,10 +29,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from gateway.auth import NotificationsReader, Role, authorise, identity_of
+from gateway.auth import NotificationsClient, NotificationsReader, Role, authorise, identity_of
 from gateway.deps import Connection
-from gateway.errors import ApiError, BadRequestError, ErrorBody, describe_validation_error
-from gateway.notifications.schemas import NotificationAccepted, NotificationCreate, NotificationPublic
+from gateway.errors import BadRequestError, ErrorBody, describe_validation_error, invalid_input
+from gateway.notifications.schemas import (
+    BatchResults,
+    NotificationAccepted,
+    NotificationBatch,
+    NotificationCreate,
+    NotificationPublic,
+)
 from gateway.notifications.service import Acceptance, AcceptRequest, NotificationService
 
 TAGS = ["notifications"]
@@ -74,6 +80,44 @@ IdempotencyKey = TypeAdapter(
     ]
 )
 _IDEMPOTENCY_KEY_NAME = IDEMPOTENCY_KEY_HEADER.lower().encode("latin-1")
+
+
+# -- POST /notifications/batch ---------------------------------------------------------
+
+@router.post(
+    "/batch",
+    response_model=BatchResults,
+    response_model_exclude_none=True,
+    responses={409: {"model": ErrorBody, "description": "Idempotency-Key used before with a different batch."}},
+)
+async def post_batch(
+    batch: NotificationBatch,
+    client: NotificationsClient,
+    notifications: Notifications,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Covers the whole batch: a repeat answers every stored item as before and sends nothing twice.",
+            min_length=1,
+            max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+        ),
+    ] = None,
+) -> BatchResults:
+    """Accept up to 1,000 notifications at once, each judged on its own: a result per item, the valid ones stored together."""
+    accepted = await notifications.accept_batch(batch.notifications, idempotency_key=idempotency_key, client=client)
+    if accepted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return BatchResults(results=accepted.results)
+
+
+# Paths whose bodies carry many notifications (GATEWAY_MAX_BULK_BODY_BYTES).
+BULK_PATHS = frozenset({"/notifications/batch"})
+
+
+# -- the POST /notifications endpoint --------------------------------------------------
 
 
 class AcceptNotification:
@@ -148,21 +192,14 @@ def _validated_key(key: str | None) -> str | None:
     try:
         return IdempotencyKey.validate_python(key)
     except ValidationError as exc:
-        raise _invalid("header", IDEMPOTENCY_KEY_HEADER, exc) from None
+        raise invalid_input(exc, "header", IDEMPOTENCY_KEY_HEADER) from None
 
 
 def _validated_body(document: Any) -> NotificationCreate:
     try:
         return NotificationCreate.model_validate(document, from_attributes=True)
     except ValidationError as exc:
-        raise _invalid("body", None, exc) from None
-
-
-def _invalid(where: str, name: str | None, exc: ValidationError) -> ApiError:
-    error = exc.errors(include_url=False)[0]
-    prefix = (where, name) if name is not None else (where,)
-    message, field = describe_validation_error({**error, "loc": (*prefix, *error.get("loc", ()))})
-    return BadRequestError(message, field=field)
+        raise invalid_input(exc, "body") from None
 
 
 accept_route = Route("/notifications", AcceptNotification(), methods=["POST"], name="post_notification")

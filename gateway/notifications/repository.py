@@ -43,22 +43,24 @@ _PLAN_INPUTS = f"""
 # version, category, targeted channels and published channels (comma-separated; NULL: none),
 # client CN, client certificate serial, idempotency key, request hash. $18..$20: the skipped
 # deliveries (notification id, channel, reason), usually none. $21: seconds until the outbox row
-# is the relay's.
+# is the relay's. $22, $23: references and lanes (bulk), an element per item.
 _ACCEPT = f"""
     WITH item AS (
         SELECT *
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                     $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-                    $17::text[])
+                    $17::text[], $22::text[], $23::bool[])
              WITH ORDINALITY AS i(id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content, template,
                                   template_version, category, channels, published, client, client_serial, idempotency_key,
-                                  request_hash, position)
+                                  request_hash, reference, bulk, position)
     ),
     accepted AS (
         INSERT INTO notifications (id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content, template,
-                                   template_version, category, channels, client, client_serial, idempotency_key, request_hash)
+                                   template_version, category, channels, client, client_serial, idempotency_key, request_hash,
+                                   reference, bulk)
         SELECT id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content::jsonb, template,
-               template_version, category, string_to_array(channels, ','), client, client_serial, idempotency_key, request_hash
+               template_version, category, string_to_array(channels, ','), client, client_serial, idempotency_key, request_hash,
+               reference, bulk
         FROM item
         ORDER BY position
         ON CONFLICT (client, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -133,6 +135,8 @@ class NewNotification:
     client_serial: str
     idempotency_key: str | None
     request_hash: str | None
+    reference: str | None = None
+    bulk: bool = False
 
 
 class NotificationRepository:
@@ -177,6 +181,8 @@ class NotificationRepository:
             [channel for _, channel, _ in skipped],
             [reason for _, _, reason in skipped],
             outbox_grace_seconds,
+            [item.reference for item in notifications],
+            [item.bulk for item in notifications],
         )
         return {row["id"]: row for row in rows}
 

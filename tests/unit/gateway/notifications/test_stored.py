@@ -22,7 +22,8 @@ def row(**overrides: object) -> dict[str, object]:
         "id": uuid7(), "recipient": "José", "message": 'a "quoted" \\ line\nand 🎉', "subject": None, "content": None,
         "template": None, "template_version": None, "category": "general",
         "channels": ["sms", "email"], "created_at": CREATED, "client": "acme",
-        "phone_number": "+14155552671", "email": "jose@example.com", "slack_id": None, **overrides,
+        "phone_number": "+14155552671", "email": "jose@example.com", "slack_id": None,
+        "reference": None, "bulk": False, **overrides,
     }
 
 
