@@ -12,7 +12,7 @@ import boto3
 
 from shared.channels import Channel
 from shared.messages import NotificationMessage
-from shared.topology import ALL_QUEUES, TOPIC_NAME, queues_for
+from shared.topology import ALL_QUEUES, TOPIC_NAME, Lane, queues_for
 from stack.emulator import EMULATOR_CREDENTIALS, Emulator
 from stack.localstack import LocalStackServer
 from stack.moto import MotoServer
@@ -51,9 +51,8 @@ class Aws:
         )
 
     def drain_all(self) -> None:
-        """Delete every visible message of every queue (PurgeQueue is allowed once a minute)."""
-        for channel in Channel:
-            queues = queues_for(channel)
+        """Delete every visible message of every queue, both lanes (PurgeQueue is allowed once a minute)."""
+        for queues in ALL_QUEUES:
             for name in (queues.queue, queues.dead_letter_queue):
                 url = self.queue_url(name)
                 while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
@@ -71,9 +70,9 @@ class Aws:
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
-    def dead_letters(self, channel: Channel) -> list[dict[str, Any]]:
-        """Everything in the channel's DLQ (read and left there: visibility 0)."""
-        url = self.queue_url(queues_for(channel).dead_letter_queue)
+    def dead_letters(self, channel: Channel, lane: Lane = Lane.STANDARD) -> list[dict[str, Any]]:
+        """Everything in the channel's DLQ of ``lane`` (read and left there: visibility 0)."""
+        url = self.queue_url(queues_for(channel, lane).dead_letter_queue)
         found: dict[str, dict[str, Any]] = {}
         for _ in range(5):
             messages = self.sqs.receive_message(
@@ -99,7 +98,7 @@ class Aws:
 class QueueReader:
     """Reads (and removes) what SNS delivered to the channel queues, indexed by notification id.
 
-    For a gateway without senders: it takes the senders' place on the queues.
+    For a gateway without senders: it takes the senders' place on the queues (both lanes').
     """
 
     def __init__(self, endpoint_url: str) -> None:

@@ -119,6 +119,7 @@ class Consumer:
         queue: SqsQueue,
         deliveries: DeliveryRepository,
         instance_id: str,
+        rate_limiter: KeyedRateLimiter | None = None,
     ) -> None:
         self._settings = settings
         self._provider = provider
@@ -131,7 +132,8 @@ class Consumer:
         self._in_flight_gauge = MESSAGES_IN_FLIGHT.labels(self.channel.value)
         self._send_duration = SEND_DURATION.labels(self.channel.value)
         self._sent = MESSAGES_SENT.labels(self.channel.value)
-        self._rate_limiter = KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+        # Given when two consumers (a channel's two lanes) share one provider rate limit.
+        self._rate_limiter = rate_limiter or KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
         self._slots = Slots(settings.concurrency)
         self._deleter = DeleteBatcher(queue, flush_seconds=settings.delete_flush_seconds)
         self._in_flight: dict[ReceivedMessage, asyncio.Task[None]] = {}

@@ -1,6 +1,13 @@
-"""A sender process: settings in, ops port up, the consumer running until SIGTERM/SIGINT.
+"""A sender process: settings in, ops port up, the consumers running until SIGTERM/SIGINT.
 
 Each ``sender_<channel>/__main__.py`` is one call: ``run_sender(settings=..., provider=...)``.
+
+A sender consumes both of its channel's lanes (``shared/topology.py``): two ``Consumer`` runtimes
+side by side, the one-offs' queue with ``concurrency`` slots and the bulk queue with
+``bulk_concurrency`` slots of its own, sharing the provider, the database pool and one provider
+rate limit. Each lane is the whole runtime (claims, retries, DLQ, shutdown) unchanged; a bulk
+backlog can hold only its own slots, so a one-off never waits for a slot behind it, and at most
+``bulk_concurrency`` bulk sends wait for tokens ahead of it.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from shared.queue_metrics import QueueDepthReporter
 from shared.sender_settings import SenderSettings
 from shared.shutdown import drain_on_stop, stop_on_signals
 from shared.sqs_queue import SqsQueue
+from shared.token_bucket import KeyedRateLimiter
 
 log = get_logger(__name__)
 
@@ -51,35 +59,52 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
             aws_clients(settings, "sqs", config=CLIENT_CONFIG.merge(Config(max_pool_connections=settings.concurrency + 16)))
         )
         queue = SqsQueue(sqs, queue_name=settings.queue_name, dead_letter_queue_name=settings.dead_letter_queue_name)
+        bulk_settings = settings.bulk_lane()
+        bulk_queue = SqsQueue(sqs, queue_name=bulk_settings.queue_name, dead_letter_queue_name=bulk_settings.dead_letter_queue_name)
         ops = OpsServer(
             host=settings.ops_host,
             port=settings.ops_port,
-            readiness_checks={"database": database.check, "queue": queue.check},
+            readiness_checks={"database": database.check, "queue": queue.check, "bulk_queue": bulk_queue.check},
         )
         await ops.start()
         stack.push_async_callback(ops.stop)
         draining = asyncio.create_task(drain_on_stop(stop, ops))
         stack.callback(draining.cancel)
 
-        if not await _resolve_queues(queue, stop):
-            return
+        for lane_queue in (queue, bulk_queue):
+            if not await _resolve_queues(lane_queue, stop):
+                return
         depth = QueueDepthReporter(
             sqs,
             channel=settings.channel.value,
-            queues={queue.queue_name: queue.queue_url, queue.dead_letter_queue_name: queue.dead_letter_queue_url},
-            dead_letter_queue=queue.dead_letter_queue_name,
+            queues={
+                name: url
+                for lane_queue in (queue, bulk_queue)
+                for name, url in (
+                    (lane_queue.queue_name, lane_queue.queue_url),
+                    (lane_queue.dead_letter_queue_name, lane_queue.dead_letter_queue_url),
+                )
+            },
+            dead_letter_queues=frozenset({queue.dead_letter_queue_name, bulk_queue.dead_letter_queue_name}),
         )
         depth.start()
         stack.push_async_callback(depth.stop)
         await stack.enter_async_context(provider)
-        consumer = Consumer(
-            settings=settings,
-            provider=provider,
-            queue=queue,
-            deliveries=DeliveryRepository(database),
-            instance_id=instance_id,
-        )
-        await consumer.run(stop)
+        deliveries = DeliveryRepository(database)
+        # One provider rate limit for both lanes: together they never exceed it.
+        rate_limiter = KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+        consumers = [
+            Consumer(
+                settings=lane_settings,
+                provider=provider,
+                queue=lane_queue,
+                deliveries=deliveries,
+                instance_id=instance_id,
+                rate_limiter=rate_limiter,
+            )
+            for lane_settings, lane_queue in ((settings, queue), (bulk_settings, bulk_queue))
+        ]
+        await asyncio.gather(*(consumer.run(stop) for consumer in consumers))
     log.info("sender stopped")
 
 

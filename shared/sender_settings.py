@@ -19,8 +19,11 @@ from shared.topology import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS
 class SenderSettings(ServerSettings):
     channel: ClassVar[Channel]
 
-    # How many messages one process works on at once (received and not yet finished).
+    # How many one-off messages one process works on at once (received and not yet finished) ...
     concurrency: int = Field(default=32, ge=1, le=1000)
+    # ... and how many bulk ones (batch items) beside them, from the channel's bulk queue: a few,
+    # so a bulk backlog never takes the one-offs' slots (the provider rate limit is shared).
+    bulk_concurrency: int = Field(default=8, ge=1, le=1000)
     # Concurrent ReceiveMessage calls; 0 means one per 10 slots (SQS returns at most 10).
     receivers: int = Field(default=0, ge=0, le=100)
     rate_limit_per_second: float = Field(default=10.0, gt=0)
@@ -41,6 +44,8 @@ class SenderSettings(ServerSettings):
     # Empty means the channel's queues from shared/topology.py.
     queue_name: str = ""
     dead_letter_queue_name: str = ""
+    bulk_queue_name: str = ""
+    bulk_dead_letter_queue_name: str = ""
 
     @model_validator(mode="after")
     def _check_timing(self) -> SenderSettings:
@@ -54,7 +59,22 @@ class SenderSettings(ServerSettings):
             self.queue_name = channel_spec(self.channel).queue
         if not self.dead_letter_queue_name:
             self.dead_letter_queue_name = channel_spec(self.channel).dead_letter_queue
+        if not self.bulk_queue_name:
+            self.bulk_queue_name = channel_spec(self.channel).bulk_queue
+        if not self.bulk_dead_letter_queue_name:
+            self.bulk_dead_letter_queue_name = channel_spec(self.channel).bulk_dead_letter_queue
         return self
+
+    def bulk_lane(self) -> SenderSettings:
+        """These settings for the consumer of the bulk queue: its queues and its slots."""
+        return self.model_copy(
+            update={
+                "concurrency": self.bulk_concurrency,
+                "receivers": 0,
+                "queue_name": self.bulk_queue_name,
+                "dead_letter_queue_name": self.bulk_dead_letter_queue_name,
+            }
+        )
 
     @property
     def receiver_count(self) -> int:

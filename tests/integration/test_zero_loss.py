@@ -73,7 +73,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.topology import Channel, queues_for
+from shared.topology import ALL_QUEUES, Channel
 from harness.callback_sender import CallbackSenderProcess, callback_sender
 from harness.fault_proxy import FaultProxy
 from harness.gateway import Certificates, GatewayProcess, start_gateway
@@ -574,8 +574,7 @@ async def fetch(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
 
 def queue_depths(sqs: Any, urls: dict[str, str]) -> dict[str, int]:
     depths = {}
-    for channel in CHANNELS:
-        queues = queues_for(channel)
+    for queues in ALL_QUEUES:
         for name in (queues.queue, queues.dead_letter_queue):
             url = urls.get(name) or urls.setdefault(name, sqs.get_queue_url(QueueName=name)["QueueUrl"])
             attributes = sqs.get_queue_attributes(
@@ -610,8 +609,8 @@ async def watch(
 
 def drain_dead_letters(sqs: Any, found: dict[tuple[str, str], dict[str, Any]]) -> None:
     """Take everything out of the DLQs, noting (notification id, channel) and why."""
-    for channel in CHANNELS:
-        url = sqs.get_queue_url(QueueName=queues_for(channel).dead_letter_queue)["QueueUrl"]
+    for queues in ALL_QUEUES:
+        url = sqs.get_queue_url(QueueName=queues.dead_letter_queue)["QueueUrl"]
         while messages := sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300, MessageAttributeNames=["All"]
         ).get("Messages", []):
@@ -977,7 +976,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
             "outbox": max((s.get("outbox", 0) for s in samples), default=0),
             "queues": {
                 name: max((s["queues"].get(name, 0) for s in samples if isinstance(s.get("queues"), dict)), default=0)
-                for name in (f"{c.value}_notifications" for c in CHANNELS)
+                for name in (queues.queue for queues in ALL_QUEUES)
             },
         },
         "samples": samples,
