@@ -21,7 +21,12 @@ most 32 in flight, to many recipients that each have all three channels, while:
   10% of them with a 500, through two callback sender replicas, one of which gets SIGKILL every
   ``ZERO_LOSS_CALLBACK_KILL_INTERVAL`` seconds and is started again a moment later.
 
-Then, for every accepted notification (every 201) and each of its channels, the delivery must be
+One post in ten is an item of a batch: every ``BATCH_EVERY`` posts, the first ``BATCH_SIZE`` go
+as one ``POST /notifications/batch`` (one Idempotency-Key for the batch, retried as a whole), so
+the bulk lane (the channels' ``_bulk_notifications`` queues and the senders' bulk consumers)
+takes its share of every fault.
+
+Then, for every accepted notification (every 201, a batch item's included) and each of its channels, the delivery must be
 ``sent`` (and the provider must have it) or dead-lettered (``failed`` "gave up after ..." or in
 the channel's DLQ): 0 lost. And the receiver must have had, signed and verified, the event of
 every delivery's final status (at least once: the copies a SIGKILL caused are counted).
@@ -365,7 +370,7 @@ def retry_delay(response: httpx.Response | None) -> float:
 
 async def post_one(client: httpx.AsyncClient, posted: Posted, recipient: str, t0: float, give_up_after: float) -> None:
     """POST until a 201, retrying 5xx and transport errors with the same Idempotency-Key."""
-    body = {"recipient": recipient, "message": posted.text, "subject": "Zero-loss run"}
+    body = notification_body(posted, recipient)
     headers = {"Idempotency-Key": posted.idempotency_key}
     deadline = time.monotonic() + give_up_after
     while True:
@@ -387,6 +392,53 @@ async def post_one(client: httpx.AsyncClient, posted: Posted, recipient: str, t0
             return
         if time.monotonic() > deadline:
             posted.refusal = f"no 201 within {give_up_after:g} s; last: {outcome}"
+            return
+        await asyncio.sleep(retry_delay(response))
+
+
+# Every BATCH_EVERY posts, the first BATCH_SIZE are the items of one batch.
+BATCH_EVERY, BATCH_SIZE = 100, 10
+
+
+def notification_body(posted: Posted, recipient: str) -> dict[str, Any]:
+    return {"recipient": recipient, "message": posted.text, "subject": "Zero-loss run"}
+
+
+async def post_batch(client: httpx.AsyncClient, batch: list[Posted], recipients: list[str], t0: float, give_up_after: float) -> None:
+    """POST the batch until a 200, retrying 5xx and transport errors with the batch's Idempotency-Key;
+    each item's result decides its post (201: its id; another status: its refusal)."""
+    body = {"notifications": [notification_body(posted, recipients[posted.index % len(recipients)]) for posted in batch]}
+    headers = {"Idempotency-Key": f"{batch[0].idempotency_key}-batch"}
+    deadline = time.monotonic() + give_up_after
+    while True:
+        started = time.monotonic() - t0
+        response: httpx.Response | None = None
+        try:
+            response = await client.post("/notifications/batch", json=body, headers=headers)
+            outcome: int | str = response.status_code
+        except httpx.HTTPError as exc:
+            outcome = type(exc).__name__
+        answered = time.monotonic() - t0
+        if outcome == 200:
+            assert response is not None
+            for posted, result in zip(batch, response.json()["results"], strict=True):
+                # As a single POST's: the item's own status (201, or its refusal).
+                posted.attempts.append(Attempt(started, answered, result["status"]))
+                if result["status"] == 201:
+                    posted.notification_id = result["id"]
+                    posted.replayed = response.headers.get("Idempotent-Replayed") == "true"
+                else:
+                    posted.refusal = f"item HTTP {result['status']}: {result.get('message', '')}"
+            return
+        for posted in batch:
+            posted.attempts.append(Attempt(started, answered, outcome))
+        if isinstance(outcome, int) and 400 <= outcome < 500 and outcome not in (408, 429):
+            for posted in batch:
+                posted.refusal = f"HTTP {outcome}: {response.text[:300] if response is not None else ''}"
+            return
+        if time.monotonic() > deadline:
+            for posted in batch:
+                posted.refusal = f"no 200 within {give_up_after:g} s; last: {outcome}"
             return
         await asyncio.sleep(retry_delay(response))
 
@@ -416,11 +468,17 @@ async def _post_paced(
     tasks: list[asyncio.Task[None]],
 ) -> None:
     for posted in posts:
+        if 0 < posted.index % BATCH_EVERY < BATCH_SIZE:
+            continue  # an item of the batch posted with the first of them
         delay = t0 + posted.index / PLAN.post_rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         await slots.acquire()
-        task = asyncio.create_task(post_one(client, posted, recipients[posted.index % len(recipients)], t0, 60.0))
+        if posted.index % BATCH_EVERY == 0:
+            batch = posts[posted.index : posted.index + BATCH_SIZE]
+            task = asyncio.create_task(post_batch(client, batch, recipients, t0, 60.0))
+        else:
+            task = asyncio.create_task(post_one(client, posted, recipients[posted.index % len(recipients)], t0, 60.0))
         task.add_done_callback(lambda _task: slots.release())
         tasks.append(task)
 
