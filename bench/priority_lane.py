@@ -64,12 +64,12 @@ async def post_one_offs(gateway: GatewayProcess, *, rate: float, duration: float
 async def post_bulk(gateway: GatewayProcess, *, items: int, recipients: int) -> int:
     """Post ``items`` as batches of up to 1,000; how many were accepted."""
     accepted = 0
-    async with gateway.async_client(timeout=120) as client:
+    async with gateway.async_client() as client:
         for start in range(0, items, BATCH_SIZE):
             batch = [
                 {"recipient": f"lane-{index % recipients}", "message": f"bulk {index}"} for index in range(start, min(items, start + BATCH_SIZE))
             ]
-            response = await client.post("/notifications/batch", json={"notifications": batch})
+            response = await client.post("/notifications/batch", json={"notifications": batch}, timeout=120)
             response.raise_for_status()
             accepted += sum(1 for result in response.json()["results"] if result["status"] == 201)
     return accepted

@@ -368,32 +368,51 @@ def retry_delay(response: httpx.Response | None) -> float:
     return 0.5
 
 
-async def post_one(client: httpx.AsyncClient, posted: Posted, recipient: str, t0: float, give_up_after: float) -> None:
-    """POST until a 201, retrying 5xx and transport errors with the same Idempotency-Key."""
-    body = notification_body(posted, recipient)
-    headers = {"Idempotency-Key": posted.idempotency_key}
+@dataclass
+class Posting:
+    """A POST made until it got an answer worth keeping: its attempts, and the last answer."""
+
+    attempts: list[Attempt]
+    response: httpx.Response | None = None  # the success (``expected``) when there was one
+    refusal: str | None = None
+
+
+async def post_until_answered(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any], key: str, *, expected: int, t0: float, give_up_after: float
+) -> Posting:
+    """POST until ``expected``, retrying 5xx and transport errors with the same Idempotency-Key."""
+    posting = Posting(attempts=[])
     deadline = time.monotonic() + give_up_after
     while True:
         started = time.monotonic() - t0
         response: httpx.Response | None = None
         try:
-            response = await client.post("/notifications", json=body, headers=headers)
+            response = await client.post(path, json=body, headers={"Idempotency-Key": key})
             outcome: int | str = response.status_code
         except httpx.HTTPError as exc:
             outcome = type(exc).__name__
-        posted.attempts.append(Attempt(started, time.monotonic() - t0, outcome))
-        if outcome == 201:
-            assert response is not None
-            posted.notification_id = response.json()["id"]
-            posted.replayed = response.headers.get("Idempotent-Replayed") == "true"
-            return
+        posting.attempts.append(Attempt(started, time.monotonic() - t0, outcome))
+        if outcome == expected:
+            posting.response = response
+            return posting
         if isinstance(outcome, int) and 400 <= outcome < 500 and outcome not in (408, 429):
-            posted.refusal = f"HTTP {outcome}: {response.text[:300] if response is not None else ''}"
-            return
+            posting.refusal = f"HTTP {outcome}: {response.text[:300] if response is not None else ''}"
+            return posting
         if time.monotonic() > deadline:
-            posted.refusal = f"no 201 within {give_up_after:g} s; last: {outcome}"
-            return
+            posting.refusal = f"no {expected} within {give_up_after:g} s; last: {outcome}"
+            return posting
         await asyncio.sleep(retry_delay(response))
+
+
+async def post_one(client: httpx.AsyncClient, posted: Posted, recipient: str, t0: float, give_up_after: float) -> None:
+    """POST until a 201, retrying 5xx and transport errors with the same Idempotency-Key."""
+    posting = await post_until_answered(
+        client, "/notifications", notification_body(posted, recipient), posted.idempotency_key, expected=201, t0=t0, give_up_after=give_up_after
+    )
+    posted.attempts, posted.refusal = posting.attempts, posting.refusal
+    if posting.response is not None:
+        posted.notification_id = posting.response.json()["id"]
+        posted.replayed = posting.response.headers.get("Idempotent-Replayed") == "true"
 
 
 # Every BATCH_EVERY posts, the first BATCH_SIZE are the items of one batch.
@@ -408,39 +427,23 @@ async def post_batch(client: httpx.AsyncClient, batch: list[Posted], recipients:
     """POST the batch until a 200, retrying 5xx and transport errors with the batch's Idempotency-Key;
     each item's result decides its post (201: its id; another status: its refusal)."""
     body = {"notifications": [notification_body(posted, recipients[posted.index % len(recipients)]) for posted in batch]}
-    headers = {"Idempotency-Key": f"{batch[0].idempotency_key}-batch"}
-    deadline = time.monotonic() + give_up_after
-    while True:
-        started = time.monotonic() - t0
-        response: httpx.Response | None = None
-        try:
-            response = await client.post("/notifications/batch", json=body, headers=headers)
-            outcome: int | str = response.status_code
-        except httpx.HTTPError as exc:
-            outcome = type(exc).__name__
-        answered = time.monotonic() - t0
-        if outcome == 200:
-            assert response is not None
-            for posted, result in zip(batch, response.json()["results"], strict=True):
-                # As a single POST's: the item's own status (201, or its refusal).
-                posted.attempts.append(Attempt(started, answered, result["status"]))
-                if result["status"] == 201:
-                    posted.notification_id = result["id"]
-                    posted.replayed = response.headers.get("Idempotent-Replayed") == "true"
-                else:
-                    posted.refusal = f"item HTTP {result['status']}: {result.get('message', '')}"
-            return
-        for posted in batch:
-            posted.attempts.append(Attempt(started, answered, outcome))
-        if isinstance(outcome, int) and 400 <= outcome < 500 and outcome not in (408, 429):
-            for posted in batch:
-                posted.refusal = f"HTTP {outcome}: {response.text[:300] if response is not None else ''}"
-            return
-        if time.monotonic() > deadline:
-            for posted in batch:
-                posted.refusal = f"no 200 within {give_up_after:g} s; last: {outcome}"
-            return
-        await asyncio.sleep(retry_delay(response))
+    posting = await post_until_answered(
+        client, "/notifications/batch", body, f"{batch[0].idempotency_key}-batch", expected=200, t0=t0, give_up_after=give_up_after
+    )
+    results = posting.response.json()["results"] if posting.response is not None else [None] * len(batch)
+    for posted, result in zip(batch, results, strict=True):
+        posted.attempts = list(posting.attempts)
+        if result is None:
+            posted.refusal = posting.refusal
+            continue
+        # The last attempt as a single POST's would be: the item's own status (201, or its refusal).
+        last = posted.attempts[-1]
+        posted.attempts[-1] = Attempt(last.started, last.ended, result["status"])
+        if result["status"] == 201:
+            posted.notification_id = result["id"]
+            posted.replayed = posting.response.headers.get("Idempotent-Replayed") == "true"  # type: ignore[union-attr]
+        else:
+            posted.refusal = f"item HTTP {result['status']}: {result.get('message', '')}"
 
 
 async def post_all(client: httpx.AsyncClient, posts: list[Posted], recipients: list[str], t0: float) -> None:
