@@ -11,7 +11,9 @@ or the ``ApiError`` it is refused with (unknown recipient or template, a channel
 template lacks, missing personalisation, a channel's limit, a key reused with another body).
 POST /notifications is the N=1 case (``accept_one``): concurrent single accepts go to Postgres
 together, as one such pair of statements (``shared/batching.py``), which costs the gateway and
-Postgres much less per notification than statements of their own.
+Postgres much less per notification than statements of their own. POST /notifications/batch is
+one ``accept`` of its valid items (``accept_batch``: each item validated on its own, the items
+published on the bulk lane, the batch's Idempotency-Key derived per item).
 """
 
 from __future__ import annotations
@@ -267,7 +269,8 @@ def batch_item_key(key: str, index: int) -> str:
 
 
 def _batch_hash(items: Sequence[Any]) -> str:
-    """What a batch asked for, independent of key order and formatting: every item's request hash."""
+    """What a batch asked for (its items as sent), independent of key order and formatting: the
+    request hash of each of its items, so a replay with another batch is told apart."""
     return hashlib.sha256(json.dumps(list(items), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
