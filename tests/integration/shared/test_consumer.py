@@ -336,7 +336,7 @@ class TestOpsPort:
         with urllib.request.urlopen(f"{sender.ops_url}/healthz", timeout=5) as response:
             assert response.status == 200
         with urllib.request.urlopen(f"{sender.ops_url}/readyz", timeout=5) as response:
-            assert json.loads(response.read()) == {"status": "ready", "checks": {"database": "ok", "queue": "ok"}}
+            assert json.loads(response.read()) == {"status": "ready", "checks": {"database": "ok", "queue": "ok", "bulk_queue": "ok"}}
         with urllib.request.urlopen(f"{sender.ops_url}/metrics", timeout=5) as response:
             text = response.read().decode()
         for name in (
