@@ -107,6 +107,18 @@ class TestMixedItems:
         assert "reference" not in by_id[ids[1]]["data"]
 
 
+class TestIsolation:
+    def test_batch_items_belong_to_the_client_that_posted_them(self, gateway: GatewayProcess, recipient: str) -> None:
+        with gateway.client("acme-billing") as http:
+            answer = http.post("/notifications/batch", json={"notifications": [{"recipient": recipient, "message": "theirs"}]}).json()
+            notification_id = answer["results"][0]["id"]
+            assert http.get(f"/notifications/{notification_id}").json()["client"] == "acme-billing"
+        with gateway.client("client-notifications") as http:
+            refused = http.get(f"/notifications/{notification_id}")
+        assert refused.status_code == 404
+        assert refused.json() == {"message": f"no notification with id {notification_id}"}
+
+
 class TestLimits:
     def test_over_a_thousand_items_or_none_is_a_400_naming_the_limit(self, gateway: GatewayProcess) -> None:
         with gateway.client() as client:
