@@ -1,4 +1,5 @@
-"""Routes for /notifications: POST (the accept) and GET /{notification_id} (its status).
+"""Routes for /notifications: POST (the accept), POST /batch (up to 1,000 at once, a FastAPI
+route: not the hot path) and GET /{notification_id} (its status).
 
 POST /notifications is the gateway's hot path, so it is a plain ASGI endpoint (``accept_route``)
 rather than a FastAPI route: FastAPI's request handling (the Request object, dependency solving,
@@ -62,7 +63,7 @@ async def get_notification(
     return await notifications.status(connection, notification_id=notification_id, reader=client)
 
 
-# -- POST /notifications -----------------------------------------------------------------
+# -- the Idempotency-Key of both POSTs ---------------------------------------------------
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII, no spaces
@@ -83,6 +84,7 @@ _IDEMPOTENCY_KEY_NAME = IDEMPOTENCY_KEY_HEADER.lower().encode("latin-1")
 
 
 # -- POST /notifications/batch ---------------------------------------------------------
+
 
 @router.post(
     "/batch",
@@ -117,7 +119,7 @@ async def post_batch(
 BULK_PATHS = frozenset({"/notifications/batch"})
 
 
-# -- the POST /notifications endpoint --------------------------------------------------
+# -- POST /notifications ------------------------------------------------------------------
 
 
 class AcceptNotification:
