@@ -92,19 +92,20 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         sns_publisher = SnsPublisher(sns, settings.topic_arn or await topic_arn(sns))
         publisher = OutboxPublisher(sns=sns_publisher, database=publishing_database, hand_over_after=settings.outbox_grace_seconds)
         publisher.start()
-        app.state.notifications = NotificationService(
-            database=database,
-            publisher=publisher,
-            outbox_grace_seconds=settings.outbox_grace_seconds,
-            templates=app.state.templates,
-            critical_categories=settings.critical_categories,
-        )
         relay = OutboxRelay(
             sns=sns_publisher,
             database=publishing_database,
             poll_interval=settings.outbox_poll_interval_seconds,
             batch_size=settings.outbox_batch_size,
             max_backoff=settings.outbox_max_backoff_seconds,
+        )
+        app.state.notifications = NotificationService(
+            database=database,
+            publisher=publisher,
+            outbox_grace_seconds=settings.outbox_grace_seconds,
+            templates=app.state.templates,
+            critical_categories=settings.critical_categories,
+            on_scheduled=relay.expect,
         )
         background = [asyncio.create_task(relay.run(), name="outbox-relay")]
         if settings.tls_crl is not None and app.state.ssl_context is not None:

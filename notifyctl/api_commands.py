@@ -23,6 +23,7 @@ recipients_app.add_typer(preferences_app, name="preferences")
 templates_app = typer.Typer(help="Create, read, preview and delete templates (needs the 'templates' role).", no_args_is_help=True)
 
 RecipientArgument = Annotated[str, typer.Argument(help="The recipient's name.")]
+NotificationIdArgument = Annotated[str, typer.Argument(metavar="ID", help="The notification id `send` printed.")]
 TemplateArgument = Annotated[str, typer.Argument(help="The template's name.")]
 LimitOption = Annotated[int | None, typer.Option("--limit", min=1, max=1000, help="Page size.")]
 CursorOption = Annotated[str | None, typer.Option("--cursor", help="next_cursor of the previous page.")]
@@ -128,6 +129,9 @@ def send(
     idempotency_key: Annotated[
         str | None, typer.Option("--idempotency-key", help="Makes a retry safe: the same key and message send nothing twice.")
     ] = None,
+    send_at: Annotated[
+        str | None, typer.Option("--send-at", help="Send it then: ISO 8601 with a UTC offset, e.g. 2026-12-02T09:00:00+01:00 (up to 7 days ahead).")
+    ] = None,
     *,
     profile: Profile,
     as_json: JsonOption = False,
@@ -149,19 +153,35 @@ def send(
             template_version=template_version,
             personalisation=values if template is not None else None,
             category=category,
+            send_at=send_at,
         )
     # Only the id on stdout, so that `id=$(notifyctl send ...)` works; the sentence goes to stderr.
     emit(accepted, as_json=as_json, human=accepted["id"])
     if not as_json:
         replayed = " (a repeat of an earlier request: nothing new was sent)" if accepted["replayed"] else ""
         sms = f"; SMS in {accepted['sms_fragments']} part(s), {accepted['sms_encoding']}" if "sms_fragments" in accepted else ""
-        typer.echo(f"accepted for {accepted['recipient']} on {', '.join(accepted['channels'])}{sms}{replayed}", err=True)
+        held = f"; held until {accepted['release_at']}" if accepted.get("release_at") else ""
+        typer.echo(f"accepted for {accepted['recipient']} on {', '.join(accepted['channels'])}{sms}{held}{replayed}", err=True)
+
+
+@report_errors
+@with_profile
+def cancel(
+    notification_id: NotificationIdArgument,
+    *,
+    profile: Profile,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel a scheduled notification (exit 1 with 'already released' once it has been published)."""
+    with GatewayClient(profile) as client:
+        notification = client.cancel(notification_id)
+    emit(notification, as_json=as_json, human=_describe_status)
 
 
 @report_errors
 @with_profile
 def status(
-    notification_id: Annotated[str, typer.Argument(metavar="ID", help="The notification id `send` printed.")],
+    notification_id: NotificationIdArgument,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until every delivery is sent or failed.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0, help="How long --wait waits, in seconds.")] = 60.0,
     *,
@@ -426,6 +446,8 @@ def _describe_status(notification: dict[str, Any]) -> str:
         line = f"  {channel:<6} {delivery['status']:<8} attempts={delivery['attempts']}"
         if delivery.get("sent_at"):
             line += f" sent_at={delivery['sent_at']}"
+        if delivery.get("release_at"):
+            line += f" release_at={delivery['release_at']}"
         if delivery.get("last_error"):
             line += f" last_error={delivery['last_error']!r}"
         lines.append(line)

@@ -6,7 +6,6 @@ They read the same settings as the services (``DATABASE_URL``, ``AWS_ENDPOINT_UR
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from enum import StrEnum
@@ -15,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from notifyctl.aws_errors import translated_aws_errors
-from notifyctl.errors import FailedError, NotifyctlError, UnavailableError
+from notifyctl.aws_errors import run_translated
+from notifyctl.errors import FailedError
 from notifyctl.output import JsonOption, emit, format_age, report_errors
 from shared.channels import CHANNEL_NAMES, Channel
 from shared.topology import create_topology, verify_topology
@@ -48,7 +47,7 @@ ChannelArgument = Annotated[
 def _run(work: Callable[[Any, Any, Any], Awaitable[T]], *, database: bool = True) -> T:
     """Run ``work(sqs, sns, database)`` with clients from the environment; map outages to exit 4."""
     from shared.aws import aws_clients
-    from shared.database import Database, is_database_unavailable
+    from shared.database import Database
     from shared.settings import ServiceSettings
 
     settings = ServiceSettings()
@@ -59,15 +58,7 @@ def _run(work: Callable[[Any, Any, Any], Awaitable[T]], *, database: bool = True
             pool = await stack.enter_async_context(Database.for_service(settings)) if database else None
             return await work(sqs, sns, pool)
 
-    try:
-        with translated_aws_errors():
-            return asyncio.run(main())
-    except NotifyctlError:
-        raise
-    except Exception as exc:
-        if is_database_unavailable(exc):
-            raise UnavailableError(f"cannot reach the database ({settings.database_url.split('@')[-1]}): {exc}") from None
-        raise
+    return run_translated(main, database_url=settings.database_url)
 
 
 def _queues(sqs: Any, database: Any, probe: Any | None = None) -> DeadLetterQueues:

@@ -6,10 +6,14 @@ permission, an invalid request) is exit 1, with AWS's own words.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from notifyctl.errors import FailedError, NotifyctlError, UnavailableError
+
+T = TypeVar("T")
 
 # Error codes that mean "not now" rather than "no".
 RETRYABLE_CODES = frozenset(
@@ -43,3 +47,19 @@ def translated_aws_errors() -> Iterator[None]:
         raise FailedError(f"AWS refused: {exc}") from None
     except BotoCoreError as exc:
         raise UnavailableError(f"AWS: {exc}") from None
+
+
+def run_translated(main: Callable[[], Awaitable[T]], *, database_url: str) -> T:
+    """Run ``main()`` to completion; AWS errors and an unreachable database (``database_url``'s)
+    become NotifyctlError, so the command exits with their code."""
+    from shared.database import is_database_unavailable
+
+    try:
+        with translated_aws_errors():
+            return asyncio.run(main())
+    except NotifyctlError:
+        raise
+    except Exception as exc:
+        if is_database_unavailable(exc):
+            raise UnavailableError(f"cannot reach the database ({database_url.split('@')[-1]}): {exc}") from None
+        raise

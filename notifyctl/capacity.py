@@ -90,7 +90,7 @@ class ChannelCapacities:
     async def read(self, channels: Sequence[Channel] = tuple(Channel)) -> list[ChannelCapacity]:
         services = await self._services(channels)
         targets = await self._targets(channels)
-        ages = await self._oldest_message_ages(channels)
+        ages = await oldest_message_ages(self._cloudwatch, channels)
         result = []
         for channel in channels:
             problems: list[str] = []
@@ -181,35 +181,38 @@ class ChannelCapacities:
         )
         return {ids[t["ResourceId"]]: t for t in response.get("ScalableTargets", []) if t["ResourceId"] in ids}
 
-    async def _oldest_message_ages(self, channels: Sequence[Channel]) -> dict[Channel, tuple[float, datetime]]:
-        queries = [
-            {
-                "Id": f"age_{channel.value}",
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": "AWS/SQS",
-                        "MetricName": "ApproximateAgeOfOldestMessage",
-                        "Dimensions": [{"Name": "QueueName", "Value": queues_for(channel).queue}],
-                    },
-                    "Period": AGE_PERIOD_SECONDS,
-                    "Stat": "Maximum",
+
+async def oldest_message_ages(cloudwatch: Any, channels: Sequence[Channel]) -> dict[Channel, tuple[float, datetime]]:
+    """Per channel, the age in seconds of its queue's oldest message and when CloudWatch measured it
+    (the newest data point in the last AGE_WINDOW); channels without one are left out."""
+    queries = [
+        {
+            "Id": f"age_{channel.value}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/SQS",
+                    "MetricName": "ApproximateAgeOfOldestMessage",
+                    "Dimensions": [{"Name": "QueueName", "Value": queues_for(channel).queue}],
                 },
-                "ReturnData": True,
-            }
-            for channel in channels
-        ]
-        # The end of the current minute: CloudWatch aligns to the period anyway, and an end of "now"
-        # (truncated to the second by some implementations) can leave out a point put this second.
-        now = datetime.now(UTC)
-        end = now.replace(second=0, microsecond=0) + timedelta(seconds=AGE_PERIOD_SECONDS)
-        response = await self._cloudwatch.get_metric_data(
-            MetricDataQueries=queries, StartTime=end - AGE_WINDOW, EndTime=end, ScanBy="TimestampDescending"
-        )
-        ages = {}
-        for series in response.get("MetricDataResults", []):
-            channel = Channel(series["Id"].removeprefix("age_"))
-            points = sorted(zip(series.get("Timestamps", []), series.get("Values", []), strict=False), reverse=True)
-            if points:
-                measured_at, value = points[0]
-                ages[channel] = (float(value), measured_at)
-        return ages
+                "Period": AGE_PERIOD_SECONDS,
+                "Stat": "Maximum",
+            },
+            "ReturnData": True,
+        }
+        for channel in channels
+    ]
+    # The end of the current minute: CloudWatch aligns to the period anyway, and an end of "now"
+    # (truncated to the second by some implementations) can leave out a point put this second.
+    now = datetime.now(UTC)
+    end = now.replace(second=0, microsecond=0) + timedelta(seconds=AGE_PERIOD_SECONDS)
+    response = await cloudwatch.get_metric_data(
+        MetricDataQueries=queries, StartTime=end - AGE_WINDOW, EndTime=end, ScanBy="TimestampDescending"
+    )
+    ages = {}
+    for series in response.get("MetricDataResults", []):
+        channel = Channel(series["Id"].removeprefix("age_"))
+        points = sorted(zip(series.get("Timestamps", []), series.get("Values", []), strict=False), reverse=True)
+        if points:
+            measured_at, value = points[0]
+            ages[channel] = (float(value), measured_at)
+    return ages

@@ -193,6 +193,7 @@ def _describe_plan(rate: float, inputs: CapacityInputs, plans: list[ChannelPlan]
         # Rounded down, so that the replicas together stay within the limit.
         share = None if p.rate_limit_per_replica is None else f"{math.floor(p.rate_limit_per_replica * 100) / 100:g}"
         each = "-" if share is None else f"{share}/s"
+        setting = None if p.rate_limit_setting is None else f"{math.floor(p.rate_limit_setting * 100) / 100:g}"
         lines.append(
             f"{p.channel:<8}{p.latency_seconds * 1000:>7.0f}ms  {f'{p.replica_capacity_per_second:.1f}/s ({p.limited_by})':<34}"
             f"{f'{p.provider_limit_per_second:g}/s per {scope}':<26}{p.replicas:>8}  {each:<16}{p.target_backlog_per_task:>20}"
@@ -203,9 +204,14 @@ def _describe_plan(rate: float, inputs: CapacityInputs, plans: list[ChannelPlan]
                 f"{p.channel}: {rate:g}/s is above {provider}'s {p.provider_limit_per_second:g}/s: no number of replicas delivers it. "
                 f"Ask for a higher quota, then plan with --provider-limit {p.channel}=<it>."
             )
+        elif p.rate_limit_shared and p.rate_limit_setting is not None:
+            notes.append(
+                f"{p.channel}: the replicas share one bucket ({p.channel.upper()}_SENDER_RATE_LIMIT_SHARED): "
+                f"{p.channel.upper()}_SENDER_RATE_LIMIT_PER_SECOND={setting}, {provider}'s quota, whatever the replicas."
+            )
         elif p.rate_limit_per_replica is not None and p.replicas > 1:
             notes.append(
-                f"{p.channel}: give each of the {p.replicas} replicas {p.channel.upper()}_SENDER_RATE_LIMIT_PER_SECOND={share} "
+                f"{p.channel}: give each of the {p.replicas} replicas {p.channel.upper()}_SENDER_RATE_LIMIT_PER_SECOND={setting} "
                 f"(the limit is per process), so that together they stay within {provider}'s {p.provider_limit_per_second:g}/s."
             )
         if p.most_useful_replicas is not None and p.most_useful_replicas < p.replicas:

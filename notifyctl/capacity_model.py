@@ -13,9 +13,11 @@ One replica of a sender, per second, delivers at most the least of:
 - **its CPU**: ``max_cpu`` of the task's ``task_vcpu``, at ``cpu_ms_per_message`` each;
 
 and the channel as a whole no more than its provider allows per account: SNS SMS and SES have
-quotas (the senders' ``RATE_LIMIT_PER_SECOND`` defaults, which are per process: with several
-replicas each must get its share, or together they exceed the quota, get throttled, and spend the
-messages' five receives on retries). Slack limits each Slack channel (about 1/s), not the total.
+quotas (the senders' ``RATE_LIMIT_PER_SECOND`` defaults). Their senders share one bucket among
+their replicas (``RATE_LIMIT_SHARED``, ``shared/provider_rate_limit.py``), so the setting is the
+quota whatever the replicas; a sender whose limit is per process must give each replica its share,
+or together they exceed the quota, get throttled, and spend the messages' five receives on
+retries. Slack limits each Slack channel (about 1/s), not the total.
 
 The defaults are measured figures: ``bench/sender.py`` (Slack sender on LocalStack, concurrency 32,
 a Slack that answers in 200 ms) delivered 141.8 messages/s, 0.89 of the 160/s bound, at 2.03 CPU ms
@@ -72,6 +74,11 @@ class TaskBounds:
 TASK_BOUNDS = TaskBounds()
 
 
+def shared_rate_limit(channel: Channel) -> bool:
+    """Whether the channel's sender shares its rate limit among its replicas by default."""
+    return bool(SETTINGS[channel].model_fields["rate_limit_shared"].default)
+
+
 def _rate_limit_default(channel: Channel) -> float:
     return float(SETTINGS[channel].model_fields["rate_limit_per_second"].default)
 
@@ -121,8 +128,12 @@ class ChannelPlan:
     provider_limit_scope: str  # "account" or "each recipient"
     replicas: int
     within_provider_limit: bool
-    # The channel's provider limit shared out among the replicas: *_SENDER_RATE_LIMIT_PER_SECOND.
+    # The channel's provider limit shared out among the replicas: what each sends at most.
     rate_limit_per_replica: float | None
+    # Whether the replicas share one bucket (RATE_LIMIT_SHARED), and what to set
+    # *_SENDER_RATE_LIMIT_PER_SECOND to: the quota when shared, each replica's share when not.
+    rate_limit_shared: bool
+    rate_limit_setting: float | None
     # Beyond this many replicas the provider's limit binds, not the replicas.
     most_useful_replicas: int | None
     target_backlog_per_task: int
@@ -182,6 +193,8 @@ def plan(rate_per_second: float, inputs: CapacityInputs = DEFAULT_INPUTS) -> lis
                 replicas=replicas,
                 within_provider_limit=limit is None or rate_per_second <= limit + 1e-9,
                 rate_limit_per_replica=None if limit is None else limit / replicas,
+                rate_limit_shared=shared_rate_limit(channel),
+                rate_limit_setting=None if limit is None else limit if shared_rate_limit(channel) else limit / replicas,
                 most_useful_replicas=most_useful_replicas(channel, inputs),
                 target_backlog_per_task=target_backlog_per_task(channel, inputs, replicas=replicas),
             )

@@ -2,7 +2,8 @@
 
 Certificates (the same code as ``mtls/generate.sh``), recipients (and their preferences),
 templates and notifications through the gateway over mutual TLS, the dead-letter queues, the SNS/SQS topology, and the channels' capacity
-on AWS (ECS tasks and their autoscaling bounds) with the model that sizes them. Exit codes are listed
+on AWS (ECS tasks and their autoscaling bounds) with the model that sizes them, and the reconciliation that
+publishes again what a lost queue held. Exit codes are listed
 in ``notifyctl/errors.py`` and in ``notifyctl --help``.
 """
 
@@ -11,9 +12,10 @@ from __future__ import annotations
 import typer
 
 from mtls.cli import app as certs_app
-from notifyctl.api_commands import recipients_app, send, status, templates_app
+from notifyctl.api_commands import cancel, recipients_app, send, status, templates_app
 from notifyctl.aws_commands import dlq_app, topology_app
 from notifyctl.capacity_commands import capacity, scale
+from notifyctl.reconcile_commands import reconcile
 
 app = typer.Typer(
     help="Operate the notification system. Exit codes: 0 ok; 1 refused for its content (invalid, not found) or not "
@@ -28,7 +30,9 @@ app.add_typer(recipients_app, name="recipients")
 app.add_typer(templates_app, name="templates")
 app.command("send")(send)
 app.command("status")(status)
+app.command("cancel")(cancel)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(topology_app, name="topology")
 app.command("capacity")(capacity)
 app.command("scale")(scale)
+app.command("reconcile")(reconcile)

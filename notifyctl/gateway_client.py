@@ -154,6 +154,7 @@ class GatewayClient:
         template_version: int | None = None,
         personalisation: dict[str, Any] | None = None,
         category: str | None = None,
+        send_at: str | None = None,
     ) -> dict[str, Any]:
         optional = {
             "message": message,
@@ -163,6 +164,7 @@ class GatewayClient:
             "personalisation": personalisation,
             "category": category,
             "channels": channels or None,
+            "send_at": send_at,
         }
         body: dict[str, Any] = {"recipient": recipient, **{key: value for key, value in optional.items() if value is not None}}
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
@@ -171,6 +173,9 @@ class GatewayClient:
 
     def status(self, notification_id: str) -> dict[str, Any]:
         return self._request("GET", f"/notifications/{_segment(notification_id)}").json()
+
+    def cancel(self, notification_id: str) -> dict[str, Any]:
+        return self._request("POST", f"/notifications/{_segment(notification_id)}/cancel").json()
 
     # -- the one place errors are mapped ---------------------------------------------------
 

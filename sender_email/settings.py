@@ -21,6 +21,7 @@ class EmailSenderSettings(SenderSettings):
     # SES's default sending quota is 14 messages per second.
     rate_limit_per_second: float = Field(default=14.0, gt=0)
     rate_limit_burst: int = Field(default=14, ge=1)
+    rate_limit_shared: bool = True  # SES's sending quota is the account's
 
     # Must be a verified SES identity (the address or its domain).
     email_from_address: str = Field(default="sender@notifications.com", validation_alias="EMAIL_FROM_ADDRESS")

@@ -20,6 +20,7 @@ class SmsSenderSettings(SenderSettings):
     ops_port: OpsPort = 9001
     rate_limit_per_second: float = Field(default=20.0, gt=0)
     rate_limit_burst: int = Field(default=20, ge=1)
+    rate_limit_shared: bool = True  # SNS's SMS quota is the account's
 
     # Shown as the sender on handsets where the country allows alphanumeric sender ids.
     sms_sender_id: str | None = Field(default=None, validation_alias="SMS_SENDER_ID")

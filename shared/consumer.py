@@ -3,14 +3,21 @@
 What happens to a message
 -------------------------
 1. **Receive.** Long polling (``WaitTimeSeconds`` 20), never more messages than there are free
-   slots (``concurrency``, default 32). ``ceil(concurrency / 10)`` receivers poll at once,
-   because one ReceiveMessage returns at most ten.
+   slots (``concurrency``, default 32) plus free places in the receive-ahead buffer
+   (``receive_ahead``, default 20). ``ceil(concurrency / 10)`` receivers poll at once, because
+   one ReceiveMessage returns at most ten. A message received while every slot is busy waits in
+   the buffer (*unstarted*; the heartbeat keeps it invisible) and starts the moment a slot
+   frees, instead of that slot waiting for a ReceiveMessage of its own. A receiver asks once
+   half the buffer (at most ten places) is free, so the other half covers the wait for the
+   answer and a call brings up to ten messages, not one.
 2. **Parse.** A body that is not a valid ``NotificationMessage`` (or is addressed to other
    channels, or has no ``deliveries`` row) can never succeed: it is copied to the channel's
    dead-letter queue with a ``sender_error`` attribute saying why, the original is deleted and
    an error is logged. The loop goes on.
-3. **Rate limit.** The message waits for its turn in the provider's token bucket (per process;
-   for Slack one bucket per Slack channel). Until then it is *unstarted*.
+3. **Rate limit.** The message waits for its turn in the provider's token bucket (for Slack one
+   bucket per Slack channel): the process's own, or with ``RATE_LIMIT_SHARED`` (SMS and email by
+   default) one every replica shares in Postgres (``shared/provider_rate_limit.py``). Until then
+   it is *unstarted*.
 4. **Claim.** One conditional UPDATE turns the delivery ``sending`` for this replica (see
    ``shared/deliveries.py``; the claims of messages received together go as one statement).
    If the delivery is already final (``sent``, ``failed``, ``skipped``) the message is a
@@ -44,10 +51,11 @@ What happens to a message
      record and the reason, and keeping the DLQ for what an operator must act on (outages
      that outlasted five attempts, malformed messages) keeps its depth alarm meaningful.
 
-Shutdown (SIGTERM/SIGINT): receiving stops, unstarted messages are made visible again at once
-(ChangeMessageVisibility 0), started sends may finish within ``shutdown_grace_seconds``, pending
-deletes are flushed. A send still running after the grace period is abandoned: its claim
-expires after the lease and the message reappears after its visibility timeout.
+Shutdown (SIGTERM/SIGINT): receiving stops, unstarted messages (the buffer's among them) are
+made visible again at once (ChangeMessageVisibility 0), started sends may finish within
+``shutdown_grace_seconds``, pending deletes are flushed. A send still running after the grace
+period is abandoned: its claim expires after the lease and the message reappears after its
+visibility timeout.
 """
 
 from __future__ import annotations
@@ -66,18 +74,19 @@ from shared.deliveries import Claim, DeliveryRepository
 from shared.logging import get_logger
 from shared.messages import NotificationMessage
 from shared.providers import PermanentSendError, Provider, SendError, SendResult, TransientSendError
-from shared.token_bucket import KeyedRateLimiter
+from shared.token_bucket import KeyedRateLimiter, RateLimiter
 from shared.sender_metrics import (
     DUPLICATES_SKIPPED,
     MESSAGES_FAILED,
     MESSAGES_IN_FLIGHT,
     MESSAGES_RECEIVED,
+    MESSAGES_RECEIVED_AHEAD,
     MESSAGES_RETRIED,
     MESSAGES_SENT,
     SEND_DURATION,
 )
 from shared.sender_settings import SenderSettings
-from shared.sqs_queue import DeleteBatcher, ReceivedMessage, SqsQueue
+from shared.sqs_queue import SQS_BATCH_SIZE, DeleteBatcher, ReceivedMessage, SqsQueue
 from shared.statuses import FINAL_STATUSES, DeliveryStatus
 
 log = get_logger(__name__)
@@ -89,15 +98,17 @@ RECEIVE_DRAIN_SECONDS = 1.0
 
 
 class Slots:
-    """How many more messages this process may take on; receivers reserve before receiving."""
+    """How many more messages this process may hold (slots and receive-ahead buffer together);
+    receivers reserve before receiving."""
 
     def __init__(self, total: int) -> None:
         self.total = total
         self.free = total
         self._changed = asyncio.Event()
 
-    async def reserve(self, most: int) -> int:
-        while self.free == 0:
+    async def reserve(self, most: int, *, least: int = 1) -> int:
+        """Wait until at least ``least`` are free, then take up to ``most``."""
+        while self.free < least:
             self._changed.clear()
             await self._changed.wait()
         taken = min(most, self.free)
@@ -119,7 +130,7 @@ class Consumer:
         queue: SqsQueue,
         deliveries: DeliveryRepository,
         instance_id: str,
-        rate_limiter: KeyedRateLimiter | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self._settings = settings
         self._provider = provider
@@ -130,11 +141,14 @@ class Consumer:
         # The per-message series, looked up once (labels() costs a locked dict lookup each time).
         self._received = MESSAGES_RECEIVED.labels(self.channel.value)
         self._in_flight_gauge = MESSAGES_IN_FLIGHT.labels(self.channel.value)
+        self._received_ahead_gauge = MESSAGES_RECEIVED_AHEAD.labels(self.channel.value)
         self._send_duration = SEND_DURATION.labels(self.channel.value)
         self._sent = MESSAGES_SENT.labels(self.channel.value)
-        # Given when two consumers (a channel's two lanes) share one provider rate limit.
         self._rate_limiter = rate_limiter or KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
-        self._slots = Slots(settings.concurrency)
+        # Held messages (reserved before each receive) and, within them, those being worked on.
+        self._slots = Slots(settings.concurrency + settings.receive_ahead)
+        self._working = asyncio.Semaphore(settings.concurrency)
+        self._receive_at_least = max(1, min(SQS_BATCH_SIZE, settings.receive_ahead // 2))
         self._deleter = DeleteBatcher(queue, flush_seconds=settings.delete_flush_seconds)
         self._in_flight: dict[ReceivedMessage, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
@@ -179,7 +193,7 @@ class Consumer:
             if paused > 0:
                 await asyncio.sleep(paused)
                 continue
-            reserved = await self._slots.reserve(10)
+            reserved = await self._slots.reserve(SQS_BATCH_SIZE, least=self._receive_at_least)
             if self._stopping.is_set():
                 # Slots freed by shutdown itself (handed-back messages) are not for new work.
                 self._slots.release(reserved)
@@ -208,7 +222,6 @@ class Consumer:
                 self._slots.release(len(messages))
                 return
             for message in messages:
-                self._in_flight_gauge.inc()
                 self._in_flight[message] = asyncio.create_task(self._handle(message))
 
     async def _hand_back(self, messages: list[ReceivedMessage]) -> None:
@@ -232,7 +245,16 @@ class Consumer:
             # context): they stay for the rest of the task and need no restoring, which saves
             # bound_contextvars' copy of the whole context per binding.
             structlog.contextvars.bind_contextvars(sqs_message_id=message.message_id, receive_count=message.receive_count)
-            await self._process(message)
+            if self._working.locked():
+                await self._wait_for_a_slot()
+            else:
+                await self._working.acquire()
+            self._in_flight_gauge.inc()
+            try:
+                await self._process(message)
+            finally:
+                self._in_flight_gauge.dec()
+                self._working.release()
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - never let one message take the loop down
@@ -240,7 +262,14 @@ class Consumer:
         finally:
             self._in_flight.pop(message, None)
             self._slots.release()
-            self._in_flight_gauge.dec()
+
+    async def _wait_for_a_slot(self) -> None:
+        """Every slot is busy: wait in the receive-ahead buffer (cancelled there at shutdown)."""
+        self._received_ahead_gauge.inc()
+        try:
+            await self._working.acquire()
+        finally:
+            self._received_ahead_gauge.dec()
 
     async def _process(self, message: ReceivedMessage) -> None:
         try:

@@ -19,7 +19,12 @@ MESSAGES_RETRIED = Counter(
     "sender_messages_retried", "Transient failures left on the queue for another attempt", ["channel"]
 )
 MESSAGES_IN_FLIGHT = Gauge(
-    "sender_messages_in_flight", "Messages received and not yet finished", ["channel"]
+    "sender_messages_in_flight", "Messages in a slot (waiting for their rate-limit turn, being sent, settled)", ["channel"]
+)
+MESSAGES_RECEIVED_AHEAD = Gauge(
+    "sender_messages_received_ahead",
+    "Messages received while every slot was busy, waiting in the receive-ahead buffer for one",
+    ["channel"],
 )
 SEND_DURATION = Histogram(
     "sender_send_duration_seconds",

@@ -29,12 +29,13 @@ from shared.database import Database
 from shared.deliveries import DeliveryRepository
 from shared.logging import configure_logging, get_logger
 from shared.ops_server import OpsServer
+from shared.provider_rate_limit import SharedRateLimiter
 from shared.providers import Provider
 from shared.queue_metrics import QueueDepthReporter
 from shared.sender_settings import SenderSettings
 from shared.shutdown import drain_on_stop, stop_on_signals
 from shared.sqs_queue import SqsQueue
-from shared.token_bucket import KeyedRateLimiter
+from shared.token_bucket import KeyedRateLimiter, RateLimiter
 
 log = get_logger(__name__)
 
@@ -91,8 +92,13 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
         stack.push_async_callback(depth.stop)
         await stack.enter_async_context(provider)
         deliveries = DeliveryRepository(database)
-        # One provider rate limit for both lanes: together they never exceed it.
-        rate_limiter = KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+        # One provider rate limit for both lanes, so together they never exceed it: shared by
+        # every replica (in Postgres) when rate_limit_shared, else this process's.
+        rate_limiter: RateLimiter = (
+            SharedRateLimiter(database, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+            if settings.rate_limit_shared
+            else KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+        )
         consumers = [
             Consumer(
                 settings=lane_settings,

@@ -24,10 +24,16 @@ class SenderSettings(ServerSettings):
     # ... and how many bulk ones (batch items) beside them, from the channel's bulk queue: a few,
     # so a bulk backlog never takes the one-offs' slots (the provider rate limit is shared).
     bulk_concurrency: int = Field(default=8, ge=1, le=1000)
+    # Messages received while every slot is busy, held (their visibility kept by the heartbeat)
+    # so that a freed slot starts the next send at once instead of waiting for a ReceiveMessage.
+    receive_ahead: int = Field(default=20, ge=0, le=1000)
     # Concurrent ReceiveMessage calls; 0 means one per 10 slots (SQS returns at most 10).
     receivers: int = Field(default=0, ge=0, le=100)
     rate_limit_per_second: float = Field(default=10.0, gt=0)
     rate_limit_burst: int = Field(default=10, ge=1)
+    # One bucket for every replica (in Postgres, shared/provider_rate_limit.py) instead of one per
+    # process: for providers whose quota is the account's (SNS SMS, SES), so N replicas stay within it.
+    rate_limit_shared: bool = False
     send_timeout_seconds: float = Field(default=10.0, gt=0)
     shutdown_grace_seconds: float = Field(default=25.0, ge=0)
     # Passed on every ReceiveMessage, so the sender knows exactly when a message it holds would

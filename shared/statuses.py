@@ -8,6 +8,9 @@ from enum import StrEnum
 
 
 class DeliveryStatus(StrEnum):
+    # Accepted with a release time (send_at, or the recipient's quiet hours): its outbox row is
+    # due then, and the relay that claims it makes it ``pending`` before publishing.
+    SCHEDULED = "scheduled"
     PENDING = "pending"  # accepted, not yet picked up by the channel's sender
     SENDING = "sending"  # claimed by a sender that is calling the provider now
     SENT = "sent"
@@ -15,8 +18,10 @@ class DeliveryStatus(StrEnum):
     # Never attempted, written so by the accept with the reason in last_error (the recipient
     # turned the channel off); no queue message is published for it.
     SKIPPED = "skipped"
+    # Cancelled by its client while scheduled (POST /notifications/{id}/cancel); never published.
+    CANCELLED = "cancelled"
 
 
 # Statuses a delivery does not leave (for ``notifyctl status --wait``, and for the senders: a
 # message whose delivery has one of them is a duplicate, deleted unsent).
-FINAL_STATUSES = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED})
+FINAL_STATUSES = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED, DeliveryStatus.CANCELLED})

@@ -100,6 +100,10 @@ notifications = Table(
     Column("client_serial", Text, nullable=False),
     Column("idempotency_key", Text),
     Column("request_hash", Text),
+    # The time the client asked for (send_at), and when its deliveries are released: send_at,
+    # or later when that falls in the recipient's quiet hours; NULL: at once.
+    Column("send_at", DateTime(timezone=True)),
+    Column("release_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index(
         "notifications_client_idempotency_key",
@@ -127,6 +131,9 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
+    # When SNS last took a message for it (the outbox's delete writes it, while not final):
+    # with updated_at and claimed_until, what notifyctl reconcile tells a lost message by.
+    Column("published_at", DateTime(timezone=True)),
     CheckConstraint(_one_of("status", [status.value for status in DeliveryStatus]), name="deliveries_status"),
     CheckConstraint(_one_of("channel", CHANNEL_NAMES), name="deliveries_channel"),
 )
@@ -143,6 +150,9 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("last_error", Text),
+    # Set: a scheduled publication, not owed to SNS before then (its deliveries are ``scheduled``
+    # until a relay claims it); not counted in the backlog while it waits.
+    Column("release_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("outbox_next_attempt_at", "next_attempt_at"),
     Index("outbox_notification_id", "notification_id"),
@@ -161,6 +171,18 @@ rate_limit_buckets = Table(
     Column("allowed", Boolean, nullable=False),
     prefixes=["UNLOGGED"],
     # Room on each page for the new row version: updates stay HOT (no index change, no bloat).
+    postgresql_with={"fillfactor": 70},
+)
+
+# The senders' provider rate limits shared by their replicas (see shared/provider_rate_limit.py):
+# one bucket per key (a channel, or a Slack channel), UNLOGGED as rate_limit_buckets.
+provider_rate_limit_buckets = Table(
+    "provider_rate_limit_buckets",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    prefixes=["UNLOGGED"],
     postgresql_with={"fillfactor": 70},
 )
 

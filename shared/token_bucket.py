@@ -11,8 +11,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 Clock = Callable[[], float]
+
+
+class RateLimiter(Protocol):
+    """What a sender's sends wait on: this module's per-process buckets, or the ones its replicas
+    share (``shared/provider_rate_limit.py``)."""
+
+    async def acquire(self, key: str) -> None: ...
 
 # Buckets of idle keys are dropped once there are this many, so a sender that posts to
 # thousands of Slack channels does not keep a bucket for each forever.

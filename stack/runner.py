@@ -4,14 +4,18 @@ Postgres, the AWS emulator and the Slack API are started here unless the service
 at existing ones (DATABASE_URL, AWS_ENDPOINT_URL, SLACK_API_URL, in the environment or ``.env``).
 Then the database, topology, SES identity and certificates are prepared (:mod:`stack.prepare`),
 and the gateway, the senders and the callback sender run as child processes, each with the environment its own
-settings class reads. Ctrl-C or SIGTERM stops everything in reverse order; if a child dies, the
-rest is stopped too.
+settings class reads. ``STACK_REPLICAS="sms=2 slack=3"`` runs that many replicas of a channel's sender,
+each on an ops port of its own (the first on the sender's, replica n 100 x (n - 1) above it) with a log of
+its own; the ones beyond the first are written for Prometheus to find (``monitoring/prometheus.yml``'s
+file_sd_configs). Ctrl-C or SIGTERM stops everything in reverse order; if a child dies, the rest is
+stopped too.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shlex
 import sys
 import threading
@@ -19,25 +23,29 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mtls.paths import PkiPaths, resolve_directory
 from sender_email.settings import EmailSenderSettings
 from sender_slack.settings import SlackSenderSettings
 from shared.callback_targets import CallbackTargetSettings
+from shared.channels import CHANNEL_NAMES
 from shared.settings import ServiceSettings, environment_for, environment_name
 from stack.moto import MotoServer
 from stack.network import port_holder, port_in_use, wait_for_http
 from stack.postgres import EmbeddedPostgres
 from stack.prepare import prepare_system
 from stack.processes import LOCAL_DIR, LOGS_DIR, REPO_ROOT, ComponentError, ManagedProcess, ShutdownSignals, StopRequested
-from stack.services import CALLBACK_SENDER, GATEWAY, SENDERS, Service
+from stack.services import CALLBACK_SENDER, GATEWAY, SENDERS, Instance, instances
 from stack.wiremock_server import WireMock
 
 PGDATA_DIR = LOCAL_DIR / "pgdata"
+# The replicas beyond each sender's first, as Prometheus file service discovery reads them.
+PROMETHEUS_REPLICAS_FILE = LOCAL_DIR / "prometheus" / "sender_replicas.json"
+MAX_REPLICAS = 10
 READINESS_TIMEOUT_SECONDS = 60.0
 SUPERVISION_INTERVAL_SECONDS = 0.5
 
@@ -61,6 +69,25 @@ class StackSettings(BaseSettings):
 
     moto_port: int = 4566
     wiremock_port: int = 7000
+    # Replicas per channel's sender: "sms=2 slack=3" (spaces or commas between); one unless named.
+    replicas: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+
+    @field_validator("replicas", mode="before")
+    @classmethod
+    def _channel_counts(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        counts: dict[str, int] = {}
+        for item in value.replace(",", " ").split():
+            channel, _, count = item.partition("=")
+            channel = channel.strip().lower()
+            if channel not in CHANNEL_NAMES or not count.strip().isdigit() or not 1 <= int(count) <= MAX_REPLICAS:
+                raise ValueError(
+                    f"STACK_REPLICAS: {item!r} is not CHANNEL=COUNT with CHANNEL one of {', '.join(CHANNEL_NAMES)} "
+                    f"and COUNT 1 to {MAX_REPLICAS} (e.g. STACK_REPLICAS=\"sms=2 slack=3\")"
+                )
+            counts[channel] = int(count)
+        return counts
 
 
 class Component(Protocol):
@@ -87,9 +114,9 @@ class LocalSystem:
     """The whole system on this machine: what it starts, in which order, and how it stops it."""
 
     def __init__(self, *, with_senders: bool) -> None:
-        self.services = [GATEWAY, *((*SENDERS, CALLBACK_SENDER) if with_senders else ())]
-        self.started: list[Running] = []
         self.stack = StackSettings()
+        self.instances = instances([GATEWAY, *((*SENDERS, CALLBACK_SENDER) if with_senders else ())], self.stack.replicas)
+        self.started: list[Running] = []
         self.certs_dir = resolve_directory()
         given = ServiceSettings()
         slack = SlackSenderSettings()
@@ -112,9 +139,10 @@ class LocalSystem:
                 "",
             )
         }
-        for service in self.services:
-            variable = environment_name(service.settings_cls, "ops_port")
-            ports[service.settings.ops_port] = (f"{service.module}'s ops port, {variable}", service.role, "")
+        for instance in self.instances:
+            variable = environment_name(instance.service.settings_cls, "ops_port")
+            role = f"{instance.name}'s ops port, {variable}" + (f" + {instance.ops_port - instance.service.settings.ops_port}" if instance.replica > 1 else "")
+            ports[instance.ops_port] = (role, instance.service.role, "")
         if self.use_moto:
             ports[self.stack.moto_port] = (
                 "moto, the AWS emulator",
@@ -166,32 +194,45 @@ class LocalSystem:
             )
         )
 
-        processes: list[tuple[Service, ManagedProcess]] = []
-        for service in self.services:
+        processes: list[tuple[Instance, ManagedProcess]] = []
+        for instance in self.instances:
             process = ManagedProcess(
-                service.module,
-                [sys.executable, "-m", service.module],
-                env=self.service_environment(service),
+                instance.name,
+                [sys.executable, "-m", instance.service.module],
+                env=self.service_environment(instance),
                 cwd=REPO_ROOT,
-                log_path=LOGS_DIR / f"{service.module}.log",
+                log_path=LOGS_DIR / f"{instance.name}.log",
             )
-            self.started.append(Running(service.module, process, process.stop, process.log_path))
+            self.started.append(Running(instance.name, process, process.stop, process.log_path))
             process.start()
-            processes.append((service, process))
-        _say("started " + ", ".join(service.module for service, _ in processes))
-        for service, process in processes:
+            processes.append((instance, process))
+        _say("started " + ", ".join(instance.name for instance, _ in processes))
+        self.write_prometheus_replicas()
+        for instance, process in processes:
             try:
-                wait_for_http(f"{_ops_url(service)}/readyz", timeout=READINESS_TIMEOUT_SECONDS, process=process)
+                wait_for_http(f"{_ops_url(instance)}/readyz", timeout=READINESS_TIMEOUT_SECONDS, process=process)
             except TimeoutError as exc:
                 raise ComponentError(
-                    f"{service.module} did not become ready: {exc}\nlast lines of {_display(process.log_path)}:\n"
+                    f"{instance.name} did not become ready: {exc}\nlast lines of {_display(process.log_path)}:\n"
                     f"{process.log_tail()}"
                 ) from exc
 
-    def service_environment(self, service: Service) -> dict[str, str]:
-        """What a service gets on top of this process's environment: where the dependencies this
-        run started are, and (the gateway) its certificates and the CRL."""
-        values: dict[str, Any] = {"database_url": self.database_url, "aws_endpoint_url": self.aws_endpoint_url}
+    def write_prometheus_replicas(self) -> None:
+        """The senders' replicas beyond the first, for ``monitoring/prometheus.yml`` (which lists
+        the first ones itself): rewritten on every start, so an earlier run's are forgotten."""
+        groups = [
+            {"targets": [_ops_url(instance).removeprefix("http://")], "labels": {"service": instance.service.module}}
+            for instance in self.instances
+            if instance.replica > 1
+        ]
+        PROMETHEUS_REPLICAS_FILE.parent.mkdir(parents=True, exist_ok=True)
+        PROMETHEUS_REPLICAS_FILE.write_text(json.dumps(groups, indent=2) + "\n")
+
+    def service_environment(self, instance: Instance) -> dict[str, str]:
+        """What a service's process gets on top of this process's environment: where the
+        dependencies this run started are, its ops port, and (the gateway) its certificates and the CRL."""
+        service = instance.service
+        values: dict[str, Any] = {"database_url": self.database_url, "aws_endpoint_url": self.aws_endpoint_url, "ops_port": instance.ops_port}
         if service is GATEWAY:
             settings = GATEWAY.settings
             values.update(
@@ -231,11 +272,11 @@ class LocalSystem:
                 logs.get("wiremock"),
             ),
         ]
-        for service in self.services:
-            where = f"ops: {_ops_url(service)}"
-            if service is GATEWAY:
+        for instance in self.instances:
+            where = f"ops: {_ops_url(instance)}"
+            if instance.service is GATEWAY:
                 where = f"https://localhost:{GATEWAY.settings.port} (mTLS)  {where}"
-            rows.append((service.module, where, logs[service.module]))
+            rows.append((instance.name, where, logs[instance.name]))
 
         lines = [f"Local stack ready in {seconds:.1f} s. Ctrl-C stops everything.", ""]
         for name, where, log_path in rows:
@@ -278,10 +319,10 @@ def demo_curl_command(certs_dir: Path) -> str:
     )
 
 
-def _ops_url(service: Service) -> str:
-    settings = service.settings
+def _ops_url(instance: Instance) -> str:
+    settings = instance.service.settings
     host = "127.0.0.1" if settings.ops_host in ("0.0.0.0", "::", "") else settings.ops_host
-    return f"http://{host}:{settings.ops_port}"
+    return f"http://{host}:{instance.ops_port}"
 
 
 def _describe_conflict(port: int, role: str, usual: str, advice: str) -> str:

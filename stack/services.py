@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,3 +38,31 @@ SENDERS = (
 # Each sender by the channel it delivers on.
 SENDER_BY_CHANNEL = {service.settings_cls.channel: service for service in SENDERS}  # type: ignore[attr-defined]
 CALLBACK_SENDER = Service("callback_sender", CallbackSenderSettings, "an earlier `make up` (the callback sender)")
+
+# Replica n (from 2) of a sender listens on its ops port + (n - 1) x this: 9101, 9201 for the SMS
+# sender's 9001, clear of the other services' defaults (9000 to 9004).
+REPLICA_PORT_STEP = 100
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One process of a service that the local stack runs: its name (its log file's too) and ops port."""
+
+    service: Service
+    name: str
+    ops_port: int
+    replica: int = 1
+
+
+def instances(services: list[Service], replicas: Mapping[str, int]) -> list[Instance]:
+    """Each service's processes: ``replicas[channel]`` of a channel's sender (default one), one of
+    the others. The first keeps the service's name and ops port; replica n is ``<module>-<n>``."""
+    found = []
+    for service in services:
+        channel = getattr(service.settings_cls, "channel", None)
+        count = replicas.get(channel, 1) if service in SENDERS else 1
+        base = service.settings.ops_port
+        for replica in range(1, count + 1):
+            name = service.module if replica == 1 else f"{service.module}-{replica}"
+            found.append(Instance(service, name, base + REPLICA_PORT_STEP * (replica - 1), replica))
+    return found

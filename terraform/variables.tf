@@ -114,10 +114,11 @@ variable "load_balancer_deletion_protection" {
 # per-account quota (SNS SMS 20/s, SES 14/s; Slack limits each Slack channel, not the total).
 # - target_backlog_per_task: what one task sends in 10 s.
 #     sms   min(92, 20) x 10 s = 200;  email min(92, 14) x 10 s = 140;  slack 92 x 10 s = 923
-# - max_tasks of sms and email: one task already sends the whole default quota, and the rate limit
-#   is per task, so a second would only double the sends SNS or SES throttle (each retry spends one
-#   of a message's five receives). After AWS raises a quota, raise max_tasks and give each task its
-#   share: rate_limit_per_second = quota / max_tasks. Slack's 4 is not quota-bound.
+# - max_tasks: 4 each. SMS and email tasks share one rate limit (SMS_/EMAIL_SENDER_RATE_LIMIT_SHARED,
+#   a token bucket in Postgres), so more tasks never send more than the quota: one task already
+#   sends the whole default quota, and the others add headroom for a slower provider (latency
+#   above 0.2 s lowers a task's capacity) and a task being replaced. After AWS raises a quota, set
+#   rate_limit_per_second to the quota (not a share). Slack's 4 is not quota-bound.
 # - min_tasks and max_tasks stay within notifyctl/capacity_model.py's TASK_BOUNDS, which
 #   `notifyctl scale` enforces too.
 variable "senders" {
@@ -131,8 +132,8 @@ variable "senders" {
     rate_limit_per_second   = optional(number)
   }))
   default = {
-    sms   = { min_tasks = 1, max_tasks = 1, target_backlog_per_task = 200, cpu = 256, memory = 512 }
-    email = { min_tasks = 1, max_tasks = 1, target_backlog_per_task = 140, cpu = 256, memory = 512 }
+    sms   = { min_tasks = 1, max_tasks = 4, target_backlog_per_task = 200, cpu = 256, memory = 512 }
+    email = { min_tasks = 1, max_tasks = 4, target_backlog_per_task = 140, cpu = 256, memory = 512 }
     slack = { min_tasks = 1, max_tasks = 4, target_backlog_per_task = 923, cpu = 256, memory = 512 }
   }
 

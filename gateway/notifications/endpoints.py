@@ -1,5 +1,6 @@
 """Routes for /notifications: POST (the accept), POST /batch (up to 1,000 at once, a FastAPI
-route: not the hot path) and GET /{notification_id} (its status).
+route: not the hot path), GET /{notification_id} (its status) and POST /{notification_id}/cancel
+(while it is scheduled).
 
 POST /notifications is the gateway's hot path, so it is a plain ASGI endpoint (``accept_route``)
 rather than a FastAPI route: FastAPI's request handling (the Request object, dependency solving,
@@ -61,6 +62,18 @@ async def get_notification(
 ) -> NotificationPublic:
     """A notification of this client (any client's, for the role audit) and the delivery status of each of its channels."""
     return await notifications.status(connection, notification_id=notification_id, reader=client)
+
+
+@router.post(
+    "/{notification_id}/cancel",
+    response_model=NotificationPublic,
+    responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody, "description": "Already released: a delivery was published."}},
+)
+async def cancel_notification(
+    notification_id: UUID, connection: Connection, client: NotificationsClient, notifications: Notifications
+) -> NotificationPublic:
+    """Cancel a scheduled notification of this client: its deliveries become cancelled and nothing is sent."""
+    return await notifications.cancel(connection, notification_id=notification_id, client=client)
 
 
 # -- the Idempotency-Key of both POSTs ---------------------------------------------------

@@ -8,6 +8,12 @@ rendered here) and checks it against the channels' limits; or it refuses the ite
 client sees. The accept (``service.py``) runs it for every item between reading the recipients
 and storing what it decided; batch and CSV items go through it the same way, one at a time.
 
+When it is released is decided here too (``release_time``): at once, or at its ``send_at``
+(refused when more than 60 s past or more than 7 days ahead of ``now``), held further while that
+falls in the recipient's quiet hours (until they end in the recipient's zone; not for critical
+categories). A plan with a release time stores its deliveries ``scheduled`` and its outbox row
+due then (see ``gateway/outbox/``). ``now`` is the caller's, so the rules are tested at any hour.
+
 A skipped delivery is never attempted: it is stored ``skipped`` with the reason in
 ``last_error`` and no queue message is published for it. ``skipped_channels`` is the one place
 that says why a channel is skipped: today the recipient's preferences (a channel turned off globally
@@ -18,12 +24,20 @@ from __future__ import annotations
 
 from collections.abc import Set
 from dataclasses import dataclass
+from datetime import datetime
 
 from gateway.content.limits import check_sms, render_within_limits
 from gateway.content.rendering import CompiledTemplate
 from gateway.content.schemas import DEFAULT_CATEGORY
 from gateway.errors import BadRequestError
-from gateway.notifications.schemas import MAX_MESSAGE_CHARACTERS, NotificationCreate
+from gateway.notifications.schemas import (
+    MAX_MESSAGE_CHARACTERS,
+    MAX_SEND_AHEAD,
+    MAX_SEND_LATE,
+    SEND_AT_IN_THE_PAST,
+    SEND_AT_TOO_FAR,
+    NotificationCreate,
+)
 from gateway.recipients.preferences import Preferences
 from shared.channels import CHANNELS, Channel, channel_spec
 from shared.messages import ChannelContent
@@ -62,6 +76,7 @@ class Plan:
     content: ChannelContent | None = None  # rendered from the template; None: the plain message
     content_json: str | None = None  # the content as stored and published
     sms: SmsLength | None = None  # when SMS is targeted
+    release_at: datetime | None = None  # held until then (scheduled); None: published at once
 
 
 def plan_notification(
@@ -70,6 +85,7 @@ def plan_notification(
     recipient: RecipientRecord | None,
     template: CompiledTemplate | None,
     critical_categories: Set[str],
+    now: datetime,
 ) -> Plan:
     """The plan of one notification, or the BadRequestError it is refused with (see the module docstring).
 
@@ -106,15 +122,36 @@ def plan_notification(
     category = notification.category or (template.category if template is not None else None) or DEFAULT_CATEGORY
     skipped = skipped_channels(channels, recipient=recipient, category=category, critical_categories=critical_categories)
     sent = [channel for channel in channels if channel not in skipped] if skipped else channels
+    release_at = release_time(notification.send_at, recipient=recipient, category=category, critical_categories=critical_categories, now=now)
+    if not sent:
+        release_at = None  # nothing is published: nothing to hold
     if template is not None:
         rendering = render_within_limits(template, notification.personalisation, channels=channels, sent=sent)
-        return Plan(channels, category, skipped, sent, rendering.content, rendering.content_json, rendering.sms)
+        return Plan(channels, category, skipped, sent, rendering.content, rendering.content_json, rendering.sms, release_at)
     # A plain message: its subject is checked by its schema (one line, within the limit), and
     # no message the schema allows is too long for Slack; SMS is the channel that counts.
     sms = sms_length(notification.message) if Channel.SMS in channels else None
     if sms is not None and Channel.SMS in sent:
         check_sms(sms, field="message")
-    return Plan(channels, category, skipped, sent, None, None, sms)
+    return Plan(channels, category, skipped, sent, None, None, sms, release_at)
+
+
+def release_time(
+    send_at: datetime | None, *, recipient: RecipientRecord, category: str, critical_categories: Set[str], now: datetime
+) -> datetime | None:
+    """When a notification asked for at ``send_at`` (None: at once) is released, or None for at
+    once: the one place send_at's bounds and quiet hours are decided (see the module docstring)."""
+    if send_at is not None:
+        if send_at < now - MAX_SEND_LATE:
+            raise BadRequestError(SEND_AT_IN_THE_PAST, field="send_at")
+        if send_at > now + MAX_SEND_AHEAD:
+            raise BadRequestError(SEND_AT_TOO_FAR, field="send_at")
+    release = send_at if send_at is not None and send_at > now else now
+    preferences = recipient.preferences
+    quiet_hours = preferences.quiet_hours if preferences is not None and category not in critical_categories else None
+    if quiet_hours is not None:
+        release = quiet_hours.release_time(release)
+    return release if release > now else None
 
 
 def skipped_channels(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -41,26 +42,28 @@ _PLAN_INPUTS = f"""
 # $1..$17 are one array each, an element per item: id, recipient, phone number, email, Slack id
 # (the snapshot), message, subject, content (JSON; NULL for a plain message), template, template
 # version, category, targeted channels and published channels (comma-separated; NULL: none),
-# client CN, client certificate serial, idempotency key, request hash. $18..$20: the skipped
-# deliveries (notification id, channel, reason), usually none. $21: seconds until the outbox row
-# is the relay's. $22, $23: references and lanes (bulk), an element per item.
+# client CN, client certificate serial, idempotency key, request hash, send_at and release time
+# (NULL: at once). $18..$20: the skipped deliveries (notification id, channel, reason), usually
+# none. $21: seconds until the outbox row of one released at once is the relay's. One with a
+# release time has its deliveries ``scheduled`` and its outbox row due then, for the relay alone.
+# $24, $25: references and lanes (bulk), an element per item.
 _ACCEPT = f"""
     WITH item AS (
         SELECT *
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                     $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-                    $17::text[], $22::text[], $23::bool[])
+                    $17::text[], $22::timestamptz[], $23::timestamptz[], $24::text[], $25::bool[])
              WITH ORDINALITY AS i(id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content, template,
                                   template_version, category, channels, published, client, client_serial, idempotency_key,
-                                  request_hash, reference, bulk, position)
+                                  request_hash, send_at, release_at, reference, bulk, position)
     ),
     accepted AS (
         INSERT INTO notifications (id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content, template,
                                    template_version, category, channels, client, client_serial, idempotency_key, request_hash,
-                                   reference, bulk)
+                                   send_at, release_at, reference, bulk)
         SELECT id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content::jsonb, template,
                template_version, category, string_to_array(channels, ','), client, client_serial, idempotency_key, request_hash,
-               reference, bulk
+               send_at, release_at, reference, bulk
         FROM item
         ORDER BY position
         ON CONFLICT (client, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -71,15 +74,18 @@ _ACCEPT = f"""
     ),
     new_deliveries AS (
         INSERT INTO deliveries (notification_id, channel, status, last_error)
-        SELECT i.id, c.channel, CASE WHEN s.reason IS NULL THEN 'pending' ELSE 'skipped' END, s.reason
+        SELECT i.id, c.channel,
+               CASE WHEN s.reason IS NOT NULL THEN 'skipped' WHEN i.release_at IS NOT NULL THEN 'scheduled' ELSE 'pending' END,
+               s.reason
         FROM item AS i
         JOIN accepted AS a ON a.id = i.id
         CROSS JOIN LATERAL unnest(string_to_array(i.channels, ',')) AS c(channel)
         LEFT JOIN skipped AS s ON s.notification_id = i.id AND s.channel = c.channel
     ),
     new_outbox AS (
-        INSERT INTO outbox (notification_id, channels, next_attempt_at)
-        SELECT i.id, string_to_array(i.published, ','), now() + make_interval(secs => $21::float8)
+        INSERT INTO outbox (notification_id, channels, next_attempt_at, release_at)
+        SELECT i.id, string_to_array(i.published, ','), COALESCE(i.release_at, now() + make_interval(secs => $21::float8)),
+               i.release_at
         FROM item AS i JOIN accepted AS a ON a.id = i.id
         WHERE i.published IS NOT NULL
         RETURNING id, notification_id
@@ -103,10 +109,32 @@ _STATUS = """
                SELECT json_object_agg(d.channel, json_build_object(
                    'status', d.status, 'attempts', d.attempts, 'last_error', d.last_error,
                    'provider_message_id', d.provider_message_id, 'created_at', d.created_at,
-                   'updated_at', d.updated_at, 'sent_at', d.sent_at))
+                   'updated_at', d.updated_at, 'sent_at', d.sent_at,
+                   'release_at', CASE WHEN d.status = 'scheduled' THEN n.release_at END))
                FROM deliveries AS d WHERE d.notification_id = n.id
            ), '{}'::json) AS deliveries
     FROM notifications AS n WHERE n.id = $1 AND ($2::text IS NULL OR n.client = $2)
+"""
+
+# Cancel what is still scheduled of a notification: its deliveries become ``cancelled`` and its
+# outbox row goes, so it is never published. The outbox row is locked first (the InitPlan of the
+# EXISTS runs before the deliveries are scanned), in the order the relay's claim locks them, so
+# a cancel and a claim of the same notification wait for each other rather than deadlock; a
+# claim that committed first has made the deliveries ``pending`` and nothing is cancelled.
+# Returns how many deliveries it cancelled.
+_CANCEL_SCHEDULED = """
+    WITH locked AS (
+        SELECT id FROM outbox WHERE notification_id = $1 FOR UPDATE
+    ),
+    cancelled AS (
+        UPDATE deliveries SET status = 'cancelled', updated_at = now()
+        WHERE notification_id = $1 AND status = 'scheduled' AND EXISTS (SELECT 1 FROM locked)
+        RETURNING channel
+    ),
+    unpublished AS (
+        DELETE FROM outbox WHERE id IN (SELECT id FROM locked) AND EXISTS (SELECT 1 FROM cancelled)
+    )
+    SELECT count(*) FROM cancelled
 """
 
 
@@ -135,6 +163,7 @@ class NewNotification:
     client_serial: str
     idempotency_key: str | None
     request_hash: str | None
+    send_at: datetime | None = None
     reference: str | None = None
     bulk: bool = False
 
@@ -181,6 +210,8 @@ class NotificationRepository:
             [channel for _, channel, _ in skipped],
             [reason for _, _, reason in skipped],
             outbox_grace_seconds,
+            [item.send_at for item in notifications],
+            [item.plan.release_at for item in notifications],
             [item.reference for item in notifications],
             [item.bulk for item in notifications],
         )
@@ -190,6 +221,10 @@ class NotificationRepository:
         """The notifications (rows) holding these (client, key) pairs, by the pair's position (1-based)."""
         rows = await connection.fetch(_BY_IDEMPOTENCY_KEYS, [client for client, _ in keys], [key for _, key in keys])
         return {row["position"]: row for row in rows}
+
+    async def cancel_scheduled(self, connection: asyncpg.Connection, *, notification_id: UUID) -> int:
+        """Cancel the notification's scheduled deliveries (see ``_CANCEL_SCHEDULED``); how many."""
+        return int(await connection.fetchval(_CANCEL_SCHEDULED, notification_id))
 
     async def status(self, connection: asyncpg.Connection, *, notification_id: UUID, client: str | None) -> dict[str, Any] | None:
         """The notification and its deliveries; only when ``client`` created it (None: whoever did)."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from gateway.content.schemas import Category, ContentPublic, Personalisation
 from gateway.recipients.schemas import NAME_PATTERN
@@ -57,6 +59,45 @@ def _plain_or_template(schema: dict[str, Any]) -> None:
         {"required": ["message"], "properties": {"template": False, "template_version": False, "personalisation": False}},
         {"required": ["template"], "properties": {"message": False, "subject": False}},
     ]
+
+
+# send_at: how far ahead it may be, and how late it may be and still be sent (at once).
+MAX_SEND_AHEAD = timedelta(days=7)
+MAX_SEND_LATE = timedelta(seconds=60)
+SEND_AT_FORMAT = "send_at must be an ISO 8601 date and time with a UTC offset, such as 2026-12-02T09:00:00+01:00"
+SEND_AT_NEEDS_OFFSET = "send_at needs a UTC offset"
+SEND_AT_IN_THE_PAST = "send_at is in the past"
+SEND_AT_TOO_FAR = f"send_at is more than {MAX_SEND_AHEAD.days} days ahead; the limit is {MAX_SEND_AHEAD.days} days"
+_DATE_TIME = TypeAdapter(datetime)
+_STARTS_WITH_A_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]")
+# RFC 3339 allows what datetime cannot hold: a leap second (23:59:60, the instant after :59) and
+# the year 0000 (long past).
+_LEAP_SECOND = re.compile(r"^(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:)60((?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2}))$")
+
+
+def _send_at(value: object) -> object:
+    """A date and time as ISO 8601 writes it, with its offset, as the instant in UTC. Not a
+    number, nor a bare date (pydantic reads both as datetimes). How far from now it may be is
+    the plan's to say (``plan.release_time``): it is a rule of the moment of accepting."""
+    if value is None:
+        return value
+    if not isinstance(value, str) or not _STARTS_WITH_A_DATE.match(value):
+        raise ValueError(SEND_AT_FORMAT)
+    if value.startswith("0000-"):
+        raise ValueError(SEND_AT_IN_THE_PAST)
+    leap = _LEAP_SECOND.match(value)
+    try:
+        parsed = _DATE_TIME.validate_json(json.dumps(f"{leap[1]}59{leap[2]}" if leap else value), strict=True)
+    except ValidationError:
+        raise ValueError(SEND_AT_FORMAT) from None
+    if leap:
+        parsed += timedelta(seconds=1)
+    if parsed.tzinfo is None:
+        raise ValueError(SEND_AT_NEEDS_OFFSET)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # the first or last hours datetime can hold, in UTC before year 1 or after 9999
+        raise ValueError(SEND_AT_TOO_FAR if parsed.year > 1 else SEND_AT_IN_THE_PAST) from None
 
 
 def _distinct(channels: list[Channel] | None) -> list[Channel] | None:
@@ -121,6 +162,13 @@ class NotificationCreate(BaseModel):
     category: Annotated[
         Category,
         Field(description="What kind of notification it is, for the recipient's preferences; default: the template's, else 'general'."),
+    ] = None  # type: ignore[assignment]
+    send_at: Annotated[
+        datetime,
+        Field(
+            description="Send it then, not at once: ISO 8601 with a UTC offset, up to 7 days ahead (up to 60 s in the past is sent at once)."
+        ),
+        BeforeValidator(_send_at),
     ] = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
@@ -207,6 +255,10 @@ class NotificationAccepted(BaseModel):
     reference: str | None = None
     sms_fragments: int | None = Field(default=None, description="When SMS is targeted: how many SMS messages it is sent as.")
     sms_encoding: SmsEncoding | None = Field(default=None, description="When SMS is targeted: GSM-7, or UCS-2 for other characters.")
+    send_at: datetime | None = Field(default=None, description="The time the request asked for (in UTC).")
+    release_at: datetime | None = Field(
+        default=None, description="While held (send_at, or the recipient's quiet hours): when its deliveries are released."
+    )
     created_at: datetime
 
 
@@ -218,6 +270,7 @@ class DeliveryPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None = None
+    release_at: datetime | None = Field(default=None, description="While scheduled: when it is released.")
 
 
 class NotificationPublic(NotificationAccepted):

@@ -23,9 +23,9 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -52,6 +52,10 @@ from shared.channels import CONTACT_FIELDS
 from shared.database import Database
 from shared.logging import get_logger
 from shared.messages import RecipientSnapshot
+from shared.statuses import DeliveryStatus
+
+# A delivery in one of these has been published: its notification can no longer be cancelled.
+RELEASED_STATUSES = frozenset({DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.FAILED})
 
 log = get_logger(__name__)
 
@@ -99,6 +103,7 @@ class NotificationService:
         templates: TemplateService,
         critical_categories: Set[str] = frozenset(),
         repository: NotificationRepository | None = None,
+        on_scheduled: Callable[[datetime], None] = lambda _release_at: None,
     ) -> None:
         self._database = database
         self._publisher = publisher
@@ -106,6 +111,7 @@ class NotificationService:
         self._templates = templates
         self._critical_categories = frozenset(critical_categories)
         self._repository = repository or NotificationRepository()
+        self._on_scheduled = on_scheduled
         self._single_accepts: StatementBatcher[_Item, AcceptOutcome] = StatementBatcher(self._store)
 
     async def accept_one(self, request: AcceptRequest, *, client: ClientIdentity) -> Acceptance:
@@ -198,6 +204,7 @@ class NotificationService:
         }
         compiled = await self._templates.compiled(connection, versions.values()) if versions else {}
         planned: list[NewNotification | ApiError] = []
+        now = datetime.now(UTC)
         for index, (item, found) in enumerate(zip(items, inputs, strict=True)):
             notification = item.request.notification
             template = None
@@ -207,7 +214,7 @@ class NotificationService:
                     if template is None:
                         raise _template_not_found(notification.template, notification.template_version, found.template_latest)
                 plan = plan_notification(
-                    notification, recipient=found.recipient, template=template, critical_categories=self._critical_categories
+                    notification, recipient=found.recipient, template=template, critical_categories=self._critical_categories, now=now
                 )
             except ApiError as refusal:
                 planned.append(refusal)
@@ -222,9 +229,12 @@ class NotificationService:
         if isinstance(entry, NewNotification) and entry.id in stored:
             row = stored[entry.id]
             notification = _stored(entry, row["created_at"])
-            if row["outbox_id"] is not None:
+            if row["outbox_id"] is not None and entry.plan.release_at is None:
                 self._publisher.submit(Publication(row["outbox_id"], notification.sns_message(entry.plan.published)))
             ACCEPTED.labels(entry.client).inc()
+            if entry.plan.release_at is not None:
+                # The relay publishes it when it is due; tell this replica's relay when that is.
+                self._on_scheduled(entry.plan.release_at)
             log.info("notification_accepted", notification_id=str(entry.id), client=entry.client, channels=notification.channels)
             return Acceptance(notification, replayed=False)
         if holder is not None:
@@ -249,6 +259,21 @@ class NotificationService:
         if row is None:
             raise NotFoundError(f"no notification with id {notification_id}")
         return StoredNotification.from_row(row).public(published=row["published"], deliveries=row["deliveries"])
+
+    async def cancel(self, connection: asyncpg.Connection, *, notification_id: uuid.UUID, client: ClientIdentity) -> NotificationPublic:
+        """Cancel a notification of ``client`` while it is scheduled: its deliveries become
+        ``cancelled`` and nothing is published; 409 once any is released, 404 for another
+        client's or an unknown id. Cancelling a cancelled notification answers it again."""
+        if await self._repository.status(connection, notification_id=notification_id, client=client.common_name) is None:
+            raise NotFoundError(f"no notification with id {notification_id}")
+        cancelled = await self._repository.cancel_scheduled(connection, notification_id=notification_id)
+        notification = await self.status(connection, notification_id=notification_id, reader=client)
+        statuses = {delivery.status for delivery in notification.deliveries.values()}
+        if not cancelled and (DeliveryStatus.CANCELLED not in statuses or statuses & RELEASED_STATUSES):
+            raise ConflictError("already released")
+        if cancelled:
+            log.info("notification_cancelled", notification_id=str(notification_id), client=client.common_name, deliveries=cancelled)
+        return notification
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +323,7 @@ def _new_notification(item: _Item, recipient: RecipientRecord, template: Compile
         request_hash=_request_hash(request) if request.idempotency_key else None,
         reference=request.reference,
         bulk=request.bulk,
+        send_at=notification.send_at,
     )
 
 
@@ -318,13 +344,15 @@ def _stored(item: NewNotification, created_at: datetime) -> StoredNotification:
         created_at=created_at,
         reference=item.reference,
         bulk=item.bulk,
+        send_at=item.send_at,
+        release_at=item.plan.release_at,
         sms=item.plan.sms,
     )
 
 
-# Fields a request has had since templates; left out of its fingerprint when not given, so a
+# Fields a request has had since templates (and send_at since scheduled sends); left out of its fingerprint when not given, so a
 # request made before them keeps its hash (its Idempotency-Key's replays stay replays).
-_FIELDS_SINCE_TEMPLATES = ("template", "template_version", "personalisation", "category")
+_FIELDS_SINCE_TEMPLATES = ("template", "template_version", "personalisation", "category", "send_at")
 
 
 def _request_hash(request: AcceptRequest) -> str:

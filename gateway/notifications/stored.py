@@ -38,6 +38,8 @@ class StoredNotification:
     created_at: datetime
     reference: str | None = None  # the client's own identifier (a batch item's)
     bulk: bool = False  # sent from a batch: its message takes the bulk lane
+    send_at: datetime | None = None  # the time the client asked for
+    release_at: datetime | None = None  # when it was (to be) released, when held
     # The SMS text's length when SMS is targeted, if already measured (else measured when asked).
     sms: SmsLength | None = None
 
@@ -60,6 +62,8 @@ class StoredNotification:
             created_at=row["created_at"],
             reference=row["reference"],
             bulk=row["bulk"],
+            send_at=row["send_at"],
+            release_at=row["release_at"],
         )
 
     def sms_length(self) -> SmsLength | None:
@@ -105,6 +109,10 @@ class StoredNotification:
         if sms is not None:
             body["sms_fragments"] = sms.fragments
             body["sms_encoding"] = sms.encoding
+        if self.send_at is not None:
+            body["send_at"] = self.send_at
+        if self.release_at is not None:
+            body["release_at"] = self.release_at
         body["created_at"] = self.created_at
         return to_json(body)
 
@@ -122,6 +130,8 @@ class StoredNotification:
             reference=self.reference,
             sms_fragments=sms.fragments if sms is not None else None,
             sms_encoding=sms.encoding if sms is not None else None,
+            send_at=self.send_at,
+            release_at=self.release_at,
             created_at=self.created_at,
             content=ContentPublic.of(self.content) if self.content is not None else None,
             client=self.client,

@@ -16,9 +16,18 @@ owed. From there two paths lead to SNS, and either is enough:
   clear: rows due for longer than ``GATEWAY_OUTBOX_GRACE_SECONDS`` (SNS was down, the process
   died between commit and publish).
 
+A *scheduled* row (``release_at`` set: a ``send_at``, or the recipient's quiet hours) takes the
+second path only: it is due at its release time, without the grace period, and the immediate
+path never sees it. Its deliveries are ``scheduled`` until the relay's claim makes them
+``pending``, in the claim's own statement, before anything is published; until then
+``POST /notifications/{id}/cancel`` can delete the row and cancel them (it locks the row first,
+as the claim does, so exactly one of the two wins). The relay sleeps until the next row is due
+(at most its poll interval), so a scheduled row is published at its time.
+
 What happens to a row
 ---------------------
-- *Success*: SNS confirms the message; the row is deleted.
+- *Success*: SNS confirms the message; the row is deleted, and the time is noted on its
+  deliveries not yet final (``published_at``, which ``notifyctl reconcile`` reads).
 - *SNS refuses or is unreachable* (immediate path): the row stays; the relay takes it once its
   grace period is over.
 - *SNS refuses or is unreachable* (relay): the row's next attempt is pushed out
@@ -34,6 +43,9 @@ What happens to a row
   logs and tries again on its next tick.
 - *Shutdown*: the publisher gets a few seconds to publish what it has queued; anything left
   stays in the outbox for the relay of this or another replica.
+
+``notifyctl reconcile`` (``notifyctl/reconcile.py``) writes rows too, for deliveries whose queue
+message was lost, and publishes them as a relay does.
 
 Relays claim rows as leases with ``FOR UPDATE SKIP LOCKED``, so several replicas share the work
 without waiting on each other. A message may reach SNS twice (published, then the process died

@@ -74,7 +74,9 @@ async def put_preferences(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{name}/preferences", response_model=RecipientPreferencesPublic, responses={404: {"model": ErrorBody}})
+@router.get(
+    "/{name}/preferences", response_model=RecipientPreferencesPublic, response_model_exclude_none=True, responses={404: {"model": ErrorBody}}
+)
 async def get_preferences(name: RecipientName, connection: Connection, _client: RecipientsClient) -> RecipientPreferencesPublic:
     """Read a recipient's preferences: every switch, on unless turned off."""
     return await recipient_service.get_preferences(connection, name=name)

@@ -1,8 +1,8 @@
 """What a recipient wants: the channels it turned off, globally and per category.
 
 The document is ``recipients.preferences`` (JSON, NULL when never set): ``{"channels": {"sms":
-false}, "categories": {"marketing": {"email": false}}}``, only what the recipient said; a
-channel not mentioned is on. Later keys (quiet hours) join it there.
+false}, "categories": {"marketing": {"email": false}}, "quiet_hours": {"start": "22:00", "end": "07:00",
+"timezone": "Europe/Berlin"}}``, only what the recipient said; a channel not mentioned is on.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.recipients.quiet_hours import QuietHours
 from gateway.recipients.schemas import ChannelSwitchesPublic, RecipientPreferencesPublic
 from shared.channels import Channel
 
@@ -33,6 +34,11 @@ class Preferences:
             return f"recipient turned off {channel} for {category}"
         return None
 
+    @property
+    def quiet_hours(self) -> QuietHours | None:
+        stored = self.document.get("quiet_hours")
+        return QuietHours.from_document(stored) if stored is not None else None
+
 
 def public_preferences(document: Mapping[str, Any] | None) -> RecipientPreferencesPublic:
     """What GET answers: every switch, on unless the recipient turned it off."""
@@ -44,4 +50,5 @@ def public_preferences(document: Mapping[str, Any] | None) -> RecipientPreferenc
     return RecipientPreferencesPublic(
         channels=switches(document.get("channels", {})),
         categories={category: switches(stored) for category, stored in sorted(document.get("categories", {}).items())},
+        quiet_hours=document.get("quiet_hours"),
     )

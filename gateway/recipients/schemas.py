@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 from gateway.content.schemas import Category
+from gateway.recipients.quiet_hours import TIME_PATTERN, known_time_zones
 from gateway.text import BLANK_CLASS, ecma_pattern
 from shared.channels import CONTACT_FIELDS
 
@@ -140,6 +141,43 @@ class ChannelSwitches(BaseModel):
     slack: StrictBool | None = None
 
 
+def _known_time_zone(value: str) -> str:
+    if value not in known_time_zones():
+        raise ValueError(f"unknown time zone: {value!r}; give an IANA name such as Europe/Berlin")
+    return value
+
+
+def _wall_time(field: str):  # noqa: ANN202 - returns a validator
+    def check(value: object) -> object:
+        if not isinstance(value, str) or not re.fullmatch(TIME_PATTERN, value):
+            raise ValueError(f"quiet_hours {field} must be a time as HH:MM, 00:00 to 23:59")
+        return value
+
+    return check
+
+
+class QuietHoursPreference(BaseModel):
+    """A daily window of the recipient's local time in which notifications are held until it ends."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"start": "22:00", "end": "07:00", "timezone": "Europe/Berlin"}]})
+
+    start: Annotated[
+        str, Field(json_schema_extra={"pattern": TIME_PATTERN}, description="HH:MM, 24-hour, local time."), BeforeValidator(_wall_time("start"))
+    ]
+    end: Annotated[
+        str,
+        Field(json_schema_extra={"pattern": TIME_PATTERN}, description="HH:MM; before start: the window spans midnight."),
+        BeforeValidator(_wall_time("end")),
+    ]
+    timezone: Annotated[str, Field(max_length=64, description="An IANA time zone name."), AfterValidator(_known_time_zone)]
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHoursPreference:
+        if self.start == self.end:
+            raise ValueError("quiet_hours start and end must differ")
+        return self
+
+
 class RecipientPreferences(BaseModel):
     """The body of PUT /recipients/{name}/preferences, replacing any before: the channels the
     recipient turned off, globally and per category."""
@@ -159,6 +197,9 @@ class RecipientPreferences(BaseModel):
             json_schema_extra=_keys_are_categories,
         ),
     ] = None  # type: ignore[assignment]
+    quiet_hours: Annotated[
+        QuietHoursPreference, Field(description="Hold notifications in this daily window until it ends (critical categories are not held).")
+    ] = None  # type: ignore[assignment]
 
     def stored(self) -> dict[str, Any]:
         """The ``recipients.preferences`` document: only what was said (None left out)."""
@@ -174,3 +215,4 @@ class ChannelSwitchesPublic(BaseModel):
 class RecipientPreferencesPublic(BaseModel):
     channels: ChannelSwitchesPublic
     categories: dict[str, ChannelSwitchesPublic]
+    quiet_hours: QuietHoursPreference | None = Field(default=None, description="Absent when the recipient has none.")

@@ -166,5 +166,6 @@ class TestEveryMetricUsedIsExported:
             "sender_dead_letter_oldest_age_seconds",
             "gateway_crl_next_update_timestamp_seconds",
             "gateway_server_certificate_expiry_timestamp_seconds",
+            "gateway_outbox_scheduled",
         ):
             assert metric in exported

@@ -65,12 +65,17 @@ class TestDefaults:
         )
 
     @pytest.mark.parametrize("channel", [c for c in Channel if DEFAULT_INPUTS.provider_limit_per_second[c] is not None])
-    def test_quota_bound_channels_run_no_more_tasks_than_their_quota_can_use(self, channel: Channel) -> None:
+    def test_quota_bound_channels_stay_within_their_quota_with_every_task(self, channel: Channel) -> None:
         quota = DEFAULT_INPUTS.provider_limit_per_second[channel]
-        assert DEFAULTS[channel.value]["max_tasks"] == most_useful_replicas(channel, DEFAULT_INPUTS)
-        # Each task's rate limit (Terraform's, or the sender's default) times the tasks stays within the quota.
         per_task = DEFAULTS[channel.value].get("rate_limit_per_second") or SETTINGS[channel].model_fields["rate_limit_per_second"].default
-        assert per_task * DEFAULTS[channel.value]["max_tasks"] <= quota
+        if SETTINGS[channel].model_fields["rate_limit_shared"].default:
+            # One bucket for every task: the limit is the quota, whatever max_tasks.
+            assert per_task <= quota
+            assert DEFAULTS[channel.value]["max_tasks"] >= most_useful_replicas(channel, DEFAULT_INPUTS)
+        else:
+            # Each task's rate limit times the tasks stays within the quota.
+            assert DEFAULTS[channel.value]["max_tasks"] == most_useful_replicas(channel, DEFAULT_INPUTS)
+            assert per_task * DEFAULTS[channel.value]["max_tasks"] <= quota
 
     @pytest.mark.parametrize("channel", list(Channel))
     def test_the_models_task_is_terraforms(self, channel: Channel) -> None:

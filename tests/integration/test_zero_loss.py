@@ -17,6 +17,10 @@ most 32 in flight, to many recipients that each have all three channels, while:
 - **Postgres restarts once**: ``pg_ctl stop -m fast``, a pause, start again on the same data
   directory; every service must reconnect on its own. Clients retry their 503s with the same
   ``Idempotency-Key``, as a careful client would.
+- **Scheduled notifications** are part of the load: every ``ZERO_LOSS_SCHEDULED_EVERY``-th
+  notification (default 10th) is posted with a ``send_at`` 2 to 20 s ahead, so the gateway's
+  outbox relay releases it (through the SNS outage and the Postgres restart, as any other); each
+  must be released once (accounted as the others are) and none sent before its ``send_at``.
 - **Status callbacks** go to a receiver (``harness/webhook_receiver.py``, a process) that answers
   10% of them with a 500, through two callback sender replicas, one of which gets SIGKILL every
   ``ZERO_LOSS_CALLBACK_KILL_INTERVAL`` seconds and is started again a moment later.
@@ -66,7 +70,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +125,7 @@ class Plan:
     max_duplicate_rate: float
     callback_kill_interval: float
     callback_settle_timeout: float
+    scheduled_every: int
 
     @property
     def posting_seconds(self) -> float:
@@ -151,6 +156,7 @@ class Plan:
             max_duplicate_rate=0.001,
             callback_kill_interval=_env_number("ZERO_LOSS_CALLBACK_KILL_INTERVAL", 20),
             callback_settle_timeout=_env_number("ZERO_LOSS_CALLBACK_SETTLE_TIMEOUT", 90 + notifications * 0.03),
+            scheduled_every=int(_env_number("ZERO_LOSS_SCHEDULED_EVERY", 10)),
         )
 
 
@@ -358,6 +364,8 @@ class Posted:
     replayed: bool = False
     attempts: list[Attempt] = field(default_factory=list)
     refusal: str | None = None
+    schedule_in: float | None = None  # seconds after its first POST it is to be sent (send_at)
+    send_at: datetime | None = None  # fixed at the first POST; its retries ask for the same
 
 
 def retry_delay(response: httpx.Response | None) -> float:
@@ -420,7 +428,11 @@ BATCH_EVERY, BATCH_SIZE = 100, 10
 
 
 def notification_body(posted: Posted, recipient: str) -> dict[str, Any]:
-    return {"recipient": recipient, "message": posted.text, "subject": "Zero-loss run"}
+    body: dict[str, Any] = {"recipient": recipient, "message": posted.text, "subject": "Zero-loss run"}
+    if posted.schedule_in is not None:
+        posted.send_at = posted.send_at or datetime.now(UTC) + timedelta(seconds=posted.schedule_in)
+        body["send_at"] = posted.send_at.isoformat()
+    return body
 
 
 async def post_batch(client: httpx.AsyncClient, batch: list[Posted], recipients: list[str], t0: float, give_up_after: float) -> None:
@@ -894,7 +906,12 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
     samples: list[dict[str, Any]] = []
     dead_letters: dict[tuple[str, str], dict[str, Any]] = {}
     posts = [
-        Posted(index=i, text=f"zero-loss {run_id} #{i:05d}", idempotency_key=f"zero-loss-{run_id}-{i}")
+        Posted(
+            index=i,
+            text=f"zero-loss {run_id} #{i:05d}",
+            idempotency_key=f"zero-loss-{run_id}-{i}",
+            schedule_in=2 + (i * 7) % 19 if PLAN.scheduled_every and i % PLAN.scheduled_every == 0 else None,
+        )
         for i in range(PLAN.notifications)
     ]
     stop_killing, stop_watching = asyncio.Event(), asyncio.Event()
@@ -974,6 +991,14 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
         copy["notification_id"] = notification_id
         copy["attempts"] = rows.get((notification_id or "", copy["channel"]), {}).get("attempts")
 
+    # ---- scheduled ones: released once (counted above with the rest), none before its time
+    scheduled = {p.notification_id: p.send_at for p in accepted.values() if p.send_at is not None}
+    sent_early = [
+        {"notification_id": notification_id, "channel": channel, "send_at": str(scheduled[notification_id]), "sent_at": str(row["sent_at"])}
+        for (notification_id, channel), row in rows.items()
+        if notification_id in scheduled and row.get("sent_at") is not None and row["sent_at"] < scheduled[notification_id]
+    ]
+
     # ---- what the client saw
     attempts = [a for p in posts for a in p.attempts]
     during_cut = [
@@ -999,6 +1024,8 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
             "post_attempts": len(attempts),
             "gateway_answers": dict(Counter(str(a.outcome) for a in attempts)),
             "during_sns_cut": dict(Counter(str(a.outcome) for a in during_cut)),
+            "scheduled": len(scheduled),
+            "scheduled_sent_early": len(sent_early),
         },
         "deliveries": {
             "expected": total_deliveries,
@@ -1092,6 +1119,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
         + diagnosis()
     )
     assert not lost, f"{len(lost)} of {total_deliveries} deliveries are neither sent nor dead-lettered:" + diagnosis()
+    assert not sent_early, f"{len(sent_early)} scheduled deliveries were sent before their send_at: {sent_early[:5]}"
     assert callbacks["not_verified"] == 0, f"{callbacks['not_verified']} callbacks failed standardwebhooks verification"
     assert callbacks["missing"] == 0, (
         f"{callbacks['missing']} of {callbacks['expected']} deliveries' final-status events never reached the receiver "

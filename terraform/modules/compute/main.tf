@@ -39,8 +39,9 @@ locals {
     LOG_FORMAT       = "json"
   }
 
-  # Each sender task's share of its provider's per-account quota (`rate_limit_per_second` in
-  # var.senders); null leaves the sender's own default, which is the whole quota for one task.
+  # Each sender task's rate limit (`rate_limit_per_second` in var.senders): for SMS and email,
+  # whose tasks share one bucket, the provider's per-account quota; null leaves the sender's own
+  # default (the default quota).
   rate_limit = {
     for channel, sender in var.senders : channel => sender.rate_limit_per_second == null ? null : tostring(sender.rate_limit_per_second)
   }

@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -61,6 +62,7 @@ OPERATIONS = (
     ("POST", "/notifications"),
     ("POST", "/notifications/batch"),
     ("GET", "/notifications/{notification_id}"),
+    ("POST", "/notifications/{notification_id}/cancel"),
     ("PUT", "/templates/{name}"),
     ("GET", "/templates/{name}"),
     ("DELETE", "/templates/{name}"),
@@ -177,6 +179,13 @@ SEMANTIC_REJECTIONS = (
     "url's host ",
     "url is not a valid URL",
     "url must be an https:// URL (http:// is allowed only for localhost",
+    # POST /notifications: send_at relative to now (a generated date and time is rarely within
+    # the next 7 days); PUT /recipients/{name}/preferences: a zone name the system does not
+    # have, and an empty window.
+    "send_at is in the past",
+    "send_at is more than 7 days ahead",
+    "unknown time zone: ",
+    "quiet_hours start and end must differ",
 )
 
 
@@ -229,7 +238,9 @@ def target(fuzz_gateway: GatewayProcess) -> Iterator[FuzzTarget]:
     assert fuzz.send("PUT", f"/recipients/{OPTED_OUT}/preferences", body=json.dumps(opt_out)).status_code == 204
     for name, template in KNOWN_TEMPLATES.items():
         assert fuzz.send("PUT", f"/templates/{name}", body=json.dumps(template)).status_code == 201
-    for notification in KNOWN_NOTIFICATIONS:
+    # Scheduled ones too, which a steered cancel cancels (200; again 200) and the others 409.
+    scheduled = {"recipient": "fuzz-all", "message": "later", "send_at": (datetime.now(UTC) + timedelta(days=6)).isoformat()}
+    for notification in (*KNOWN_NOTIFICATIONS, scheduled, {**scheduled, "recipient": "fuzz-slack"}):
         accepted = fuzz.send("POST", "/notifications", body=json.dumps(notification))
         assert accepted.status_code == 201, accepted.text
         fuzz.notification_ids.append(accepted.json()["id"])
@@ -267,7 +278,7 @@ def cases_for(target: FuzzTarget, method: str, path: str, mode: GenerationMode) 
                 lambda name: operation.as_strategy(generation_mode=mode, path_parameters={"name": name, "version": 1})
             )
             strategy = st.one_of(strategy, steered)
-        elif (method, path) == ("GET", "/notifications/{notification_id}"):
+        elif (method, path) in (("GET", "/notifications/{notification_id}"), ("POST", "/notifications/{notification_id}/cancel")):
             steered = st.sampled_from(target.notification_ids).flatmap(
                 lambda id_: operation.as_strategy(generation_mode=mode, path_parameters={"notification_id": id_})
             )

@@ -231,8 +231,11 @@ class TestScale:
             (("--min", "0", "--max", "3"), "--min must be at least 1"),
             (("--max", "51"), "--max must be at most 50 (Terraform's limit for a sender), got 51"),
             (("--min", "5", "--max", "4"), "--max (4) must not be below --min (5)"),
-            # Valid alone, refused against the current maximum (Terraform's default, 1).
-            (("--min", "2"), "--max (1) must not be below --min (2)"),
+            # Valid alone, refused against the current maximum (Terraform's default).
+            (
+                ("--min", str(SENDER_DEFAULTS["sms"]["max_tasks"] + 1)),
+                f"--max ({SENDER_DEFAULTS['sms']['max_tasks']}) must not be below --min ({SENDER_DEFAULTS['sms']['max_tasks'] + 1})",
+            ),
             ((), "give --min, --max or both"),
         ],
     )

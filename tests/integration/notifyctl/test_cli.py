@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,21 @@ class TestGatewayErrors:
         assert final["deliveries"]["slack"]["status"] == "sent"
         human = cli("status", notification_id)
         assert human.returncode == 0 and "slack  sent" in human.stdout
+
+    def test_send_at_then_cancel(self, cli_stack: CliStack) -> None:
+        cli = cli_stack.cli
+        cli.json("recipients", "put", "cli-ivan", "--slack-id", "C0IVAN001")
+        send_at = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+        sent = cli("send", "cli-ivan", "later please", "--send-at", send_at.isoformat())
+        assert sent.returncode == 0 and f"held until {send_at.isoformat().replace('+00:00', 'Z')}" in sent.stderr, sent.stderr
+        notification_id = sent.stdout.strip()
+        assert "slack  scheduled" in cli("status", notification_id).stdout
+        cancelled = cli.json("cancel", notification_id)
+        assert cancelled["deliveries"]["slack"]["status"] == "cancelled"
+        late = cli("send", "cli-ivan", "too late", "--send-at", "2020-01-01T00:00:00Z")
+        assert late.returncode == 1 and "send_at is in the past" in late.stderr
+        released = cli("cancel", cli.json("send", "cli-ivan", "at once")["id"])
+        assert released.returncode == 1 and "already released" in released.stderr
 
     def test_rate_limit_429_and_recovery(self, cli_stack: CliStack) -> None:
         cli, certs = cli_stack.cli, cli_stack.certificates

@@ -248,6 +248,25 @@ class TestNoDoubleSends:
         assert all(count > 0 for count in sent_by), f"both replicas worked: {sent_by}"
 
 
+class TestSharedRateLimit:
+    def test_two_sms_replicas_share_one_bucket(self, stack: SenderStack) -> None:
+        stack.senders.only()
+        # RATE_LIMIT_SHARED is the SMS sender's default: both replicas draw from one bucket.
+        stack.senders.start_many(2, Channel.SMS, RATE_LIMIT_PER_SECOND="5", RATE_LIMIT_BURST="5")
+        messages = [make_notification(channels=(Channel.SMS,), phone_number=f"+1415555{index:04d}") for index in range(40)]
+        stack.accept(*messages)
+        ids = [m.notification_id for m in messages]
+        stack.db.wait_for_all(ids, Channel.SMS, "sent", timeout=120)
+        (row,) = stack.db.fetch(
+            "SELECT extract(epoch FROM max(sent_at) - min(sent_at)) AS spread FROM deliveries WHERE notification_id = ANY($1::uuid[]) AND channel = 'sms'",
+            ids,
+        )
+        # A burst of 5, then 5 a second for the other 35: 7 s. Two buckets of their own would take half that.
+        assert row["spread"] >= 6.0, f"40 SMS in {row['spread']:.1f} s: more than 5/s together"
+        # The module's email senders (shared by default too) keep a row of their own.
+        assert "sms" in {r["key"] for r in stack.db.fetch("SELECT key FROM provider_rate_limit_buckets")}
+
+
 class TestHeartbeat:
     def test_a_send_longer_than_the_visibility_timeout_is_not_picked_up_again(self, stack: SenderStack) -> None:
         stack.senders.only()
@@ -299,6 +318,41 @@ class TestShutdown:
         assert sorted(texts) == sorted(m.message for m in messages), "every message sent exactly once"
 
 
+class TestReceiveAhead:
+    def test_messages_received_ahead_wait_for_a_slot_and_are_handed_back_at_shutdown(self, stack: SenderStack) -> None:
+        stack.senders.only()
+        stack.slack.always("C0AHEAD", slack_ok(delay_ms=1500))
+        # All on the queue before the sender starts (published one by one, which is slow on a busy
+        # machine); then two sends at a time, 1.5 s each: the buffer stays full for about ten seconds.
+        messages = [make_notification(channels=(Channel.SLACK,), slack_id="C0AHEAD") for _ in range(20)]
+        stack.accept(*messages)
+        sender = stack.senders.start(Channel.SLACK, CONCURRENCY="2", RECEIVE_AHEAD="4", RATE_LIMIT_PER_SECOND="50", RATE_LIMIT_BURST="50")
+
+        seen: list[tuple[float, float]] = []
+
+        def buffer_full() -> bool:
+            metrics = sender.metrics()
+            labels = (("channel", "slack"),)
+            seen.append((metrics.get(("sender_messages_in_flight", labels), 0.0), metrics.get(("sender_messages_received_ahead", labels), 0.0)))
+            return seen[-1] == (2, 4)
+
+        try:
+            wait_until(buffer_full, what="both slots busy and four messages received ahead")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; (in a slot, received ahead) last seen: {seen[-5:]}") from None
+        assert stack.senders.stop(sender) == 0, sender.process.log_tail()
+        handed_back = sum(
+            line["messages"] for line in sender.log_lines() if line.get("event") == "handed unstarted messages back to the queue"
+        )
+        assert handed_back >= 4, "the buffered messages went back to the queue at once"
+
+        stack.senders.start(Channel.SLACK, RATE_LIMIT_PER_SECOND="50", RATE_LIMIT_BURST="50")
+        ids = [m.notification_id for m in messages]
+        stack.db.wait_for_all(ids, Channel.SLACK, "sent", timeout=60)
+        texts = [p["text"] for p in stack.slack.posts(channel="C0AHEAD")]
+        assert sorted(texts) == sorted(m.message for m in messages), "every message sent exactly once"
+
+
 class TestUnprocessableMessages:
     def test_unparseable_message_goes_to_the_dlq_and_the_sender_carries_on(self, stack: SenderStack) -> None:
         sender = stack.senders.only(Channel.SMS)[Channel.SMS]
@@ -345,6 +399,7 @@ class TestOpsPort:
             "sender_messages_failed_total",
             "sender_messages_retried_total",
             "sender_messages_in_flight",
+            "sender_messages_received_ahead",
             "sender_send_duration_seconds",
             "sender_duplicates_skipped_total",
         ):

@@ -45,6 +45,8 @@ class FakeQueue:
         self.delete_batches: list[int] = []
         self.dead_lettered: list[tuple[str, str]] = []
         self.fail_receives = 0
+        # How long a ReceiveMessage that finds messages takes to answer.
+        self.receive_latency = 0.0
 
     def add(self, body: str, *, receive_count: int = 1) -> ReceivedMessage:
         number = next(_ids)
@@ -62,6 +64,8 @@ class FakeQueue:
         if not self.available:
             await asyncio.sleep(0.005)
             return []
+        if self.receive_latency:
+            await asyncio.sleep(self.receive_latency)
         taken, self.available = self.available[:max_messages], self.available[max_messages:]
         for message in taken:
             message.visible_until = time.monotonic() + visibility_timeout
@@ -161,9 +165,13 @@ class FakeProvider(Provider):
         self.active = 0
         self.max_active = 0
         self.finished: list[uuid.UUID] = []
+        # time.monotonic() at each call's start and end.
+        self.started_at: list[float] = []
+        self.finished_at: list[float] = []
 
     async def send(self, message: NotificationMessage) -> SendResult:
         self.calls.append(message.notification_id)
+        self.started_at.append(time.monotonic())
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         try:
@@ -177,6 +185,7 @@ class FakeProvider(Provider):
             return SendResult(provider_message_id=f"sns-{message.notification_id}")
         finally:
             self.active -= 1
+            self.finished_at.append(time.monotonic())
 
 
 # ---------------------------------------------------------------- helpers
@@ -462,7 +471,7 @@ class TestUnprocessableMessages:
 
 class TestConcurrency:
     async def test_never_more_in_flight_than_slots_and_receives_only_free_slots(self) -> None:
-        harness = Harness(FakeProvider(delay=0.05), concurrency=3, receivers=2)
+        harness = Harness(FakeProvider(delay=0.05), concurrency=3, receivers=2, receive_ahead=0)
         for _ in range(12):
             harness.publish()
         await harness.run_until(lambda: len(harness.queue.deleted) == 12)
@@ -489,6 +498,99 @@ class TestConcurrency:
         slots.release(2)
         assert await waiter == 2
         assert slots.free == 0
+
+    async def test_slots_wait_for_the_least_a_receiver_asks_for(self) -> None:
+        slots = Slots(6)
+        assert await slots.reserve(6) == 6
+        waiter = asyncio.create_task(slots.reserve(10, least=3))
+        slots.release(2)
+        await asyncio.sleep(0.01)
+        assert not waiter.done(), "two free places are fewer than the three asked for"
+        slots.release(2)
+        assert await waiter == 4
+
+
+async def one_slot_behind_a_slow_receive(*, receive_ahead: int, messages: int) -> tuple[Harness, list[float]]:
+    """One slot, a provider call of 50 ms, a ReceiveMessage of 150 ms: the harness, and the
+    seconds the slot stood empty between one send's end and the next one's start."""
+    harness = Harness(FakeProvider(delay=0.05), concurrency=1, receivers=1, receive_ahead=receive_ahead)
+    harness.queue.receive_latency = 0.15
+    for _ in range(messages):
+        harness.publish()
+    await harness.run_until(lambda: len(harness.queue.deleted) == messages)
+    provider = harness.provider
+    return harness, [start - end for end, start in zip(provider.finished_at, provider.started_at[1:])]
+
+
+class TestReceiveAhead:
+    async def test_a_freed_slot_starts_the_next_message_without_waiting_for_a_receive(self) -> None:
+        harness, gaps = await one_slot_behind_a_slow_receive(receive_ahead=4, messages=5)
+        assert harness.provider.max_active == 1, "the buffer adds no concurrency"
+        assert max(gaps) < 0.05, gaps
+        assert harness.queue.receive_requests[0] == 5, "the slot and the whole buffer asked for at once"
+
+    async def test_without_a_buffer_a_freed_slot_waits_for_a_receive(self) -> None:
+        harness, gaps = await one_slot_behind_a_slow_receive(receive_ahead=0, messages=3)
+        assert min(gaps) >= 0.1, gaps
+        assert set(harness.queue.receive_requests) == {1}
+
+    async def test_receivers_wait_for_half_the_buffer_to_be_free(self) -> None:
+        # Two slots and a buffer of 8: the first receive fills all 10 places; the next one asks
+        # once 4 are free again (half the buffer), for those 4, not for each freed place alone.
+        harness = Harness(FakeProvider(delay=0.02), concurrency=2, receivers=1, receive_ahead=8)
+        for _ in range(30):
+            harness.publish()
+        await harness.run_until(lambda: len(harness.queue.deleted) == 30)
+        requests = harness.queue.receive_requests
+        assert requests[0] == 10
+        assert min(requests[1:4]) >= 4, requests
+
+    async def test_buffered_messages_are_counted_apart_from_the_busy_slots(self) -> None:
+        harness = Harness(FakeProvider(delay=0.3), concurrency=1, receivers=1, receive_ahead=3)
+        for _ in range(4):
+            harness.publish()
+        stop = asyncio.Event()
+        task = asyncio.create_task(harness.consumer.run(stop))
+        try:
+            await wait_until(lambda: metric("sender_messages_received_ahead", channel="sms") == 3)
+            assert metric("sender_messages_in_flight", channel="sms") == 1
+            assert harness.consumer.in_flight == 4
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=10)
+        assert metric("sender_messages_received_ahead", channel="sms") == 0
+        assert metric("sender_messages_in_flight", channel="sms") == 0
+
+    async def test_buffered_messages_are_kept_invisible_by_the_heartbeat(self) -> None:
+        harness = Harness(
+            FakeProvider(delay=2.5), concurrency=1, receive_ahead=1, visibility_timeout_seconds=2,
+            heartbeat_seconds=0.2, send_timeout_seconds=5,
+        )
+        _first_message, first = harness.publish()
+        _second_message, second = harness.publish()
+        extended_before_its_send: list[int] = []
+
+        def second_send_started() -> bool:
+            if len(harness.provider.calls) < 2:
+                return False
+            extended_before_its_send.extend(harness.queue.visibility_of(second))
+            return True
+
+        await harness.run_until(second_send_started, timeout=8)
+        assert extended_before_its_send and set(extended_before_its_send) == {2}, "extended while it waited for the slot"
+        assert first.message_id in harness.queue.deleted
+
+    async def test_buffered_messages_are_handed_back_at_shutdown(self) -> None:
+        harness = Harness(FakeProvider(delay=0.3), concurrency=1, receivers=1, receive_ahead=3)
+        first_message, first = harness.publish()
+        buffered = [harness.publish()[1] for _ in range(3)]
+        await harness.run_until(lambda: len(harness.provider.calls) == 1)
+        assert harness.row(first_message).status == "sent"
+        assert first.message_id in harness.queue.deleted
+        for message in buffered:
+            assert harness.queue.visibility_of(message) == [0]
+        assert len(harness.provider.calls) == 1
+        assert harness.consumer.in_flight == 0
 
 
 class TestHeartbeat:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,12 +24,23 @@ ORDER = CompiledTemplate.compile(
 )
 
 
-def plan(body: dict[str, Any], recipient: RecipientRecord | None = ALL, template: CompiledTemplate | None = None, critical: set[str] | None = None) -> Plan:
+# The clock these plans are made at (a Wednesday noon in Berlin).
+NOW = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
+
+
+def plan(
+    body: dict[str, Any],
+    recipient: RecipientRecord | None = ALL,
+    template: CompiledTemplate | None = None,
+    critical: set[str] | None = None,
+    now: datetime = NOW,
+) -> Plan:
     return plan_notification(
         NotificationCreate.model_validate({"recipient": "jane", **body}),
         recipient=recipient,
         template=template,
         critical_categories=critical or {"security"},
+        now=now,
     )
 
 
@@ -137,3 +149,88 @@ class TestContentSize:
         error = refused({"template": "w", "personalisation": {"a": "é" * 100_000, "b": "é" * 100_000}}, template=wide)
         assert error.field == "template"
         assert error.message.startswith("the rendered template is 400,0") and "at most 256,000" in error.message
+
+
+BERLIN_NIGHTS = {"quiet_hours": {"start": "22:00", "end": "07:00", "timezone": "Europe/Berlin"}}
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class TestReleaseTime:
+    def test_no_send_at_and_no_quiet_hours_is_at_once(self) -> None:
+        assert plan({"message": "hi"}).release_at is None
+
+    def test_send_at_ahead_is_held_until_then(self) -> None:
+        assert plan({"message": "hi", "send_at": "2026-12-02T13:30:00+01:00"}).release_at == at("2026-12-02T12:30:00+00:00")
+
+    def test_send_at_up_to_60_s_late_is_sent_at_once(self) -> None:
+        assert plan({"message": "hi", "send_at": (NOW - timedelta(seconds=60)).isoformat()}).release_at is None
+        assert plan({"message": "hi", "send_at": NOW.isoformat()}).release_at is None
+
+    def test_send_at_further_in_the_past_is_refused(self) -> None:
+        error = refused({"message": "hi", "send_at": (NOW - timedelta(seconds=61)).isoformat()})
+        assert (error.field, error.message) == ("send_at", "send_at is in the past")
+
+    def test_up_to_7_days_ahead(self) -> None:
+        limit = NOW + timedelta(days=7)
+        assert plan({"message": "hi", "send_at": limit.isoformat()}).release_at == limit
+        error = refused({"message": "hi", "send_at": (limit + timedelta(seconds=1)).isoformat()})
+        assert (error.field, error.message) == ("send_at", "send_at is more than 7 days ahead; the limit is 7 days")
+
+    def test_every_channel_skipped_holds_nothing(self) -> None:
+        recipient = preferring({"channels": {"sms": False, "email": False, "slack": False}})
+        assert plan({"message": "hi", "send_at": "2026-12-02T13:30:00+01:00"}, recipient=recipient).release_at is None
+
+
+class TestQuietHours:
+    """Held until the window ends in the recipient's zone, by a clock the test sets."""
+
+    def test_outside_the_window_at_once(self) -> None:
+        assert plan({"message": "hi"}, recipient=preferring(BERLIN_NIGHTS)).release_at is None
+
+    def test_before_midnight_held_until_the_morning(self) -> None:
+        evening = at("2026-12-02T22:30:00+01:00")
+        assert plan({"message": "hi"}, recipient=preferring(BERLIN_NIGHTS), now=evening).release_at == at("2026-12-03T07:00:00+01:00")
+
+    def test_after_midnight_held_until_the_same_morning(self) -> None:
+        night = at("2026-12-03T03:00:00+01:00")
+        assert plan({"message": "hi"}, recipient=preferring(BERLIN_NIGHTS), now=night).release_at == at("2026-12-03T07:00:00+01:00")
+
+    def test_the_end_itself_is_outside(self) -> None:
+        assert plan({"message": "hi"}, recipient=preferring(BERLIN_NIGHTS), now=at("2026-12-03T07:00:00+01:00")).release_at is None
+
+    def test_a_send_at_inside_the_window_is_held_too(self) -> None:
+        planned = plan({"message": "hi", "send_at": "2026-12-02T23:00:00+01:00"}, recipient=preferring(BERLIN_NIGHTS))
+        assert planned.release_at == at("2026-12-03T07:00:00+01:00")
+
+    def test_the_night_the_clocks_go_forward(self) -> None:
+        # 29 March 2026: 02:00 CET becomes 03:00 CEST; 07:00 is then 05:00 UTC, not 06:00.
+        planned = plan({"message": "hi"}, recipient=preferring(BERLIN_NIGHTS), now=at("2026-03-28T22:30:00+01:00"))
+        assert planned.release_at == at("2026-03-29T05:00:00+00:00")
+
+    def test_the_night_the_clocks_go_back(self) -> None:
+        # 25 October 2026: 03:00 CEST becomes 02:00 CET; 07:00 is then 06:00 UTC.
+        planned = plan({"message": "hi"}, recipient=preferring(BERLIN_NIGHTS), now=at("2026-10-24T22:30:00+02:00"))
+        assert planned.release_at == at("2026-10-25T06:00:00+00:00")
+
+    def test_a_window_ending_at_a_time_the_clocks_skip_ends_when_they_jump(self) -> None:
+        recipient = preferring({"quiet_hours": {"start": "01:00", "end": "02:30", "timezone": "Europe/Berlin"}})
+        planned = plan({"message": "hi"}, recipient=recipient, now=at("2026-03-29T01:10:00+01:00"))
+        assert planned.release_at == at("2026-03-29T03:00:00+02:00")
+
+    def test_a_window_ending_at_a_time_shown_twice_ends_at_the_next_one(self) -> None:
+        recipient = preferring({"quiet_hours": {"start": "01:00", "end": "02:30", "timezone": "Europe/Berlin"}})
+        first_pass = plan({"message": "hi"}, recipient=recipient, now=at("2026-10-25T02:10:00+02:00"))
+        second_pass = plan({"message": "hi"}, recipient=recipient, now=at("2026-10-25T02:10:00+01:00"))
+        assert (first_pass.release_at, second_pass.release_at) == (at("2026-10-25T02:30:00+02:00"), at("2026-10-25T02:30:00+01:00"))
+
+    def test_a_daytime_window_in_another_zone(self) -> None:
+        recipient = preferring({"quiet_hours": {"start": "09:00", "end": "17:00", "timezone": "America/New_York"}})
+        planned = plan({"message": "hi"}, recipient=recipient, now=at("2026-12-02T10:00:00-05:00"))
+        assert planned.release_at == at("2026-12-02T17:00:00-05:00")
+
+    def test_critical_categories_ignore_them(self) -> None:
+        night = at("2026-12-02T23:00:00+01:00")
+        assert plan({"message": "hi", "category": "security"}, recipient=preferring(BERLIN_NIGHTS), now=night).release_at is None

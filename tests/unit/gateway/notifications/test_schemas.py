@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from pydantic import ValidationError
 
 from gateway.errors import describe_validation_error
-from gateway.notifications.schemas import NotificationCreate
+from gateway.notifications.schemas import SEND_AT_FORMAT, NotificationCreate
 from gateway.notifications.service import fingerprint
 
 
@@ -37,3 +39,37 @@ class TestNotificationCreate:
         c = NotificationCreate.model_validate({"recipient": "r", "message": "m2", "channels": ["sms"]})
         assert fingerprint(a) == fingerprint(b) != fingerprint(c)
 
+
+
+class TestSendAt:
+    def refusal(self, send_at: object) -> str:
+        with pytest.raises(ValidationError) as caught:
+            NotificationCreate.model_validate({"recipient": "r", "message": "m", "send_at": send_at})
+        return describe_validation_error({**caught.value.errors()[0], "loc": ("body", "send_at")})[0]
+
+    def test_with_an_offset_it_is_the_instant_in_utc(self) -> None:
+        parsed = NotificationCreate.model_validate({"recipient": "r", "message": "m", "send_at": "2026-12-02T09:00:00+01:00"})
+        assert parsed.send_at == datetime(2026, 12, 2, 8, tzinfo=UTC) and parsed.send_at.utcoffset() == timedelta(0)
+
+    @pytest.mark.parametrize("send_at", ["2026-12-02T09:00:00", "2026-12-02T09:00"])
+    def test_without_an_offset(self, send_at: str) -> None:
+        assert self.refusal(send_at) == "send_at needs a UTC offset"
+
+    @pytest.mark.parametrize("send_at", ["2026-12-02", "1700000000", 1700000000, "tomorrow", "2026-13-02T09:00:00Z", True, {}])
+    def test_not_a_date_and_time(self, send_at: object) -> None:
+        assert self.refusal(send_at) == SEND_AT_FORMAT
+
+    def test_beyond_what_a_datetime_holds_in_utc(self) -> None:
+        assert self.refusal("9999-12-31T23:59:59-01:00") == "send_at is more than 7 days ahead; the limit is 7 days"
+        assert self.refusal("0001-01-01T00:00:00+01:00") == "send_at is in the past"
+
+    def test_what_rfc_3339_allows_and_datetime_cannot_hold(self) -> None:
+        leap = NotificationCreate.model_validate({"recipient": "r", "message": "m", "send_at": "2016-12-31T23:59:60Z"})
+        assert leap.send_at == datetime(2017, 1, 1, tzinfo=UTC)
+        assert self.refusal("0000-01-01T00:00:00Z") == "send_at is in the past"
+
+    def test_the_same_instant_is_the_same_request(self) -> None:
+        a = NotificationCreate.model_validate({"recipient": "r", "message": "m", "send_at": "2026-12-02T09:00:00+01:00"})
+        b = NotificationCreate.model_validate({"recipient": "r", "message": "m", "send_at": "2026-12-02T08:00:00Z"})
+        c = NotificationCreate.model_validate({"recipient": "r", "message": "m"})
+        assert fingerprint(a) == fingerprint(b) != fingerprint(c)

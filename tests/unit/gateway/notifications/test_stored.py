@@ -22,7 +22,7 @@ def row(**overrides: object) -> dict[str, object]:
         "id": uuid7(), "recipient": "José", "message": 'a "quoted" \\ line\nand 🎉', "subject": None, "content": None,
         "template": None, "template_version": None, "category": "general",
         "channels": ["sms", "email"], "created_at": CREATED, "client": "acme",
-        "phone_number": "+14155552671", "email": "jose@example.com", "slack_id": None,
+        "phone_number": "+14155552671", "email": "jose@example.com", "slack_id": None, "send_at": None, "release_at": None,
         "reference": None, "bulk": False, **overrides,
     }
 
@@ -47,6 +47,12 @@ class TestAcceptedJson:
     def test_same_bytes_as_the_model(self, subject: str | None, created_at: datetime, channels: list[str]) -> None:
         stored_row = row(subject=subject, created_at=created_at, channels=channels)
         assert StoredNotification.from_row(stored_row).accepted_json() == accepted_model(stored_row)
+
+    def test_same_bytes_as_the_model_when_scheduled(self) -> None:
+        stored_row = row(send_at=datetime(2026, 12, 2, 8, tzinfo=UTC), release_at=datetime(2026, 12, 2, 8, tzinfo=UTC))
+        body = StoredNotification.from_row(stored_row).accepted_json()
+        assert body == accepted_model(stored_row)
+        assert json.loads(body)["send_at"] == json.loads(body)["release_at"] == "2026-12-02T08:00:00Z"
 
     def test_same_bytes_as_the_model_for_a_template(self) -> None:
         stored_row = template_row()

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.errors import describe_validation_error
-from gateway.recipients.schemas import NAME_PATTERN, RecipientContacts
+from gateway.recipients.schemas import NAME_PATTERN, RecipientContacts, RecipientPreferences
 
 
 class TestRecipientContacts:
@@ -45,3 +45,36 @@ class TestRecipientContacts:
     @pytest.mark.parametrize("name", ["", " lead", "trail ", "x" * 129, "a/b", "a;b", "tab\there", "-x"])
     def test_bad_names(self, name: str) -> None:
         assert not NAME_PATTERN.fullmatch(name)
+
+
+class TestQuietHours:
+    def refusal(self, quiet_hours: object) -> tuple[str, str | None]:
+        with pytest.raises(ValidationError) as caught:
+            RecipientPreferences.model_validate({"quiet_hours": quiet_hours})
+        error = caught.value.errors()[0]
+        return describe_validation_error({**error, "loc": ("body", *error["loc"])})
+
+    def test_stored_as_given(self) -> None:
+        window = {"start": "22:00", "end": "07:00", "timezone": "Europe/Berlin"}
+        assert RecipientPreferences.model_validate({"quiet_hours": window}).stored() == {"quiet_hours": window}
+
+    def test_an_unknown_time_zone(self) -> None:
+        assert self.refusal({"start": "22:00", "end": "07:00", "timezone": "Mars/Olympus"}) == (
+            "unknown time zone: 'Mars/Olympus'; give an IANA name such as Europe/Berlin",
+            "quiet_hours",
+        )
+
+    @pytest.mark.parametrize("timezone", ["../../etc/passwd", "localtime", "", "europe/berlin"])
+    def test_only_iana_names(self, timezone: str) -> None:
+        assert self.refusal({"start": "22:00", "end": "07:00", "timezone": timezone})[0].startswith("unknown time zone")
+
+    @pytest.mark.parametrize("start", ["24:00", "7:00", "07:60", "0700", 700])
+    def test_times_are_hh_mm(self, start: object) -> None:
+        assert self.refusal({"start": start, "end": "07:00", "timezone": "UTC"})[0] == "quiet_hours start must be a time as HH:MM, 00:00 to 23:59"
+
+    def test_an_empty_window(self) -> None:
+        assert self.refusal({"start": "07:00", "end": "07:00", "timezone": "UTC"})[0] == "quiet_hours start and end must differ"
+
+    def test_every_field_is_needed_and_no_other(self) -> None:
+        assert self.refusal({"start": "22:00", "timezone": "UTC"})[0] == "missing quiet_hours.end"
+        assert self.refusal({"start": "22:00", "end": "07:00", "timezone": "UTC", "days": "weekdays"})[1] == "quiet_hours"
