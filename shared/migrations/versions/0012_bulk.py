@@ -8,7 +8,7 @@ characters), shown in ``GET /notifications/{id}`` and, when set, in the callback
 ``callback_event_data`` builds (the one function migration 0007 says a later column changes).
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0011
 Create Date: 2026-12-02
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
