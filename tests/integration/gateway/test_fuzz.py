@@ -74,7 +74,7 @@ OPERATIONS = (
     ("POST", "/callbacks/rotate-secret"),
     ("DELETE", "/callbacks"),
 )
-# 16 x 250 = 4,000 cases, and the 3 below: the generation of bodies breaking a maxLength is most
+# 17 x 250 = 4,250 cases, and the 3 below: the generation of bodies breaking a maxLength is most
 # of the time.
 CASES_PER_MODE = {GenerationMode.POSITIVE: 150, GenerationMode.NEGATIVE: 100}
 # Operations that take no input at all (the caller's certificate says whose callback): there is
