@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -105,6 +106,22 @@ class TestMixedItems:
         assert by_id[ids[0]]["type"] == "delivery.skipped"
         assert '"reference": "cb-1"' in by_id[ids[0]]["data"]
         assert "reference" not in by_id[ids[1]]["data"]
+
+
+class TestScheduled:
+    def test_items_take_send_at_as_post_notifications_does(self, gateway: GatewayProcess, recipient: str) -> None:
+        later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        items = [
+            {"recipient": recipient, "message": "later", "send_at": later, "reference": "later-1"},
+            {"recipient": recipient, "message": "no offset", "send_at": "2026-12-02T09:00:00"},
+        ]
+        with gateway.client() as client:
+            results = client.post("/notifications/batch", json={"notifications": items}).json()["results"]
+            assert [result["status"] for result in results] == [201, 400]
+            assert results[1]["message"] == "send_at needs a UTC offset"
+            status = client.get(f"/notifications/{results[0]['id']}").json()
+        assert status["reference"] == "later-1" and status["send_at"] is not None
+        assert {delivery["status"] for delivery in status["deliveries"].values()} == {"scheduled"}
 
 
 class TestIsolation:
