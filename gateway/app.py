@@ -26,6 +26,7 @@ from gateway.outbox.publisher import OutboxPublisher, SnsPublisher
 from gateway.outbox.relay import OutboxRelay
 from gateway.recipients.endpoints import router as recipients_router
 from gateway.settings import GatewaySettings
+from gateway.suppressions.endpoints import router as suppressions_router
 from gateway.templates.endpoints import router as templates_router
 from gateway.templates.service import TemplateService
 from gateway.tls import CrlReloader
@@ -68,6 +69,7 @@ def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None 
         policy=settings.callback_target_policy, rotation_grace_seconds=settings.callbacks_rotation_grace_seconds
     )
     app.include_router(templates_router, dependencies=rate_limited)
+    app.include_router(suppressions_router, dependencies=rate_limited)
     install_error_handlers(app)
     app.add_middleware(
         GatewayMiddleware,

@@ -1,5 +1,6 @@
-"""Listing by name, a page at a time (recipients, templates): the cursor is the last name of a
-page in unpadded base64url. Names are at most 128 characters of at most 4 UTF-8 bytes each."""
+"""Listing a page at a time (recipients, templates by name; suppressions by channel and address):
+the cursor is the last key of a page in unpadded base64url. Names are at most 128 characters of at
+most 4 UTF-8 bytes each."""
 
 from __future__ import annotations
 
@@ -20,14 +21,23 @@ def encode_cursor(last_name: str) -> str:
     return base64.urlsafe_b64encode(last_name.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> str:
+def decode_cursor_text(cursor: str) -> str:
+    """The key a cursor holds, for the caller to check; refused when it is not base64url text."""
     try:
-        name = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        name = None
+        raise foreign_cursor() from None
+
+
+def foreign_cursor() -> BadRequestError:
+    return BadRequestError("cursor is not one this API returned", field="cursor")
+
+
+def decode_cursor(cursor: str) -> str:
+    name = decode_cursor_text(cursor)
     # A cursor is a name we handed out; anything else is not one of ours.
-    if name is None or not NAME_PATTERN.fullmatch(name):
-        raise BadRequestError("cursor is not one this API returned", field="cursor")
+    if not NAME_PATTERN.fullmatch(name):
+        raise foreign_cursor()
     return name
 
 

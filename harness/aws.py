@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 
 from shared.channels import Channel
 from shared.messages import NotificationMessage
-from shared.topology import ALL_QUEUES, TOPIC_NAME, Lane, queues_for
+from sender_sms.delivery_logs import delivery_log_groups as sms_delivery_log_groups
+from shared.topology import (
+    ALL_QUEUES,
+    EMAIL_CONFIGURATION_SET,
+    EMAIL_EVENT_DESTINATION,
+    EMAIL_EVENTS_DEAD_LETTER_QUEUE,
+    EMAIL_EVENTS_QUEUE,
+    EMAIL_EVENTS_TOPIC_NAME,
+    TOPIC_NAME,
+    Lane,
+    email_event_destination,
+    queues_for,
+)
 from stack.emulator import EMULATOR_CREDENTIALS, Emulator
 from stack.localstack import LocalStackServer
 from stack.moto import MotoServer
@@ -41,6 +54,9 @@ class Aws:
         self.sns = aws_client("sns", emulator.endpoint_url)
         self.sqs = aws_client("sqs", emulator.endpoint_url)
         self.topic_arn = self.sns.create_topic(Name=TOPIC_NAME)["TopicArn"]
+        self.email_events_topic_arn = self.sns.create_topic(Name=EMAIL_EVENTS_TOPIC_NAME)["TopicArn"]
+        self.logs = aws_client("logs", emulator.endpoint_url)
+        self.account = aws_client("sts", emulator.endpoint_url).get_caller_identity()["Account"]
 
     def queue_url(self, name: str) -> str:
         return self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
@@ -50,18 +66,63 @@ class Aws:
             TopicArn=self.topic_arn, Message=message.to_json(), MessageAttributes=message.sns_message_attributes()
         )
 
+    def publish_email_event(self, event: dict[str, Any]) -> None:
+        """Publish an SES event to ``email_events`` as SES does (the event JSON as the SNS message)."""
+        self.publish_email_events([event])
+
+    def publish_email_events(self, events: list[dict[str, Any]]) -> None:
+        for start in range(0, len(events), 10):
+            batch = events[start : start + 10]
+            self.sns.publish_batch(
+                TopicArn=self.email_events_topic_arn,
+                PublishBatchRequestEntries=[{"Id": str(i), "Message": json.dumps(event)} for i, event in enumerate(batch)],
+            )
+
+    @contextlib.contextmanager
+    def scripted_email_events(self) -> Iterator[None]:
+        """While in it, SES publishes no events of its own (LocalStack publishes a Delivery for
+        every email sent with the configuration set): the test's events are the only ones."""
+        if self.emulator.name == "moto":
+            yield  # moto's SES publishes no events (nor implements deleting a destination)
+            return
+        ses = aws_client("ses", self.emulator.endpoint_url)
+        ses.delete_configuration_set_event_destination(
+            ConfigurationSetName=EMAIL_CONFIGURATION_SET, EventDestinationName=EMAIL_EVENT_DESTINATION
+        )
+        try:
+            yield
+        finally:
+            ses.create_configuration_set_event_destination(
+                ConfigurationSetName=EMAIL_CONFIGURATION_SET, EventDestination=email_event_destination(self.email_events_topic_arn)
+            )
+
+    def write_sms_delivery_log(self, record: dict[str, Any]) -> None:
+        """Write an SNS SMS delivery status record where SNS writes it (its group by ``status``)."""
+        success, failure = sms_delivery_log_groups(REGION, self.account)
+        group = success if record["status"] == "SUCCESS" else failure
+        stream = "receipts-test"
+        with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+            self.logs.create_log_group(logGroupName=group)
+        with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+            self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        self.logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": int(time.time() * 1000), "message": json.dumps(record)}],
+        )
+
     def drain_all(self) -> None:
-        """Delete every visible message of every queue, both lanes (PurgeQueue is allowed once a minute)."""
-        for queues in ALL_QUEUES:
-            for name in (queues.queue, queues.dead_letter_queue):
-                url = self.queue_url(name)
-                while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-                    "Messages"
-                ):
-                    self.sqs.delete_message_batch(
-                        QueueUrl=url,
-                        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-                    )
+        """Delete every visible message of every queue, both lanes' (PurgeQueue is allowed once a minute)."""
+        names = [name for queues in ALL_QUEUES for name in (queues.queue, queues.dead_letter_queue)]
+        for name in (*names, EMAIL_EVENTS_QUEUE, EMAIL_EVENTS_DEAD_LETTER_QUEUE):
+            url = self.queue_url(name)
+            while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+                "Messages"
+            ):
+                self.sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+                )
 
     def queue_depth(self, name: str) -> int:
         attributes = self.sqs.get_queue_attributes(

@@ -33,6 +33,12 @@ TEST_RUNTIME_SETTINGS = {
     "DELETE_FLUSH_SECONDS": "0.1",
     "RECEIVE_WAIT_SECONDS": "2",
 }
+# The receipt readers' timings in tests, per channel (settings only that sender has): an unknown
+# message id is tried for 20 s, not five minutes, and the SMS delivery logs are read twice a second.
+TEST_RECEIPT_SETTINGS: dict[Channel, dict[str, str]] = {
+    Channel.SMS: {"DELIVERY_LOGS_POLL_SECONDS": "0.5", "DELIVERY_LOGS_OVERLAP_SECONDS": "30", "RECEIPTS_UNKNOWN_RETRY_SECONDS": "20"},
+    Channel.EMAIL: {"RECEIPTS_UNKNOWN_RETRY_SECONDS": "20"},
+}
 # The senders' own defaults for every setting the tests shorten: what production runs.
 PRODUCTION_SENDER_SETTINGS = {name: str(SenderSettings.model_fields[name.lower()].default) for name in TEST_RUNTIME_SETTINGS}
 # Each sender's runtime settings prefix: SMS_SENDER_ ...
@@ -155,7 +161,12 @@ class Senders:
             database_url=self.database_url,
             aws_endpoint_url=self.aws_endpoint_url,
             slack_api_url=self.slack_api_url,
-            runtime={**self.defaults, "OPS_PORT": str(ops_port), **overrides},
+            runtime={
+                **self.defaults,
+                **(TEST_RECEIPT_SETTINGS.get(channel, {}) if self.defaults is TEST_RUNTIME_SETTINGS else {}),
+                "OPS_PORT": str(ops_port),
+                **overrides,
+            },
         )
         name = f"sender_{channel.value}-{self._count}"
         sender = sender_process(channel, name, env, ops_port=ops_port, log_dir=self.log_dir, custom=bool(overrides))

@@ -1,4 +1,5 @@
-"""How an email is sent: one SES (v1) SendEmail of the message's email subject and plain-text body."""
+"""How an email is sent: one SES (v1) SendEmail of the message's email subject and plain-text body, naming
+the configuration set that publishes its receipts."""
 
 from __future__ import annotations
 
@@ -17,20 +18,21 @@ class EmailProvider(AwsProvider):
     def __init__(self, settings: EmailSenderSettings) -> None:
         super().__init__(settings)
         self._from_address = settings.email_from_address
+        self._configuration_set = settings.email_configuration_set
 
     async def send(self, message: NotificationMessage) -> SendResult:
         address = message.recipient.email
         if not address:
             raise PermanentSendError("recipient has no email address", code="no_email")
         try:
-            response = await self.client.send_email(**email_request(message, self._from_address))
+            response = await self.client.send_email(**email_request(message, self._from_address, self._configuration_set))
         except Exception as exc:  # noqa: BLE001 - every botocore error is classified
             raise classify_aws_error(exc) from exc
         return SendResult(provider_message_id=response.get("MessageId"))
 
 
-def email_request(message: NotificationMessage, from_address: str) -> dict[str, Any]:
-    """SendEmail's arguments for a notification."""
+def email_request(message: NotificationMessage, from_address: str, configuration_set: str) -> dict[str, Any]:
+    """SendEmail's arguments for a notification; the configuration set publishes its receipts."""
     content = message.email_content()
     return {
         "Source": from_address,
@@ -39,4 +41,5 @@ def email_request(message: NotificationMessage, from_address: str) -> dict[str, 
             "Subject": {"Data": content.subject, "Charset": "UTF-8"},
             "Body": {"Text": {"Data": content.body, "Charset": "UTF-8"}},
         },
+        "ConfigurationSetName": configuration_set,
     }

@@ -9,7 +9,9 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.channels import Channel
 from shared.sender_settings import SenderSettings
+from shared.receipts import UNKNOWN_RECEIPT_RETRY_SECONDS
 from shared.settings import OpsPort
+from shared.topology import EMAIL_CONFIGURATION_SET, EMAIL_EVENTS_DEAD_LETTER_QUEUE, EMAIL_EVENTS_QUEUE
 
 
 class EmailSenderSettings(SenderSettings):
@@ -25,3 +27,13 @@ class EmailSenderSettings(SenderSettings):
 
     # Must be a verified SES identity (the address or its domain).
     email_from_address: str = Field(default="sender@notifications.com", validation_alias="EMAIL_FROM_ADDRESS")
+    # Named on every SendEmail: its event destination publishes the receipts to email_events.
+    email_configuration_set: str = Field(default=EMAIL_CONFIGURATION_SET, validation_alias="EMAIL_CONFIGURATION_SET")
+    # The queue of SES events this sender consumes besides its notifications (receipts);
+    # empty: no receipts are read.
+    receipts_queue_name: str = EMAIL_EVENTS_QUEUE
+    receipts_dead_letter_queue_name: str = EMAIL_EVENTS_DEAD_LETTER_QUEUE
+    # Messages of the receipts queue worked on at once (each is one database statement).
+    receipts_concurrency: int = Field(default=16, ge=1, le=1000)
+    # How long an event for a message id no delivery has yet is tried again before it is dropped.
+    receipts_unknown_retry_seconds: float = Field(default=UNKNOWN_RECEIPT_RETRY_SECONDS, ge=0)

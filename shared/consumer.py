@@ -51,6 +51,14 @@ What happens to a message
      record and the reason, and keeping the DLQ for what an operator must act on (outages
      that outlasted five attempts, malformed messages) keeps its depth alarm meaningful.
 
+Other handlers
+--------------
+The runtime (``QueueConsumer``: receiving, slots, the heartbeat, the database pause, deleting,
+dead-lettering, shutdown) runs other handlers than the send (``Consumer``) the same way: a
+subclass's ``_process`` decides each message's fate. The email sender's process runs two, on its
+notification queue and on ``email_events`` (``sender_email/receipts_consumer.py``, whose docstring
+is the life of an SES event); ``shared/sender_service.py`` starts them.
+
 Shutdown (SIGTERM/SIGINT): receiving stops, unstarted messages (the buffer's among them) are
 made visible again at once (ChangeMessageVisibility 0), started sends may finish within
 ``shutdown_grace_seconds``, pending deletes are flushed. A send still running after the grace
@@ -121,30 +129,24 @@ class Slots:
             self._changed.set()
 
 
-class Consumer:
-    def __init__(
-        self,
-        *,
-        settings: SenderSettings,
-        provider: Provider,
-        queue: SqsQueue,
-        deliveries: DeliveryRepository,
-        instance_id: str,
-        rate_limiter: RateLimiter | None = None,
-    ) -> None:
+class QueueConsumer:
+    """The runtime around a handler: receiving within ``concurrency`` slots, the heartbeat that
+    keeps held messages invisible, the pause while the database is down, deletes, dead-lettering
+    and shutdown (see the module docstring). A subclass is the handler: ``_process`` decides what
+    becomes of each message. ``Consumer`` sends notifications; ``sender_email/receipts_consumer.py``
+    applies SES events."""
+
+    def __init__(self, *, settings: SenderSettings, queue: SqsQueue, instance_id: str, label: str) -> None:
         self._settings = settings
-        self._provider = provider
         self._queue = queue
-        self._deliveries = deliveries
         self.instance_id = instance_id
-        self.channel = settings.channel
+        # The ``channel`` label of the runtime's metrics and log lines: the channel a sender
+        # sends on, or the queue a receipt consumer reads.
+        self.label = label
         # The per-message series, looked up once (labels() costs a locked dict lookup each time).
-        self._received = MESSAGES_RECEIVED.labels(self.channel.value)
-        self._in_flight_gauge = MESSAGES_IN_FLIGHT.labels(self.channel.value)
-        self._received_ahead_gauge = MESSAGES_RECEIVED_AHEAD.labels(self.channel.value)
-        self._send_duration = SEND_DURATION.labels(self.channel.value)
-        self._sent = MESSAGES_SENT.labels(self.channel.value)
-        self._rate_limiter = rate_limiter or KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+        self._received = MESSAGES_RECEIVED.labels(label)
+        self._in_flight_gauge = MESSAGES_IN_FLIGHT.labels(label)
+        self._received_ahead_gauge = MESSAGES_RECEIVED_AHEAD.labels(label)
         # Held messages (reserved before each receive) and, within them, those being worked on.
         self._slots = Slots(settings.concurrency + settings.receive_ahead)
         self._working = asyncio.Semaphore(settings.concurrency)
@@ -155,7 +157,7 @@ class Consumer:
         # Held by the heartbeat while it extends visibilities; settling a message waits for it,
         # so an extension never lands after (and overrides) a message's back-off visibility.
         self._heartbeat_lock = asyncio.Lock()
-        # While the database is down nothing can be claimed: receiving pauses (doubling up to
+        # While the database is down nothing can be done: receiving pauses (doubling up to
         # backoff_max_seconds), so an outage does not use up every message's five receives.
         self._database_pause = database_pause(base_seconds=settings.backoff_base_seconds, max_seconds=settings.backoff_max_seconds)
         self._database_failures = 0
@@ -168,7 +170,7 @@ class Consumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then shut down gracefully (see the module docstring)."""
         # On every line of this consumer's: its receivers and messages run in copies of this context.
-        structlog.contextvars.bind_contextvars(channel=self.channel.value)
+        structlog.contextvars.bind_contextvars(channel=self.label)
         receivers = [
             asyncio.create_task(self._receive_loop(), name=f"receiver-{index}")
             for index in range(self._settings.receiver_count)
@@ -270,6 +272,131 @@ class Consumer:
             await self._working.acquire()
         finally:
             self._received_ahead_gauge.dec()
+
+    async def _process(self, message: ReceivedMessage) -> None:
+        """The handler: settle ``message`` (``_delete``, ``_set_visibility``, ``_dead_letter``);
+        one that is left unsettled reappears after its visibility timeout."""
+        raise NotImplementedError
+
+    # -- settling ------------------------------------------------------------------------
+
+    def _pause_receiving(self) -> None:
+        self._database_failures += 1
+        pause = self._database_pause.delay(self._database_failures)
+        resumes_at = time.monotonic() + pause
+        if resumes_at > self._receiving_resumes_at:
+            self._receiving_resumes_at = resumes_at
+            log.warning("database unavailable; pausing receiving", pause_seconds=pause)
+
+    async def _dead_letter(self, message: ReceivedMessage, *, reason: str, code: str) -> None:
+        log.error(
+            "moving message to the dead-letter queue",
+            reason=reason,
+            notification_id_attribute=message.notification_id_attribute,
+        )
+        try:
+            await self._queue.send_to_dead_letter_queue(message, reason=reason)
+        except Exception as exc:  # noqa: BLE001 - it comes back; the redrive policy is the backstop
+            log.warning("could not copy the message to the dead-letter queue", error=_short(exc))
+            return
+        MESSAGES_FAILED.labels(self.label, code).inc()
+        await self._delete(message)
+
+    async def _delete(self, message: ReceivedMessage) -> None:
+        message.settled = True
+        self._deleter.delete(message)
+
+    async def _set_visibility(self, message: ReceivedMessage, seconds: int) -> None:
+        message.settled = True
+        async with self._heartbeat_lock:
+            pass  # a heartbeat batch under way (which may include this message) finishes first
+        try:
+            await self._queue.change_visibility(message, seconds)
+        except Exception as exc:  # noqa: BLE001 - it reappears when its current visibility ends
+            log.warning("could not change the message's visibility", error=_short(exc), seconds=seconds)
+
+    # -- heartbeat -----------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.heartbeat_seconds)
+            try:
+                await self.heartbeat()
+            except Exception as exc:  # noqa: BLE001 - try again next beat
+                log.warning("heartbeat failed", error=_short(exc))
+
+    async def heartbeat(self) -> None:
+        """Extend the visibility of held messages that would reappear before the next beat,
+        and whatever else the handler holds for them (``_extend_leases``)."""
+        interval = self._settings.heartbeat_seconds
+        extension = self._settings.visibility_timeout_seconds
+        async with self._heartbeat_lock:
+            now = time.monotonic()
+            due = [m for m in self._in_flight if not m.settled and m.visible_until - now < 2 * interval]
+            if due:
+                failed = await self._queue.change_visibility_batch(due, extension)
+                for message in due:
+                    if message.message_id not in failed:
+                        message.visible_until = now + extension
+                if failed:
+                    log.warning("could not extend the visibility of some messages", messages=len(failed))
+        await self._extend_leases()
+
+    async def _extend_leases(self) -> None:
+        """Called by every heartbeat: a handler holding leases of its own extends them here."""
+
+    # -- shutdown ------------------------------------------------------------------------
+
+    async def _shutdown(self, receivers: list[asyncio.Task[None]], heartbeat: asyncio.Task[None]) -> None:
+        self._stopping.set()
+        # No await between setting the flag and cancelling: a message that is still waiting for
+        # its turn now stays unstarted (and one that wakes up later sees the flag).
+        unstarted = [message for message in self._in_flight if not message.started]
+        for message in unstarted:
+            self._in_flight[message].cancel()
+        log.info("shutting down", in_flight=len(self._in_flight), unstarted=len(unstarted))
+        await self._hand_back(unstarted)
+
+        _done, still_receiving = await asyncio.wait(receivers, timeout=RECEIVE_DRAIN_SECONDS)
+        for task in still_receiving:
+            task.cancel()
+        await asyncio.gather(*receivers, return_exceptions=True)
+
+        started = list(self._in_flight.values())
+        if started:
+            log.info("waiting for sends in progress", sends=len(started), grace_seconds=self._settings.shutdown_grace_seconds)
+            _done, abandoned = await asyncio.wait(started, timeout=self._settings.shutdown_grace_seconds)
+            if abandoned:
+                log.warning("grace period over; abandoning sends still running", sends=len(abandoned))
+                for task in abandoned:
+                    task.cancel()
+        await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+        heartbeat.cancel()
+        await asyncio.gather(heartbeat, return_exceptions=True)
+        await self._deleter.close()
+        log.info("consumer stopped")
+
+
+class Consumer(QueueConsumer):
+    """The send handler: a notification message in, the provider called, the delivery settled."""
+
+    def __init__(
+        self,
+        *,
+        settings: SenderSettings,
+        provider: Provider,
+        queue: SqsQueue,
+        deliveries: DeliveryRepository,
+        instance_id: str,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
+        super().__init__(settings=settings, queue=queue, instance_id=instance_id, label=settings.channel.value)
+        self._provider = provider
+        self._deliveries = deliveries
+        self.channel = settings.channel
+        self._send_duration = SEND_DURATION.labels(self.channel.value)
+        self._sent = MESSAGES_SENT.labels(self.channel.value)
+        self._rate_limiter = rate_limiter or KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
 
     async def _process(self, message: ReceivedMessage) -> None:
         try:
@@ -453,66 +580,8 @@ class Consumer:
         log.warning("transient failure; retrying later", reason=error.reason, code=error.code, retry_in_seconds=delay)
         await self._set_visibility(message, delay)
 
-    def _pause_receiving(self) -> None:
-        self._database_failures += 1
-        pause = self._database_pause.delay(self._database_failures)
-        resumes_at = time.monotonic() + pause
-        if resumes_at > self._receiving_resumes_at:
-            self._receiving_resumes_at = resumes_at
-            log.warning("database unavailable; pausing receiving", pause_seconds=pause)
-
-    async def _dead_letter(self, message: ReceivedMessage, *, reason: str, code: str) -> None:
-        log.error(
-            "moving message to the dead-letter queue",
-            reason=reason,
-            notification_id_attribute=message.notification_id_attribute,
-        )
-        try:
-            await self._queue.send_to_dead_letter_queue(message, reason=reason)
-        except Exception as exc:  # noqa: BLE001 - it comes back; the redrive policy is the backstop
-            log.warning("could not copy the message to the dead-letter queue", error=_short(exc))
-            return
-        MESSAGES_FAILED.labels(self.channel.value, code).inc()
-        await self._delete(message)
-
-    async def _delete(self, message: ReceivedMessage) -> None:
-        message.settled = True
-        self._deleter.delete(message)
-
-    async def _set_visibility(self, message: ReceivedMessage, seconds: int) -> None:
-        message.settled = True
-        async with self._heartbeat_lock:
-            pass  # a heartbeat batch under way (which may include this message) finishes first
-        try:
-            await self._queue.change_visibility(message, seconds)
-        except Exception as exc:  # noqa: BLE001 - it reappears when its current visibility ends
-            log.warning("could not change the message's visibility", error=_short(exc), seconds=seconds)
-
-    # -- heartbeat -----------------------------------------------------------------------
-
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._settings.heartbeat_seconds)
-            try:
-                await self.heartbeat()
-            except Exception as exc:  # noqa: BLE001 - try again next beat
-                log.warning("heartbeat failed", error=_short(exc))
-
-    async def heartbeat(self) -> None:
-        """Extend the visibility of held messages that would reappear before the next beat,
-        and the claims of the deliveries being sent."""
-        interval = self._settings.heartbeat_seconds
-        extension = self._settings.visibility_timeout_seconds
-        async with self._heartbeat_lock:
-            now = time.monotonic()
-            due = [m for m in self._in_flight if not m.settled and m.visible_until - now < 2 * interval]
-            if due:
-                failed = await self._queue.change_visibility_batch(due, extension)
-                for message in due:
-                    if message.message_id not in failed:
-                        message.visible_until = now + extension
-                if failed:
-                    log.warning("could not extend the visibility of some messages", messages=len(failed))
+    async def _extend_leases(self) -> None:
+        """Extend the claims of the deliveries being sent (the heartbeat calls it each beat)."""
         claimed: list[uuid.UUID] = [
             m.claimed_notification_id for m in list(self._in_flight) if m.claimed_notification_id is not None
         ]
@@ -523,37 +592,6 @@ class Consumer:
                 claimed_by=self.instance_id,
                 lease_seconds=self._settings.claim_lease_seconds,
             )
-
-    # -- shutdown ------------------------------------------------------------------------
-
-    async def _shutdown(self, receivers: list[asyncio.Task[None]], heartbeat: asyncio.Task[None]) -> None:
-        self._stopping.set()
-        # No await between setting the flag and cancelling: a message that is still waiting for
-        # its turn now stays unstarted (and one that wakes up later sees the flag).
-        unstarted = [message for message in self._in_flight if not message.started]
-        for message in unstarted:
-            self._in_flight[message].cancel()
-        log.info("shutting down", in_flight=len(self._in_flight), unstarted=len(unstarted))
-        await self._hand_back(unstarted)
-
-        _done, still_receiving = await asyncio.wait(receivers, timeout=RECEIVE_DRAIN_SECONDS)
-        for task in still_receiving:
-            task.cancel()
-        await asyncio.gather(*receivers, return_exceptions=True)
-
-        started = list(self._in_flight.values())
-        if started:
-            log.info("waiting for sends in progress", sends=len(started), grace_seconds=self._settings.shutdown_grace_seconds)
-            _done, abandoned = await asyncio.wait(started, timeout=self._settings.shutdown_grace_seconds)
-            if abandoned:
-                log.warning("grace period over; abandoning sends still running", sends=len(abandoned))
-                for task in abandoned:
-                    task.cancel()
-        await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
-        heartbeat.cancel()
-        await asyncio.gather(heartbeat, return_exceptions=True)
-        await self._deleter.close()
-        log.info("consumer stopped")
 
 
 def _describe(exc: ValidationError) -> str:

@@ -37,3 +37,9 @@ DUPLICATES_SKIPPED = Counter(
     "Messages deleted without sending because their delivery was already sent or failed",
     ["channel"],
 )
+RECEIPTS = Counter(
+    "sender_receipts",
+    "Provider receipts read, by outcome: applied, duplicate, ignored (not a receipt), "
+    "unknown_retried (no delivery has its message id yet), unknown_dropped (still none after the retry window)",
+    ["channel", "outcome"],
+)

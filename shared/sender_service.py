@@ -1,6 +1,9 @@
 """A sender process: settings in, ops port up, the consumers running until SIGTERM/SIGINT.
 
-Each ``sender_<channel>/__main__.py`` is one call: ``run_sender(settings=..., provider=...)``.
+Each ``sender_<channel>/__main__.py`` is one call: ``run_sender(settings=..., provider=...)``,
+with the other queues the process consumes, each with its own handler (``HandledQueue``: the
+email sender's receipts), and background tasks (``tasks``: the SMS sender's delivery-log reader).
+They share the process's database pool, ops server and shutdown.
 
 A sender consumes both of its channel's lanes (``shared/topology.py``): two ``Consumer`` runtimes
 side by side, the one-offs' queue with ``concurrency`` slots and the bulk queue with
@@ -17,14 +20,16 @@ import contextlib
 import os
 import secrets
 import socket
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 
 import uvloop
 from botocore.config import Config
 
 from shared.aws import CLIENT_CONFIG, aws_clients
 from shared.backoff import QUEUE_RESOLUTION
-from shared.consumer import Consumer
+from shared.consumer import Consumer, QueueConsumer
 from shared.database import Database
 from shared.deliveries import DeliveryRepository
 from shared.logging import configure_logging, get_logger
@@ -39,15 +44,44 @@ from shared.token_bucket import KeyedRateLimiter, RateLimiter
 
 log = get_logger(__name__)
 
-def run_sender(*, settings: SenderSettings, provider: Provider) -> int:
+
+@dataclass(frozen=True)
+class HandledQueue:
+    """Another queue a sender's process consumes on the shared runtime, with its own handler."""
+
+    queue_name: str
+    dead_letter_queue_name: str
+    settings: SenderSettings  # its runtime's (concurrency, timings)
+    # The consumer (a QueueConsumer subclass: the handler) for the resolved queue.
+    consumer: Callable[[SqsQueue, Database, str], QueueConsumer]
+
+
+# A background task of a sender (database, stop) -> runs until stop is set.
+BackgroundTask = Callable[[Database, asyncio.Event], Awaitable[None]]
+
+
+def run_sender(
+    *,
+    settings: SenderSettings,
+    provider: Provider,
+    handled_queues: Sequence[HandledQueue] = (),
+    tasks: Sequence[BackgroundTask] = (),
+) -> int:
     """Run a sender until it is told to stop; returns the process exit code."""
     configure_logging(level=settings.log_level, fmt=settings.log_format, service=f"sender_{settings.channel.value}")
     # uvloop: the senders spend most of their CPU in the event loop and socket callbacks.
-    uvloop.run(serve(settings=settings, provider=provider))
+    uvloop.run(serve(settings=settings, provider=provider, handled_queues=handled_queues, tasks=tasks))
     return 0
 
 
-async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    *,
+    settings: SenderSettings,
+    provider: Provider,
+    stop: asyncio.Event | None = None,
+    handled_queues: Sequence[HandledQueue] = (),
+    tasks: Sequence[BackgroundTask] = (),
+) -> None:
     stop = stop or asyncio.Event()
     stop_on_signals(stop)
     instance_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -62,31 +96,39 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
         queue = SqsQueue(sqs, queue_name=settings.queue_name, dead_letter_queue_name=settings.dead_letter_queue_name)
         bulk_settings = settings.bulk_lane()
         bulk_queue = SqsQueue(sqs, queue_name=bulk_settings.queue_name, dead_letter_queue_name=bulk_settings.dead_letter_queue_name)
+        others = [
+            (handled, SqsQueue(sqs, queue_name=handled.queue_name, dead_letter_queue_name=handled.dead_letter_queue_name))
+            for handled in handled_queues
+        ]
         ops = OpsServer(
             host=settings.ops_host,
             port=settings.ops_port,
-            readiness_checks={"database": database.check, "queue": queue.check, "bulk_queue": bulk_queue.check},
+            readiness_checks={
+                "database": database.check,
+                "queue": queue.check,
+                "bulk_queue": bulk_queue.check,
+                **{f"queue {other.queue_name}": other.check for _, other in others},
+            },
         )
         await ops.start()
         stack.push_async_callback(ops.stop)
         draining = asyncio.create_task(drain_on_stop(stop, ops))
         stack.callback(draining.cancel)
 
-        for lane_queue in (queue, bulk_queue):
-            if not await _resolve_queues(lane_queue, stop):
+        for resolving in (queue, bulk_queue, *(other for _, other in others)):
+            if not await _resolve_queues(resolving, stop):
                 return
         depth = QueueDepthReporter(
             sqs,
             channel=settings.channel.value,
             queues={
                 name: url
-                for lane_queue in (queue, bulk_queue)
-                for name, url in (
-                    (lane_queue.queue_name, lane_queue.queue_url),
-                    (lane_queue.dead_letter_queue_name, lane_queue.dead_letter_queue_url),
-                )
+                for each in (queue, bulk_queue, *(other for _, other in others))
+                for name, url in ((each.queue_name, each.queue_url), (each.dead_letter_queue_name, each.dead_letter_queue_url))
             },
-            dead_letter_queues=frozenset({queue.dead_letter_queue_name, bulk_queue.dead_letter_queue_name}),
+            dead_letter_queues=frozenset(
+                {queue.dead_letter_queue_name, bulk_queue.dead_letter_queue_name, *(other.dead_letter_queue_name for _, other in others)}
+            ),
         )
         depth.start()
         stack.push_async_callback(depth.stop)
@@ -99,7 +141,7 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
             if settings.rate_limit_shared
             else KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
         )
-        consumers = [
+        runs = [
             Consumer(
                 settings=lane_settings,
                 provider=provider,
@@ -107,10 +149,12 @@ async def serve(*, settings: SenderSettings, provider: Provider, stop: asyncio.E
                 deliveries=deliveries,
                 instance_id=instance_id,
                 rate_limiter=rate_limiter,
-            )
+            ).run(stop)
             for lane_settings, lane_queue in ((settings, queue), (bulk_settings, bulk_queue))
         ]
-        await asyncio.gather(*(consumer.run(stop) for consumer in consumers))
+        runs += [handled.consumer(other, database, instance_id).run(stop) for handled, other in others]
+        runs += [task(database, stop) for task in tasks]
+        await asyncio.gather(*runs)
     log.info("sender stopped")
 
 

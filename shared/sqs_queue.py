@@ -32,6 +32,8 @@ class ReceivedMessage:
     body: str
     receive_count: int
     attributes: dict[str, Any] = field(default_factory=dict)
+    # When SQS first had it (epoch seconds; SentTimestamp), for handlers that retry for a while.
+    sent_at: float = 0.0
     # time.monotonic() at which SQS makes it visible to other consumers again.
     visible_until: float = 0.0
     # Set once the runtime has committed to working on it (after its rate-limit turn); only
@@ -76,7 +78,7 @@ class SqsQueue:
             MaxNumberOfMessages=max_messages,
             WaitTimeSeconds=wait_seconds,
             VisibilityTimeout=visibility_timeout,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
             MessageAttributeNames=["All"],
         )
         return [
@@ -86,6 +88,7 @@ class SqsQueue:
                 body=raw.get("Body", ""),
                 receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
                 attributes=raw.get("MessageAttributes", {}),
+                sent_at=int(raw.get("Attributes", {}).get("SentTimestamp", "0")) / 1000,
                 # Counted from before the call: the visibility timeout started on SQS's side
                 # somewhere during it, never before.
                 visible_until=requested_at + visibility_timeout,

@@ -13,7 +13,10 @@ class DeliveryStatus(StrEnum):
     SCHEDULED = "scheduled"
     PENDING = "pending"  # accepted, not yet picked up by the channel's sender
     SENDING = "sending"  # claimed by a sender that is calling the provider now
-    SENT = "sent"
+    SENT = "sent"  # the provider took it
+    # The provider reported it delivered (an SES Delivery event, an SNS SMS SUCCESS log record);
+    # never for Slack, whose ``ok`` is final and stays ``sent``. See shared/receipts.py.
+    DELIVERED = "delivered"
     FAILED = "failed"
     # Never attempted, written so by the accept with the reason in last_error (the recipient
     # turned the channel off); no queue message is published for it.
@@ -24,4 +27,7 @@ class DeliveryStatus(StrEnum):
 
 # Statuses a delivery does not leave (for ``notifyctl status --wait``, and for the senders: a
 # message whose delivery has one of them is a duplicate, deleted unsent).
-FINAL_STATUSES = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED, DeliveryStatus.CANCELLED})
+# ``sent`` is final to the senders; only a receipt moves it on (to ``delivered`` or ``failed``).
+FINAL_STATUSES = frozenset(
+    {DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED, DeliveryStatus.CANCELLED}
+)

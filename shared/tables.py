@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
     func,
     text,
@@ -134,8 +136,46 @@ deliveries = Table(
     # When SNS last took a message for it (the outbox's delete writes it, while not final):
     # with updated_at and claimed_until, what notifyctl reconcile tells a lost message by.
     Column("published_at", DateTime(timezone=True)),
+    # When the provider reported it delivered (a receipt; see shared/receipts.py).
+    Column("delivered_at", DateTime(timezone=True)),
+    Index("deliveries_provider_message_id", "provider_message_id", postgresql_where=text("provider_message_id IS NOT NULL")),
     CheckConstraint(_one_of("status", [status.value for status in DeliveryStatus]), name="deliveries_status"),
     CheckConstraint(_one_of("channel", CHANNEL_NAMES), name="deliveries_channel"),
+)
+
+# What providers reported about a delivery (SES events, SNS SMS delivery logs; see
+# shared/receipts.py), each kept once: (channel, provider_event_id) is the provider's own id of
+# the event, so a receipt read twice is stored once.
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("notification_id", UUID(as_uuid=True), nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("event", Text, nullable=False),  # Delivery, Bounce, Complaint, Reject, SUCCESS, FAILURE ...
+    Column("type", Text),  # a bounce's bounceType, a complaint's complaintFeedbackType
+    Column("subtype", Text),  # a bounce's bounceSubType
+    Column("at", DateTime(timezone=True), nullable=False),  # when the provider says it happened
+    Column("detail", JSONB, nullable=False),
+    Column("provider_event_id", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ForeignKeyConstraint(
+        ["notification_id", "channel"], ["deliveries.notification_id", "deliveries.channel"], ondelete="CASCADE"
+    ),
+    UniqueConstraint("channel", "provider_event_id", name="receipts_provider_event_id"),
+    Index("receipts_delivery", "notification_id", "channel", "at"),
+)
+
+# Addresses not sent to (see gateway/suppressions/): a permanent bounce, a complaint or an SMS
+# opt-out puts one here; the accept skips a delivery to it; DELETE /suppressions lifts it.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("channel", Text, primary_key=True),
+    Column("address", Text, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("notification_id", UUID(as_uuid=True)),  # the delivery whose receipt suppressed it
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 # Publications owed to SNS: a notification's message, addressed to ``channels``, due at

@@ -13,6 +13,12 @@ both at once, the bulk queue with a few slots of its own (``*_SENDER_BULK_CONCUR
 the one-offs' (``*_SENDER_CONCURRENCY``), and one provider rate limit for both: a one-off waits
 for a free one-off slot and a token, never behind the bulk backlog.
 
+Receipts take a second path: SES publishes the events of every email sent with the
+configuration set ``EMAIL_CONFIGURATION_SET`` to the SNS topic ``email_events``, which delivers
+them (not raw: the SNS envelope's ``Message`` is the SES event JSON) to the SQS queue
+``email_events``, with its own dead-letter queue; the email sender consumes it
+(``sender_email/receipts_consumer.py``).
+
 Terraform (``terraform/modules/messaging/main.tf``) and docker compose provision the same definitions; a test
 checks that they agree with this module.
 """
@@ -37,6 +43,17 @@ VISIBILITY_TIMEOUT_SECONDS = 60
 MESSAGE_RETENTION_SECONDS = 4 * 24 * 3600
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 CHANNELS_ATTRIBUTE = "channels"
+EMAIL_EVENTS_TOPIC_NAME = "email_events"
+EMAIL_EVENTS_QUEUE = "email_events"
+EMAIL_EVENTS_DEAD_LETTER_QUEUE = "email_events_dlq"
+EMAIL_CONFIGURATION_SET = "notifications"
+EMAIL_EVENT_DESTINATION = "email_events"
+# What SES publishes to email_events: the events that are receipts (sender_email/receipts.py).
+EMAIL_EVENT_TYPES = ("delivery", "bounce", "complaint", "reject", "renderingFailure")
+# An event for a message id no delivery has yet is left on the queue with backoff for a few
+# minutes (shared/receipts.py): more receives than a notification queue's, so the redrive
+# policy does not move it to the DLQ before the consumer drops it.
+EMAIL_EVENTS_MAX_RECEIVE_COUNT = 10
 NOTIFICATION_ID_ATTRIBUTE = "notification_id"
 LANE_ATTRIBUTE = "lane"
 
@@ -75,13 +92,13 @@ def filter_policy(channel: Channel | str, lane: Lane = Lane.STANDARD) -> dict[st
     return {CHANNELS_ATTRIBUTE: [Channel(channel).value], LANE_ATTRIBUTE: [Lane(lane).value]}
 
 
-def queue_attributes(dead_letter_queue_arn: str) -> dict[str, str]:
+def queue_attributes(dead_letter_queue_arn: str, *, max_receive_count: int = MAX_RECEIVE_COUNT) -> dict[str, str]:
     return {
         "VisibilityTimeout": str(VISIBILITY_TIMEOUT_SECONDS),
         "MessageRetentionPeriod": str(MESSAGE_RETENTION_SECONDS),
         "ReceiveMessageWaitTimeSeconds": "20",
         "RedrivePolicy": json.dumps(
-            {"deadLetterTargetArn": dead_letter_queue_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+            {"deadLetterTargetArn": dead_letter_queue_arn, "maxReceiveCount": str(max_receive_count)}
         ),
     }
 
@@ -99,24 +116,69 @@ async def create_topology(sns: Any, sqs: Any) -> dict[str, str]:
     """
     created = {"topic_arn": await topic_arn(sns)}
     for channel_queues in ALL_QUEUES:
-        dlq_url = (
-            await sqs.create_queue(
-                QueueName=channel_queues.dead_letter_queue,
-                Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)},
-            )
-        )["QueueUrl"]
-        dlq_arn = await _queue_arn(sqs, dlq_url)
-        queue_url = (await sqs.create_queue(QueueName=channel_queues.queue))["QueueUrl"]
-        # Set attributes separately: CreateQueue fails on an existing queue whose attributes differ.
-        await sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=queue_attributes(dlq_arn))
-        queue_arn = await _queue_arn(sqs, queue_url)
-        await sqs.set_queue_attributes(
-            QueueUrl=queue_url, Attributes={"Policy": json.dumps(_allow_topic_policy(queue_arn, created["topic_arn"]))}
+        queue_arn = await _create_queues(
+            sqs, created, channel_queues.queue, channel_queues.dead_letter_queue, topic=created["topic_arn"]
         )
         await _subscribe(sns, created["topic_arn"], queue_arn, channel_queues)
-        created[channel_queues.queue] = queue_url
-        created[channel_queues.dead_letter_queue] = dlq_url
+    events_topic = (await sns.create_topic(Name=EMAIL_EVENTS_TOPIC_NAME))["TopicArn"]
+    created["email_events_topic_arn"] = events_topic
+    events_queue_arn = await _create_queues(
+        sqs,
+        created,
+        EMAIL_EVENTS_QUEUE,
+        EMAIL_EVENTS_DEAD_LETTER_QUEUE,
+        topic=events_topic,
+        max_receive_count=EMAIL_EVENTS_MAX_RECEIVE_COUNT,
+    )
+    # Not raw: the consumer reads the SES event from the envelope's Message.
+    subscription = await sns.subscribe(TopicArn=events_topic, Protocol="sqs", Endpoint=events_queue_arn, ReturnSubscriptionArn=True)
+    await sns.set_subscription_attributes(
+        SubscriptionArn=subscription["SubscriptionArn"], AttributeName="RawMessageDelivery", AttributeValue="false"
+    )
     return created
+
+
+async def _create_queues(
+    sqs: Any, created: dict[str, str], queue: str, dead_letter_queue: str, *, topic: str, max_receive_count: int = MAX_RECEIVE_COUNT
+) -> str:
+    """Create (or confirm) a queue, its DLQ and the policy letting ``topic`` send to it; its ARN."""
+    dlq_url = (
+        await sqs.create_queue(QueueName=dead_letter_queue, Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})
+    )["QueueUrl"]
+    dlq_arn = await _queue_arn(sqs, dlq_url)
+    queue_url = (await sqs.create_queue(QueueName=queue))["QueueUrl"]
+    # Set attributes separately: CreateQueue fails on an existing queue whose attributes differ.
+    await sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=queue_attributes(dlq_arn, max_receive_count=max_receive_count))
+    queue_arn = await _queue_arn(sqs, queue_url)
+    await sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(_allow_topic_policy(queue_arn, topic))})
+    created[queue] = queue_url
+    created[dead_letter_queue] = dlq_url
+    return queue_arn
+
+
+def email_event_destination(events_topic_arn: str) -> dict[str, Any]:
+    """The configuration set's event destination: the receipts, to the ``email_events`` topic."""
+    return {
+        "Name": EMAIL_EVENT_DESTINATION,
+        "Enabled": True,
+        "MatchingEventTypes": list(EMAIL_EVENT_TYPES),
+        "SNSDestination": {"TopicARN": events_topic_arn},
+    }
+
+
+async def create_email_event_destination(ses: Any, sns: Any) -> None:
+    """Create (or confirm) the SES configuration set whose event destination is ``email_events``. Idempotent."""
+    events_topic = (await sns.create_topic(Name=EMAIL_EVENTS_TOPIC_NAME))["TopicArn"]
+    sets = (await ses.list_configuration_sets()).get("ConfigurationSets", [])
+    if EMAIL_CONFIGURATION_SET not in {entry["Name"] for entry in sets}:
+        await ses.create_configuration_set(ConfigurationSet={"Name": EMAIL_CONFIGURATION_SET})
+    try:
+        await ses.create_configuration_set_event_destination(
+            ConfigurationSetName=EMAIL_CONFIGURATION_SET, EventDestination=email_event_destination(events_topic)
+        )
+    except Exception as exc:  # noqa: BLE001 - only "it exists already" is expected here
+        if "AlreadyExists" not in type(exc).__name__ and "AlreadyExists" not in str(exc):
+            raise
 
 
 async def verify_topology(sns: Any, sqs: Any) -> list[str]:
@@ -161,6 +223,27 @@ async def verify_topology(sns: Any, sqs: Any) -> list[str]:
         expected_filter = filter_policy(channel_queues.channel, channel_queues.lane)
         if live_filter != expected_filter:
             problems.append(f"{channel_queues.queue}: filter policy is {live_filter}, expected {expected_filter}")
+    problems.extend(await _verify_email_events(sns, sqs, arns))
+    return problems
+
+
+async def _verify_email_events(sns: Any, sqs: Any, topic_arns: list[str]) -> list[str]:
+    matching = [arn for arn in topic_arns if arn.rsplit(":", 1)[-1] == EMAIL_EVENTS_TOPIC_NAME]
+    if not matching:
+        return [f"topic {EMAIL_EVENTS_TOPIC_NAME!r} is missing"]
+    try:
+        dlq_url = (await sqs.get_queue_url(QueueName=EMAIL_EVENTS_DEAD_LETTER_QUEUE))["QueueUrl"]
+        queue_url = (await sqs.get_queue_url(QueueName=EMAIL_EVENTS_QUEUE))["QueueUrl"]
+    except Exception:  # noqa: BLE001 - any failure here means "not there" to an operator
+        return [f"queue {EMAIL_EVENTS_QUEUE!r} or {EMAIL_EVENTS_DEAD_LETTER_QUEUE!r} is missing"]
+    attributes = (await sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"]))["Attributes"]
+    redrive = json.loads(attributes.get("RedrivePolicy") or "{}")
+    problems = []
+    if redrive.get("deadLetterTargetArn") != await _queue_arn(sqs, dlq_url) or int(redrive.get("maxReceiveCount", 0)) != EMAIL_EVENTS_MAX_RECEIVE_COUNT:
+        problems.append(f"{EMAIL_EVENTS_QUEUE}: RedrivePolicy is {attributes.get('RedrivePolicy')}")
+    subscriptions = (await sns.list_subscriptions_by_topic(TopicArn=matching[0])).get("Subscriptions", [])
+    if attributes.get("QueueArn") not in {s["Endpoint"] for s in subscriptions}:
+        problems.append(f"{EMAIL_EVENTS_QUEUE} is not subscribed to {EMAIL_EVENTS_TOPIC_NAME!r}")
     return problems
 
 

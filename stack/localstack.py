@@ -28,7 +28,7 @@ from stack.localstack_install import LOCALSTACK_INSTALL_DIR, LOCALSTACK_VERSION,
 from stack.network import POLL_INTERVAL_SECONDS, http_json, port_in_use
 from stack.processes import LOGS_DIR, ComponentError, ManagedProcess
 
-LOCALSTACK_SERVICES = ("sns", "sqs", "ses")
+LOCALSTACK_SERVICES = ("sns", "sqs", "ses", "logs", "sts")
 DEFAULT_PORT = 4566  # LocalStack's and the README's; AWS_ENDPOINT_URL's default
 # LocalStack's entry point, run so that it dies at once with its parent: ManagedProcess asks for
 # SIGTERM, and LocalStack's graceful shutdown sometimes hangs, which would leave it running for good.

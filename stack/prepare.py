@@ -33,14 +33,14 @@ async def prepare_system(
     certs_dir: Path,
     email_from_address: str = DEFAULT_EMAIL_FROM_ADDRESS,
 ) -> dict[str, str]:
-    """Migrate, create the topology, verify the SES identity, generate missing certificates.
+    """Migrate, create the topology, verify the SES identity and give it its configuration set (receipts), generate missing certificates.
 
     Returns the topology (topic ARN and queue URLs by name).
     """
     from mtls.pki import default_clients_lacking_roles, init_pki
     from shared.aws import aws_clients
     from shared.migrate import upgrade
-    from shared.topology import create_topology
+    from shared.topology import create_email_event_destination, create_topology
 
     # upgrade() runs its own event loop (asyncio.run), so it needs a thread of its own.
     await asyncio.to_thread(upgrade, database_url)
@@ -48,6 +48,7 @@ async def prepare_system(
     async with aws_clients(settings, "sns", "sqs", "ses") as (sns, sqs, ses):
         topology = await create_topology(sns, sqs)
         await verify_email_identity(ses, email_from_address)
+        await create_email_event_destination(ses, sns)
     certs_dir = Path(certs_dir)
     certs_dir.mkdir(parents=True, exist_ok=True)
     lacking = await asyncio.to_thread(default_clients_lacking_roles, certs_dir)

@@ -105,9 +105,11 @@ module "compute" {
   log_retention_days = var.log_retention_days
   logs_kms_key_arn   = aws_kms_key.logs.arn
 
-  topic_arn             = module.messaging.topic_arn
-  messaging_kms_key_arn = module.messaging.kms_key_arn
-  queues                = module.messaging.queues
+  topic_arn              = module.messaging.topic_arn
+  messaging_kms_key_arn  = module.messaging.kms_key_arn
+  queues                 = module.messaging.queues
+  email_events_topic_arn = module.messaging.email_events_topic_arn
+  email_events_queue     = module.messaging.email_events_queue
 
   database_secret_arn        = module.database.secret_arn
   database_kms_key_arn       = module.database.kms_key_arn

@@ -16,8 +16,10 @@ due then (see ``gateway/outbox/``). ``now`` is the caller's, so the rules are te
 
 A skipped delivery is never attempted: it is stored ``skipped`` with the reason in
 ``last_error`` and no queue message is published for it. ``skipped_channels`` is the one place
-that says why a channel is skipped: today the recipient's preferences (a channel turned off globally
-or for the notification's category, unless the category is critical).
+that says why a channel is skipped: the recipient's address for it is suppressed (a permanent
+bounce, a complaint, an SMS opt-out; whatever the category, critical ones too), or the recipient's
+preferences (a channel turned off globally or for the notification's category, unless the
+category is critical).
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class RecipientRecord:
     email: str | None
     slack_id: str | None
     preferences: Preferences | None = None
+    # Its channels whose address is on the suppression list, and why (None: none is).
+    suppressed: dict[str, str] | None = None
 
     @property
     def channels(self) -> list[Channel]:
@@ -159,8 +163,18 @@ def skipped_channels(
 ) -> dict[Channel, str]:
     """Which of ``channels`` are not to be sent to ``recipient`` for a notification of
     ``category``, and why: the one place a reason to skip a channel is decided."""
+    skipped: dict[Channel, str] = {}
+    if recipient.suppressed is not None:
+        # Sending to an address that bounced or complained harms every later send (SES suspends
+        # accounts that keep doing it): not even a critical category overrides it.
+        for channel in channels:
+            if (reason := recipient.suppressed.get(channel)) is not None:
+                skipped[channel] = f"address suppressed: {reason}"
     preferences = recipient.preferences
     if preferences is None or category in critical_categories:
-        return {}
-    return {channel: reason for channel in channels if (reason := preferences.turned_off(channel, category))}
+        return skipped
+    for channel in channels:
+        if channel not in skipped and (reason := preferences.turned_off(channel, category)):
+            skipped[channel] = reason
+    return skipped
 

@@ -14,17 +14,21 @@ import asyncpg
 
 from gateway.notifications.plan import Plan, RecipientRecord
 from gateway.recipients.preferences import Preferences
-from shared.channels import CONTACT_FIELDS
+from shared.channels import CHANNELS, CONTACT_FIELDS
 
 # What planning N notifications needs, in one statement: per item (in order), its recipient's
-# contacts and preferences, and the latest version of the template it names (NULL when there is
-# no such template, or it is deleted). Read by every accept, so a new version or a deletion is
+# contacts and preferences, which of its addresses are suppressed (a JSON object channel ->
+# reason; NULL: none), and the latest version of the template it names (NULL when there is no
+# such template, or it is deleted). Read by every accept, so a new version or a deletion is
 # seen at once by every replica.
 #
 # $1 and $2 are one array each, an element per item: recipient, template (NULL: a plain message).
 _PLAN_INPUTS = f"""
     SELECT r.name IS NOT NULL AS known, {", ".join(f"r.{field}" for field in CONTACT_FIELDS)}, r.preferences,
-           t.latest_version AS template_latest
+           t.latest_version AS template_latest,
+           (SELECT json_object_agg(s.channel, s.reason) FROM suppressions AS s
+            WHERE (s.channel, s.address) IN ({", ".join(f"('{spec.channel.value}', r.{spec.contact_field})" for spec in CHANNELS)})
+           ) AS suppressed
     FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS i(recipient, template, position)
     LEFT JOIN recipients AS r ON r.name = i.recipient
     LEFT JOIN templates AS t ON t.name = i.template AND t.deleted_at IS NULL
@@ -109,8 +113,14 @@ _STATUS = """
                SELECT json_object_agg(d.channel, json_build_object(
                    'status', d.status, 'attempts', d.attempts, 'last_error', d.last_error,
                    'provider_message_id', d.provider_message_id, 'created_at', d.created_at,
-                   'updated_at', d.updated_at, 'sent_at', d.sent_at,
-                   'release_at', CASE WHEN d.status = 'scheduled' THEN n.release_at END))
+                   'updated_at', d.updated_at, 'sent_at', d.sent_at, 'delivered_at', d.delivered_at,
+                   'release_at', CASE WHEN d.status = 'scheduled' THEN n.release_at END,
+                   'receipts', COALESCE((
+                       SELECT json_agg(json_build_object(
+                           'event', r.event, 'type', r.type, 'subtype', r.subtype, 'at', r.at, 'detail', r.detail)
+                           ORDER BY r.at, r.id)
+                       FROM receipts AS r WHERE r.notification_id = d.notification_id AND r.channel = d.channel
+                   ), '[]'::json)))
                FROM deliveries AS d WHERE d.notification_id = n.id
            ), '{}'::json) AS deliveries
     FROM notifications AS n WHERE n.id = $1 AND ($2::text IS NULL OR n.client = $2)
@@ -174,10 +184,17 @@ class NotificationRepository:
         rows = await connection.fetch(_PLAN_INPUTS, [recipient for recipient, _ in items], [template for _, template in items])
         # Positional, in _PLAN_INPUTS's column order: this runs for every item of every accept.
         contacts = slice(1, 1 + len(CONTACT_FIELDS))
-        preferences, latest = 1 + len(CONTACT_FIELDS), 2 + len(CONTACT_FIELDS)
+        preferences, latest, suppressed = 1 + len(CONTACT_FIELDS), 2 + len(CONTACT_FIELDS), 3 + len(CONTACT_FIELDS)
         return [
             PlanInputs(
-                RecipientRecord(name, *row[contacts], preferences=Preferences.from_column(row[preferences])) if row[0] else None,
+                RecipientRecord(
+                    name,
+                    *row[contacts],
+                    preferences=Preferences.from_column(row[preferences]),
+                    suppressed=json.loads(row[suppressed]) if row[suppressed] is not None else None,
+                )
+                if row[0]
+                else None,
                 row[latest],
             )
             for (name, _), row in zip(items, rows, strict=True)

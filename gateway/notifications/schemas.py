@@ -262,6 +262,16 @@ class NotificationAccepted(BaseModel):
     created_at: datetime
 
 
+class ReceiptPublic(BaseModel):
+    """What the provider reported about a delivery (see shared/receipts.py)."""
+
+    event: str = Field(description="SES: Delivery, Bounce, Complaint, Reject, Rendering Failure; SMS: SUCCESS or FAILURE.")
+    type: str | None = Field(default=None, description="A bounce's bounceType, a complaint's complaintFeedbackType.")
+    subtype: str | None = Field(default=None, description="A bounce's bounceSubType.")
+    at: datetime = Field(description="When the provider says it happened.")
+    detail: dict[str, Any] = Field(description="The provider's details: the SMTP response, the diagnostic code, the carrier's answer ...")
+
+
 class DeliveryPublic(BaseModel):
     status: DeliveryStatus
     attempts: int
@@ -271,6 +281,8 @@ class DeliveryPublic(BaseModel):
     updated_at: datetime
     sent_at: datetime | None = None
     release_at: datetime | None = Field(default=None, description="While scheduled: when it is released.")
+    delivered_at: datetime | None = None
+    receipts: list[ReceiptPublic] = Field(default_factory=list, description="In the order they happened.")
 
 
 class NotificationPublic(NotificationAccepted):

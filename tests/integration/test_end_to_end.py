@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -86,7 +88,8 @@ def status(system: System, notification_id: str) -> dict:
 def wait_until_sent(system: System, notification_id: str, channels: int) -> dict:
     def all_sent() -> dict | None:
         current = status(system, notification_id)
-        done = [d for d in current["deliveries"].values() if d["status"] == "sent"]
+        # On LocalStack, SES's own Delivery event may turn an email delivered soon after sent.
+        done = [d for d in current["deliveries"].values() if d["status"] in ("sent", "delivered")]
         return current if len(done) == channels else None
 
     return wait_until(all_sent, timeout=60, what=f"{notification_id} sent on {channels} channel(s)")
@@ -195,3 +198,256 @@ class TestTemplates:
             assert client.delete(f"/templates/{template}").status_code == 204
         wait_until_sent(system, created["id"], 1)
         assert [p["text"] for p in system.slack.posts(channel="U0EVE12345") if tag in p["text"]] == [f"first version for Eve {tag}"]
+
+
+# -- receipts and the suppression list --------------------------------------------------------
+# SES events shaped exactly as "Examples of event data that Amazon SES publishes to Amazon SNS"
+# (docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-examples.html) shows them,
+# with the message id and addresses of the email the test sent.
+
+
+def ses_mail(message_id: str, address: str) -> dict:
+    return {
+        "timestamp": "2017-08-05T00:40:02.012Z",
+        "source": "Sender Name <sender@notifications.com>",
+        "sourceArn": "arn:aws:ses:us-east-1:123456789012:identity/sender@notifications.com",
+        "sendingAccountId": "123456789012",
+        "messageId": message_id,
+        "destination": [address],
+        "headersTruncated": False,
+        "headers": [{"name": "From", "value": "Sender Name <sender@notifications.com>"}, {"name": "To", "value": address}],
+        "commonHeaders": {"from": ["Sender Name <sender@notifications.com>"], "to": [address], "subject": "Message sent from Amazon SES"},
+        "tags": {"ses:configuration-set": ["notifications"], "ses:source-ip": ["192.0.2.0"]},
+    }
+
+
+def ses_delivery(message_id: str, address: str) -> dict:
+    return {
+        "eventType": "Delivery",
+        "mail": ses_mail(message_id, address),
+        "delivery": {
+            "timestamp": "2016-10-19T23:21:04.133Z",
+            "processingTimeMillis": 11893,
+            "recipients": [address],
+            "smtpResponse": "250 2.6.0 Message received",
+            "reportingMTA": "mta.example.com",
+        },
+    }
+
+
+def ses_bounce(message_id: str, address: str, bounce_type: str = "Permanent", subtype: str = "General") -> dict:
+    return {
+        "eventType": "Bounce",
+        "bounce": {
+            "bounceType": bounce_type,
+            "bounceSubType": subtype,
+            "bouncedRecipients": [
+                {"emailAddress": address, "action": "failed", "status": "5.1.1", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}
+            ],
+            "timestamp": "2017-08-05T00:41:02.669Z",
+            "feedbackId": f"01000157c44f053b-{secrets.token_hex(8)}-000000",
+            "reportingMTA": "dsn; mta.example.com",
+        },
+        "mail": ses_mail(message_id, address),
+    }
+
+
+def ses_complaint(message_id: str, address: str) -> dict:
+    return {
+        "eventType": "Complaint",
+        "complaint": {
+            "complainedRecipients": [{"emailAddress": address}],
+            "timestamp": "2017-08-05T00:41:02.669Z",
+            "feedbackId": f"01000157c44f053b-{secrets.token_hex(8)}-000000",
+            "userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36",
+            "complaintFeedbackType": "abuse",
+            "arrivalDate": "2017-08-05T00:41:02.669Z",
+        },
+        "mail": ses_mail(message_id, address),
+    }
+
+
+def sms_record(message_id: str, phone_number: str, status: str, response: str) -> dict:
+    # As "Viewing Amazon CloudWatch metrics and logs for SMS deliveries" shows a record.
+    return {
+        "notification": {"messageId": message_id, "timestamp": "2016-06-28 00:40:34.558"},
+        "delivery": {
+            "phoneCarrier": "My Phone Carrier",
+            "mnc": 270,
+            "destination": phone_number,
+            "priceInUSD": 0.00645,
+            "smsType": "Transactional",
+            "mcc": 310,
+            "providerResponse": response,
+            "dwellTimeMs": 599,
+            "dwellTimeMsUntilDeviceAck": 1344,
+        },
+        "status": status,
+    }
+
+
+def sent_email(system: System, name: str) -> tuple[str, str, str]:
+    """A new recipient's email, sent: (notification id, address, SES message id)."""
+    address = f"{name}-{secrets.token_hex(4)}@example.com"
+    created = post(system, f"{name}-{secrets.token_hex(4)}", {"email": address}, message=f"Hello {secrets.token_hex(4)}")
+    delivery = wait_until_sent(system, created["id"], 1)["deliveries"]["email"]
+    return created["id"], address, delivery["provider_message_id"]
+
+
+def wait_for_delivery(system: System, notification_id: str, channel: str, check) -> dict:  # noqa: ANN001 - a predicate
+    def settled() -> dict | None:
+        delivery = status(system, notification_id)["deliveries"][channel]
+        return delivery if check(delivery) else None
+
+    return wait_until(settled, timeout=60, what=f"{notification_id}'s {channel} delivery as expected")
+
+
+def suppressions(system: System, channel: str) -> dict[str, dict]:
+    with system.gateway.client() as client:
+        items, cursor = [], None
+        while True:
+            page = client.get("/suppressions", params={"channel": channel, "limit": 100, **({"cursor": cursor} if cursor else {})}).json()
+            items += page["items"]
+            if not (cursor := page.get("next_cursor")):
+                return {item["address"]: item for item in items}
+
+
+@pytest.fixture(scope="class")
+def scripted_email_events(system: System) -> Iterator[None]:
+    with system.aws.scripted_email_events():
+        yield
+
+
+class TestSesEvents:
+    def test_every_email_sent_names_the_configuration_set_whose_events_reach_the_consumer(self, system: System) -> None:
+        """On LocalStack, SES itself publishes a Delivery event for each email sent with the
+        configuration set: SendEmail, the event destination, email_events and the consumer, with
+        nothing scripted."""
+        if system.emulator.name != "localstack":
+            pytest.skip("moto's SES publishes no events; the scripted tests below run on it")
+        text = f"Receipted by the emulator ({secrets.token_hex(4)})"
+        created = post(system, f"ses-{secrets.token_hex(4)}", {"email": f"ses-{secrets.token_hex(4)}@example.com"}, message=text)
+        delivery = wait_for_delivery(system, created["id"], "email", lambda d: d["status"] == "delivered")
+        assert delivery["delivered_at"]
+        assert [r["event"] for r in delivery["receipts"]] == ["Delivery"]
+
+
+@pytest.mark.usefixtures("scripted_email_events")
+class TestEmailReceipts:
+    def test_delivery_turns_it_delivered_with_its_receipt(self, system: System) -> None:
+        notification_id, address, message_id = sent_email(system, "delivered")
+        system.aws.publish_email_event(ses_delivery(message_id, address))
+        delivery = wait_for_delivery(system, notification_id, "email", lambda d: d["status"] == "delivered")
+        assert delivery["delivered_at"].startswith("2016-10-19T23:21:04.133")
+        [receipt] = delivery["receipts"]
+        assert receipt["event"] == "Delivery"
+        assert receipt["detail"]["smtpResponse"] == "250 2.6.0 Message received"
+
+    def test_permanent_bounce_fails_it_and_suppresses_the_address_until_lifted(self, system: System) -> None:
+        notification_id, address, message_id = sent_email(system, "bounced")
+        system.aws.publish_email_event(ses_bounce(message_id, address))
+        delivery = wait_for_delivery(system, notification_id, "email", lambda d: d["status"] == "failed")
+        assert delivery["last_error"] == "bounced (Permanent/General): smtp; 550 5.1.1 user unknown"
+        assert [(r["event"], r["type"], r["subtype"]) for r in delivery["receipts"]] == [("Bounce", "Permanent", "General")]
+        suppression = suppressions(system, "email")[address]
+        assert suppression["notification_id"] == notification_id
+        assert suppression["reason"] == delivery["last_error"]
+
+        # The next notification to the address, critical or not, is skipped and nothing is sent.
+        recipient = f"bounced-again-{secrets.token_hex(4)}"
+        text = f"Not for a bounced address ({secrets.token_hex(4)})"
+        skipped = post(system, recipient, {"email": address}, message=text)
+        skipped_delivery = status(system, skipped["id"])["deliveries"]["email"]
+        assert skipped_delivery["status"] == "skipped"
+        assert skipped_delivery["last_error"] == f"address suppressed: {delivery['last_error']}"
+
+        with system.gateway.client() as client:
+            assert client.delete(f"/suppressions/email/{address}").status_code == 204
+            assert client.delete(f"/suppressions/email/{address}").status_code == 404
+        assert address not in suppressions(system, "email")
+        lifted = post(system, recipient, {"email": address}, message=text)
+        wait_until_sent(system, lifted["id"], 1)
+        assert len([m for m in system.aws.sent_emails() if m["body"] == text and m["destination"] == [address]]) == 1
+
+    def test_transient_bounce_is_recorded_and_changes_nothing(self, system: System) -> None:
+        notification_id, address, message_id = sent_email(system, "transient")
+        system.aws.publish_email_event(ses_bounce(message_id, address, "Transient", "MailboxFull"))
+        delivery = wait_for_delivery(system, notification_id, "email", lambda d: d["receipts"])
+        assert delivery["status"] == "sent"
+        assert delivery["last_error"] is None
+        assert [(r["type"], r["subtype"]) for r in delivery["receipts"]] == [("Transient", "MailboxFull")]
+        assert address not in suppressions(system, "email")
+
+    def test_complaint_is_recorded_and_suppresses_the_address(self, system: System) -> None:
+        notification_id, address, message_id = sent_email(system, "complaint")
+        system.aws.publish_email_event(ses_delivery(message_id, address))
+        system.aws.publish_email_event(ses_complaint(message_id, address))
+        delivery = wait_for_delivery(system, notification_id, "email", lambda d: len(d["receipts"]) == 2)
+        assert delivery["status"] == "delivered"
+        assert sorted(r["event"] for r in delivery["receipts"]) == ["Complaint", "Delivery"]
+        assert suppressions(system, "email")[address]["reason"] == "complaint (abuse)"
+
+    def test_a_late_delivery_does_not_undo_failed_and_a_duplicate_is_kept_once(self, system: System) -> None:
+        notification_id, address, message_id = sent_email(system, "late")
+        bounce = ses_bounce(message_id, address)
+        system.aws.publish_email_event(bounce)
+        system.aws.publish_email_event(bounce)
+        wait_for_delivery(system, notification_id, "email", lambda d: d["status"] == "failed")
+        delivery_event = ses_delivery(message_id, address)
+        system.aws.publish_email_event(delivery_event)
+        system.aws.publish_email_event(delivery_event)
+        delivery = wait_for_delivery(system, notification_id, "email", lambda d: any(r["event"] == "Delivery" for r in d["receipts"]))
+        wait_until(lambda: system.aws.queue_depth("email_events") == 0, timeout=30, what="email_events drained")
+        delivery = status(system, notification_id)["deliveries"]["email"]
+        assert delivery["status"] == "failed"
+        assert delivery["delivered_at"] is None
+        assert sorted(r["event"] for r in delivery["receipts"]) == ["Bounce", "Delivery"]
+
+    def test_an_event_before_sent_is_committed_is_applied_once_it_is(self, system: System) -> None:
+        notification_id, address, message_id = sent_email(system, "early")
+        # As if the sender's "sent" were not committed yet: the row does not have the message id.
+        system.db.fetch("UPDATE deliveries SET provider_message_id = NULL WHERE notification_id = $1 AND channel = 'email'", uuid.UUID(notification_id))
+        system.aws.publish_email_event(ses_delivery(message_id, address))
+        wait_until(
+            lambda: system.aws.queue_depth("email_events") == 1, timeout=30, what="the event left on the queue for another try"
+        )
+        assert status(system, notification_id)["deliveries"]["email"]["status"] == "sent"
+        system.db.fetch(
+            "UPDATE deliveries SET provider_message_id = $2 WHERE notification_id = $1 AND channel = 'email'",
+            uuid.UUID(notification_id),
+            message_id,
+        )
+        wait_for_delivery(system, notification_id, "email", lambda d: d["status"] == "delivered")
+
+
+class TestSmsReceipts:
+    def test_success_delivers_and_an_opted_out_failure_fails_and_suppresses(self, system: System) -> None:
+        delivered = post(system, f"sms-ok-{secrets.token_hex(4)}", {"phone_number": "+14155552671"}, message=f"Hi {secrets.token_hex(4)}")
+        failing_number = f"+1415555{secrets.randbelow(10_000):04d}"
+        failed = post(system, f"sms-out-{secrets.token_hex(4)}", {"phone_number": failing_number}, message=f"Hi {secrets.token_hex(4)}")
+        ok_id = wait_until_sent(system, delivered["id"], 1)["deliveries"]["sms"]["provider_message_id"]
+        out_id = wait_until_sent(system, failed["id"], 1)["deliveries"]["sms"]["provider_message_id"]
+        record = sms_record(ok_id, "+14155552671", "SUCCESS", "Message has been accepted by phone carrier")
+        system.aws.write_sms_delivery_log(record)
+        system.aws.write_sms_delivery_log(sms_record(out_id, failing_number, "FAILURE", "Phone is currently opted out"))
+
+        ok = wait_for_delivery(system, delivered["id"], "sms", lambda d: d["status"] == "delivered")
+        assert ok["delivered_at"].startswith("2016-06-28T00:40:34.558")
+        assert [r["event"] for r in ok["receipts"]] == ["SUCCESS"]
+        out = wait_for_delivery(system, failed["id"], "sms", lambda d: d["status"] == "failed")
+        assert out["last_error"] == "carrier did not deliver it: Phone is currently opted out"
+        assert suppressions(system, "sms")[failing_number]["reason"] == "opted out: Phone is currently opted out"
+        # Every poll reads its overlap again (30 s in the tests, a poll each 0.5 s): still one receipt.
+        time.sleep(2)
+        assert len(status(system, delivered["id"])["deliveries"]["sms"]["receipts"]) == 1
+        with system.gateway.client() as client:
+            assert client.delete(f"/suppressions/sms/{failing_number}").status_code == 204
+
+    def test_an_ordinary_failure_fails_it_without_suppressing(self, system: System) -> None:
+        number = f"+1415555{secrets.randbelow(10_000):04d}"
+        created = post(system, f"sms-fail-{secrets.token_hex(4)}", {"phone_number": number}, message=f"Hi {secrets.token_hex(4)}")
+        message_id = wait_until_sent(system, created["id"], 1)["deliveries"]["sms"]["provider_message_id"]
+        system.aws.write_sms_delivery_log(sms_record(message_id, number, "FAILURE", "Unknown error attempting to reach phone"))
+        delivery = wait_for_delivery(system, created["id"], "sms", lambda d: d["status"] == "failed")
+        assert delivery["last_error"] == "carrier did not deliver it: Unknown error attempting to reach phone"
+        assert number not in suppressions(system, "sms")

@@ -21,6 +21,10 @@ most 32 in flight, to many recipients that each have all three channels, while:
   notification (default 10th) is posted with a ``send_at`` 2 to 20 s ahead, so the gateway's
   outbox relay releases it (through the SNS outage and the Postgres restart, as any other); each
   must be released once (accounted as the others are) and none sent before its ``send_at``.
+- **Receipts**: once every delivery is settled, a Delivery event (as SES publishes it) for each
+  sent email is published to ``email_events`` twice while an email sender replica (whose process
+  also consumes the events) gets SIGKILL every half ``ZERO_LOSS_KILL_INTERVAL``: every one must end
+  ``delivered`` with exactly one receipt.
 - **Status callbacks** go to a receiver (``harness/webhook_receiver.py``, a process) that answers
   10% of them with a 500, through two callback sender replicas, one of which gets SIGKILL every
   ``ZERO_LOSS_CALLBACK_KILL_INTERVAL`` seconds and is started again a moment later.
@@ -83,6 +87,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.topology import ALL_QUEUES, Channel
+from harness.aws import Aws
 from harness.callback_sender import CallbackSenderProcess, callback_sender
 from harness.fault_proxy import FaultProxy
 from harness.gateway import Certificates, GatewayProcess, start_gateway
@@ -713,7 +718,7 @@ async def wait_until_settled(
             records = await fetch(
                 system.database_url,
                 "SELECT notification_id::text AS id, channel, status, attempts, last_error, claimed_by, claimed_until,"
-                " updated_at, sent_at FROM deliveries",
+                " updated_at, sent_at, provider_message_id FROM deliveries",
             )
             rows = {(r["id"], r["channel"]): dict(r) for r in records}
         with contextlib.suppress(BotoCoreError, ClientError):  # moto busy: next round
@@ -895,6 +900,78 @@ async def account_callbacks(
     }
 
 
+# ---------------------------------------------------------------- receipts
+
+
+def ses_delivery_event(message_id: str) -> dict[str, Any]:
+    """A Delivery event as AWS documents the ones SES publishes to SNS."""
+    return {
+        "eventType": "Delivery",
+        "mail": {"timestamp": "2017-08-05T00:40:02.012Z", "source": "sender@notifications.com", "messageId": message_id, "destination": ["x@example.com"]},
+        "delivery": {"timestamp": "2017-08-05T00:40:03.012Z", "processingTimeMillis": 1000, "recipients": ["x@example.com"], "smtpResponse": "250 OK"},
+    }
+
+
+async def account_receipts(system: ChaosStack, rows: dict[tuple[str, str], dict[str, Any]], accepted: set[str]) -> dict[str, Any]:
+    """A Delivery event for every sent email, published to email_events (each one twice) while an
+    email sender replica gets SIGKILL every few seconds: every delivery must end ``delivered``,
+    with one receipt (the copies and the redeliveries a kill causes are duplicates)."""
+    sent = {
+        notification_id: row["provider_message_id"]
+        for (notification_id, channel), row in rows.items()
+        if channel == "email" and notification_id in accepted and row["status"] == "sent" and row["provider_message_id"]
+    }
+    aws = Aws(system.moto)
+    events = [ses_delivery_event(message_id) for message_id in sent.values()]
+    emails = [sender for sender in system.fleet.senders if sender.channel is Channel.EMAIL]
+    stop = asyncio.Event()
+    kills = 0
+
+    async def kill_email_senders() -> None:
+        nonlocal kills
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=PLAN.kill_interval / 2)
+            if stop.is_set():
+                return
+            victim = emails[kills % len(emails)]
+            system.fleet.kill(victim)
+            kills += 1
+            await asyncio.sleep(PLAN.restart_delay)
+            victim.process.start()
+
+    killer = asyncio.create_task(kill_email_senders())
+    started = time.monotonic()
+    try:
+        await asyncio.to_thread(aws.publish_email_events, events + events)
+        deadline = time.monotonic() + PLAN.settle_timeout
+        while True:
+            records = await fetch(
+                system.database_url,
+                "SELECT d.notification_id::text AS id, d.status, (SELECT count(*) FROM receipts AS r"
+                " WHERE r.notification_id = d.notification_id AND r.channel = d.channel) AS receipts"
+                " FROM deliveries AS d WHERE d.channel = 'email' AND d.notification_id = ANY($1::uuid[])",
+                list(sent),
+            )
+            delivered = [r for r in records if r["status"] == "delivered"]
+            if len(delivered) == len(sent) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(2.0)
+    finally:
+        stop.set()
+        await asyncio.gather(killer, return_exceptions=True)
+        system.fleet.ensure_running()
+    return {
+        "events": len(events),
+        "published": 2 * len(events),
+        "delivered": len(delivered),
+        "missing": len(sent) - len(delivered),
+        "receipts_not_one": sum(1 for r in records if r["receipts"] != 1),
+        "email_sender_kills": kills,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
 # ---------------------------------------------------------------- the test
 
 
@@ -970,6 +1047,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
         await asyncio.gather(background[2], return_exceptions=True)
     cpu.sample()
     callbacks = await account_callbacks(chaos, receiver_name, rows, set(accepted), callback_kills)
+    receipts = await account_receipts(chaos, rows, set(accepted))
     # Quiet the machine before asking moto for everything it ever stored (data.json).
     await asyncio.to_thread(chaos.fleet.stop_all)
     reading = time.monotonic()
@@ -1059,6 +1137,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
             "reading_providers_seconds": round(reading_seconds, 1),
         },
         "callbacks": {key: value for key, value in callbacks.items() if key != "missing_examples"},
+        "receipts": receipts,
         "cpu_seconds": cpu.by_role(),
         "peaks": {
             "outbox": max((s.get("outbox", 0) for s in samples), default=0),
@@ -1077,7 +1156,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
     summary_path.write_text(json.dumps(summary, indent=2, default=str))
     headline = {
         key: summary[key]
-        for key in ("notifications", "deliveries", "duplicates", "delivered_without_201", "faults", "timings", "callbacks", "cpu_seconds", "peaks")
+        for key in ("notifications", "deliveries", "duplicates", "delivered_without_201", "faults", "timings", "callbacks", "receipts", "cpu_seconds", "peaks")
     }
     timings = summary["timings"]
     in_brief = (
@@ -1127,6 +1206,8 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
         + json.dumps(callbacks["missing_examples"], indent=2, default=str)
         + "".join(f"\n--- {p.process.name}:\n{p.process.log_tail(15)}" for p in chaos.callback_senders)
     )
+    assert receipts["missing"] == 0, f"{receipts['missing']} of {receipts['events']} sent emails did not end delivered: {receipts}"
+    assert receipts["receipts_not_one"] == 0, f"deliveries without exactly one receipt: {receipts}"
     assert unexplained_rate <= PLAN.max_duplicate_rate, (
         f"{by_cause['other']} duplicates in {total_deliveries} deliveries ({unexplained_rate:.3%}) that no SIGKILL "
         f"explains; at most {PLAN.max_duplicate_rate:.1%}:\n"

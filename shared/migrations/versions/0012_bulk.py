@@ -8,7 +8,7 @@ characters), shown in ``GET /notifications/{id}`` and, when set, in the callback
 ``callback_event_data`` builds (the one function migration 0007 says a later column changes).
 
 Revision ID: 0012
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-02
 """
 
@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
+# Migration 0013's payload (delivered_at, template), and the reference beside them.
 _EVENT_DATA = """
     CREATE OR REPLACE FUNCTION callback_event_data(d deliveries, n notifications) RETURNS jsonb LANGUAGE sql STABLE AS $$
         SELECT jsonb_build_object(
@@ -29,7 +30,10 @@ _EVENT_DATA = """
                    'attempts', d.attempts, 'last_error', d.last_error, 'provider_message_id', d.provider_message_id,
                    'created_at', callback_timestamp(n.created_at))
                -- The optional fields: present when set.
-               || jsonb_strip_nulls(jsonb_build_object('sent_at', callback_timestamp(d.sent_at){reference}))
+               || jsonb_strip_nulls(jsonb_build_object(
+                      'sent_at', callback_timestamp(d.sent_at), 'delivered_at', callback_timestamp(d.delivered_at),
+                      'template', CASE WHEN n.template IS NOT NULL
+                                  THEN jsonb_build_object('name', n.template, 'version', n.template_version) END{reference}))
     $$
 """
 

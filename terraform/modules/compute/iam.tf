@@ -162,21 +162,48 @@ data "aws_iam_policy_document" "sender_sms" {
     actions   = ["sns:Publish"]
     resources = ["*"]
   }
+
+  # Receipts: SNS's SMS delivery status logs (sender_sms/delivery_logs.py).
+  statement {
+    sid       = "ReadSmsDeliveryStatusLogs"
+    actions   = ["logs:FilterLogEvents"]
+    resources = [for group in local.sms_delivery_log_groups : "${group}:*"]
+  }
 }
 
 data "aws_iam_policy_document" "sender_email" {
   source_policy_documents = [data.aws_iam_policy_document.sender_queue["email"].json]
 
   statement {
-    sid       = "SendEmailFromConfiguredIdentity"
-    actions   = ["ses:SendEmail", "ses:SendRawEmail"]
-    resources = [local.ses_identity_arn]
+    sid     = "SendEmailFromConfiguredIdentity"
+    actions = ["ses:SendEmail", "ses:SendRawEmail"]
+    # SES authorises a send naming a configuration set against the set too.
+    resources = [local.ses_identity_arn, aws_ses_configuration_set.receipts.arn]
 
     condition {
       test     = "StringEquals"
       variable = "ses:FromAddress"
       values   = [var.email_from_address]
     }
+  }
+
+  # Receipts: the SES events queue, consumed as the sender's own (shared/consumer.py).
+  statement {
+    sid = "ConsumeEmailEvents"
+    actions = [
+      "sqs:GetQueueUrl",
+      "sqs:GetQueueAttributes",
+      "sqs:ReceiveMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:DeleteMessage",
+    ]
+    resources = [var.email_events_queue.arn]
+  }
+
+  statement {
+    sid       = "DeadLetterEmailEvents"
+    actions   = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
+    resources = [var.email_events_queue.dead_letter_queue_arn]
   }
 }
 

@@ -48,6 +48,19 @@ variable "topic_arn" {
   type        = string
 }
 
+variable "email_events_topic_arn" {
+  description = "ARN of the topic SES publishes email events (receipts) to."
+  type        = string
+}
+
+variable "email_events_queue" {
+  description = "The email events queue the email sender consumes: arn and dead_letter_queue_arn (and more), from the messaging module."
+  type = object({
+    arn                   = string
+    dead_letter_queue_arn = string
+  })
+}
+
 variable "messaging_kms_key_arn" {
   description = "ARN of the key that encrypts the topic and queues."
   type        = string

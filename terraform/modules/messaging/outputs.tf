@@ -27,3 +27,20 @@ output "queues" {
     } if queue.lane == "standard"
   }
 }
+
+output "email_events_topic_arn" {
+  description = "ARN of the topic SES publishes email events (receipts) to."
+  value       = aws_sns_topic.email_events.arn
+}
+
+output "email_events_queue" {
+  description = "The email events queue and its dead-letter queue: name, ARN and URL."
+  value = {
+    name                  = aws_sqs_queue.email_events.name
+    arn                   = aws_sqs_queue.email_events.arn
+    url                   = aws_sqs_queue.email_events.id
+    dead_letter_queue     = aws_sqs_queue.email_events_dead_letter.name
+    dead_letter_queue_arn = aws_sqs_queue.email_events_dead_letter.arn
+    dead_letter_queue_url = aws_sqs_queue.email_events_dead_letter.id
+  }
+}

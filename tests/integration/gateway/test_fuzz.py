@@ -46,7 +46,7 @@ from schemathesis.schemas import BaseSchema
 from gateway.recipients.schemas import NAME_PATTERN
 from gateway.pagination import encode_cursor
 from harness.gateway import Certificates, GatewayProcess, start_gateway
-from harness.postgres import PostgresServer
+from harness.postgres import PostgresServer, fetch
 from stack.moto import MotoServer
 from stack.prepare import prepare_system
 
@@ -73,8 +73,10 @@ OPERATIONS = (
     ("GET", "/callbacks"),
     ("POST", "/callbacks/rotate-secret"),
     ("DELETE", "/callbacks"),
+    ("GET", "/suppressions"),
+    ("DELETE", "/suppressions/{channel}/{address}"),
 )
-# 17 x 250 = 4,250 cases, and the 3 below: the generation of bodies breaking a maxLength is most
+# 19 x 250 = 4,750 cases, and the 3 below: the generation of bodies breaking a maxLength is most
 # of the time.
 CASES_PER_MODE = {GenerationMode.POSITIVE: 150, GenerationMode.NEGATIVE: 100}
 # Operations that take no input at all (the caller's certificate says whose callback): there is
@@ -134,6 +136,7 @@ KNOWN_RECIPIENTS = {
 # turned SMS off (its notifications have a skipped delivery).
 PREFERENCES_TARGET = "fuzz-preferences"
 OPTED_OUT = "fuzz-opted-out"
+SUPPRESSED = [("email", f"fuzz-{index}@example.com") for index in range(40)] + [("sms", f"+1415555{index:04d}") for index in range(10)]
 # Templates that exist: every channel without placeholders (any personalisation renders it), with
 # placeholders and a category, Slack only.
 KNOWN_TEMPLATES = {
@@ -210,6 +213,9 @@ def fuzz_gateway(
 ) -> Iterator[GatewayProcess]:
     database_url = postgres_server.create_database()
     asyncio.run(prepare_system(database_url=database_url, aws_endpoint_url=moto.endpoint_url, certs_dir=certificates.directory))
+    # Suppressions as receipts write them, for the listing to page through and DELETE to lift (204).
+    for channel, address in SUPPRESSED:
+        fetch(database_url, "INSERT INTO suppressions (channel, address, reason) VALUES ($1, $2, 'complaint (abuse)')", channel, address)
     gateway = start_gateway(
         certificates=certificates, database_url=database_url, aws_endpoint_url=moto.endpoint_url, log_dir=log_dir, name="gateway-fuzz"
     )
@@ -255,8 +261,9 @@ def cases_for(target: FuzzTarget, method: str, path: str, mode: GenerationMode) 
     """Generated cases, and as many again steered to the recipients, templates and notifications that exist.
 
     Only positive cases are steered (negative ones are refused before any lookup), and only
-    reads, POST /notifications, previews and the preferences of a recipient of their own: any
-    other PUT or DELETE would change what the others are steered to.
+    reads, POST /notifications, previews, the preferences of a recipient of their own and the
+    lifting of suppressions put there for it: any other PUT or DELETE would change what the others
+    are steered to.
     """
     operation = target.schema[path][method]
     strategy = operation.as_strategy(generation_mode=mode)
@@ -281,6 +288,12 @@ def cases_for(target: FuzzTarget, method: str, path: str, mode: GenerationMode) 
         elif (method, path) in (("GET", "/notifications/{notification_id}"), ("POST", "/notifications/{notification_id}/cancel")):
             steered = st.sampled_from(target.notification_ids).flatmap(
                 lambda id_: operation.as_strategy(generation_mode=mode, path_parameters={"notification_id": id_})
+            )
+            strategy = st.one_of(strategy, steered)
+        elif (method, path) == ("DELETE", "/suppressions/{channel}/{address}"):
+            # Each lifts one suppression (the first DELETE of it 204, later ones 404).
+            steered = st.sampled_from(SUPPRESSED).flatmap(
+                lambda key: operation.as_strategy(generation_mode=mode, path_parameters={"channel": key[0], "address": key[1]})
             )
             strategy = st.one_of(strategy, steered)
         elif (method, path) == ("POST", "/notifications"):

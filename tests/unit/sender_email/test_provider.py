@@ -59,8 +59,14 @@ class TestSend:
                     "Subject": {"Data": "Your invoice", "Charset": "UTF-8"},
                     "Body": {"Text": {"Data": "Invoice 42 is ready.", "Charset": "UTF-8"}},
                 },
+                "ConfigurationSetName": "notifications",
             }
         ]
+
+    async def test_names_the_configured_configuration_set(self) -> None:
+        ses = FakeSes()
+        await provider_with(ses, email_configuration_set="receipts-eu").send(email())
+        assert ses.calls[0]["ConfigurationSetName"] == "receipts-eu"
 
     async def test_default_subject_and_configured_from_address(self) -> None:
         ses = FakeSes()

@@ -21,7 +21,7 @@ class FakeSqs:
                     "MessageId": "m-1",
                     "ReceiptHandle": "rh-1",
                     "Body": "{}",
-                    "Attributes": {"ApproximateReceiveCount": "3"},
+                    "Attributes": {"ApproximateReceiveCount": "3", "SentTimestamp": "1764633600123"},
                     "MessageAttributes": {"notification_id": {"DataType": "String", "StringValue": "n-1"}},
                 }
             ]
@@ -64,10 +64,11 @@ class TestSqsQueue:
             "MaxNumberOfMessages": 4,
             "WaitTimeSeconds": 20,
             "VisibilityTimeout": 60,
-            "MessageSystemAttributeNames": ["ApproximateReceiveCount"],
+            "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
             "MessageAttributeNames": ["All"],
         }
         assert (received.message_id, received.receipt_handle, received.receive_count) == ("m-1", "rh-1", 3)
+        assert received.sent_at == 1764633600.123
         assert received.notification_id_attribute == "n-1"
 
     async def test_dead_letter_copy_keeps_attributes_and_says_why(self) -> None:

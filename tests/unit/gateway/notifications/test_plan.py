@@ -138,6 +138,35 @@ class TestPreferences:
         assert plan({"message": "x", "category": "fraud"}, recipient=recipient, critical={"fraud"}).skipped == {}
 
 
+class TestSuppressions:
+    def suppressed(self, reasons: dict[str, str], document: dict[str, Any] | None = None) -> RecipientRecord:
+        return RecipientRecord(
+            ALL.name, ALL.phone_number, ALL.email, ALL.slack_id, Preferences(document) if document else None, suppressed=reasons
+        )
+
+    def test_a_suppressed_address_is_skipped_with_the_suppressions_reason(self) -> None:
+        planned = plan({"message": "hi"}, recipient=self.suppressed({"email": "complaint (abuse)"}))
+        assert planned.skipped == {Channel.EMAIL: "address suppressed: complaint (abuse)"}
+        assert planned.published == [Channel.SMS, Channel.SLACK]
+
+    def test_a_critical_category_does_not_override_a_suppression(self) -> None:
+        recipient = self.suppressed({"sms": "opted out: Phone is currently opted out"}, {"channels": {"email": False}})
+        assert plan({"message": "reset", "category": "security"}, recipient=recipient).skipped == {
+            Channel.SMS: "address suppressed: opted out: Phone is currently opted out"
+        }
+
+    def test_the_suppression_is_the_reason_given_when_the_channel_is_also_turned_off(self) -> None:
+        recipient = self.suppressed({"email": "bounced (Permanent/General)"}, {"channels": {"email": False, "slack": False}})
+        assert plan({"message": "hi"}, recipient=recipient).skipped == {
+            Channel.EMAIL: "address suppressed: bounced (Permanent/General)",
+            Channel.SLACK: "recipient turned off slack",
+        }
+
+    def test_a_suppression_of_a_channel_not_targeted_changes_nothing(self) -> None:
+        planned = plan({"message": "hi", "channels": ["slack"]}, recipient=self.suppressed({"email": "complaint"}))
+        assert planned.skipped == {} and planned.published == [Channel.SLACK]
+
+
 class TestContentSize:
     def test_a_value_repeated_past_what_sns_takes_stops_the_rendering(self) -> None:
         repeated = CompiledTemplate.compile(name="r", version=1, content={"email": {"subject": "s", "body": "((a))" * 1000}}, category=None)
