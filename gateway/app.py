@@ -19,7 +19,7 @@ from gateway.callbacks.service import CallbackService
 from gateway.client_rate_limit import ClientRateLimiter, RateLimited
 from gateway.errors import install_error_handlers
 from gateway.middleware import GatewayMiddleware
-from gateway.notifications.endpoints import accept_route, openapi_operation
+from gateway.notifications.endpoints import BULK_PATHS, accept_route, openapi_operation
 from gateway.notifications.endpoints import router as notifications_router
 from gateway.notifications.service import NotificationService
 from gateway.outbox.publisher import OutboxPublisher, SnsPublisher
@@ -71,7 +71,13 @@ def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None 
     app.include_router(templates_router, dependencies=rate_limited)
     app.include_router(suppressions_router, dependencies=rate_limited)
     install_error_handlers(app)
-    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes, max_in_flight=settings.max_in_flight_requests)
+    app.add_middleware(
+        GatewayMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_in_flight=settings.max_in_flight_requests,
+        max_bulk_body_bytes=settings.max_bulk_body_bytes,
+        bulk_paths=BULK_PATHS,
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

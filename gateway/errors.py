@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
@@ -90,6 +90,14 @@ def describe_validation_error(error: dict[str, Any]) -> tuple[str, str | None]:
     if not detail.startswith(field):
         return f"invalid {field}: {detail}", field
     return detail, field
+
+
+def invalid_input(exc: ValidationError, *location: str) -> BadRequestError:
+    """The 400 for the first thing pydantic found wrong with an input at ``location`` (``"body"``;
+    ``"header", name``)."""
+    error = exc.errors(include_url=False)[0]
+    message, field = describe_validation_error({**error, "loc": (*location, *error.get("loc", ()))})
+    return BadRequestError(message, field=field)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -27,12 +27,24 @@ SHED = Counter("gateway_requests_shed_total", "Requests answered 503 at once bec
 
 
 class _BodyTooLarge(Exception):
-    pass
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"larger than {limit} bytes")
+        self.limit = limit
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_in_flight: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_in_flight: int,
+        max_bulk_body_bytes: int | None = None,
+        bulk_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app, self.max_body_bytes, self.max_in_flight = app, max_body_bytes, max_in_flight
+        # Paths whose bodies carry many notifications, and their own limit.
+        self.max_bulk_body_bytes, self.bulk_paths = max_bulk_body_bytes or max_body_bytes, bulk_paths
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -59,6 +71,7 @@ class GatewayMiddleware:
         response_started = False
         received = 0
         body_too_large = False
+        limit = self.max_bulk_body_bytes if scope["path"] in self.bulk_paths else self.max_body_bytes
 
         async def record_and_send(message: Message) -> None:
             nonlocal status, response_started
@@ -72,7 +85,7 @@ class GatewayMiddleware:
                 # chunked body (no Content-Length to refuse up front) over the limit is a 413
                 # whatever the app made of it, so its own answer is replaced.
                 if message["type"] == "http.response.start" and not response_started:
-                    await self._response_for(_BodyTooLarge())(scope, receive, record_and_send)
+                    await self._response_for(_BodyTooLarge(limit))(scope, receive, record_and_send)
                 return
             await record_and_send(message)
 
@@ -81,15 +94,15 @@ class GatewayMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     body_too_large = True
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(limit)
             return message
 
         try:
             for name, value in scope["headers"]:
-                if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                    raise _BodyTooLarge
+                if name == b"content-length" and value.isdigit() and int(value) > limit:
+                    raise _BodyTooLarge(limit)
             await self.app(scope, receive_limited, send_and_record)
         except Exception as exc:  # noqa: BLE001 - nothing may escape as a bare 500 page
             if response_started:
@@ -105,7 +118,7 @@ class GatewayMiddleware:
 
     def _response_for(self, exc: Exception):  # noqa: ANN202
         if isinstance(exc, _BodyTooLarge):
-            return error_response(413, f"the request body is larger than {self.max_body_bytes} bytes")
+            return error_response(413, f"the request body is larger than {exc.limit} bytes")
         if is_database_unavailable(exc):
             log.warning("database_unavailable", error=f"{type(exc).__name__}: {exc}")
             return error_response(

@@ -48,6 +48,8 @@ class GatewaySettings(ServerSettings, CallbackTargetSettings):
     outbox_max_backoff_seconds: float = Field(default=60.0, gt=0)
 
     max_body_bytes: int = Field(default=65_536, ge=1024)
+    # POST /notifications/batch: up to 1,000 items (GATEWAY_MAX_BODY_BYTES is for one).
+    max_bulk_body_bytes: int = Field(default=20_971_520, ge=1024)
     # Beyond this many requests in progress, answer 503 at once rather than queue: under overload
     # a quick "retry later" beats a slow answer the client has given up on.
     max_in_flight_requests: int = Field(default=256, ge=1)

@@ -22,6 +22,7 @@ from shared.topology import (
     EMAIL_EVENTS_QUEUE,
     EMAIL_EVENTS_TOPIC_NAME,
     TOPIC_NAME,
+    Lane,
     email_event_destination,
     queues_for,
 )
@@ -111,8 +112,8 @@ class Aws:
         )
 
     def drain_all(self) -> None:
-        """Delete every visible message of every queue (PurgeQueue is allowed once a minute)."""
-        names = [name for channel in Channel for name in (queues_for(channel).queue, queues_for(channel).dead_letter_queue)]
+        """Delete every visible message of every queue, both lanes' (PurgeQueue is allowed once a minute)."""
+        names = [name for queues in ALL_QUEUES for name in (queues.queue, queues.dead_letter_queue)]
         for name in (*names, EMAIL_EVENTS_QUEUE, EMAIL_EVENTS_DEAD_LETTER_QUEUE):
             url = self.queue_url(name)
             while messages := self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
@@ -130,9 +131,9 @@ class Aws:
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
-    def dead_letters(self, channel: Channel) -> list[dict[str, Any]]:
-        """Everything in the channel's DLQ (read and left there: visibility 0)."""
-        url = self.queue_url(queues_for(channel).dead_letter_queue)
+    def dead_letters(self, channel: Channel, lane: Lane = Lane.STANDARD) -> list[dict[str, Any]]:
+        """Everything in the channel's DLQ of ``lane`` (read and left there: visibility 0)."""
+        url = self.queue_url(queues_for(channel, lane).dead_letter_queue)
         found: dict[str, dict[str, Any]] = {}
         for _ in range(5):
             messages = self.sqs.receive_message(
@@ -158,7 +159,7 @@ class Aws:
 class QueueReader:
     """Reads (and removes) what SNS delivered to the channel queues, indexed by notification id.
 
-    For a gateway without senders: it takes the senders' place on the queues.
+    For a gateway without senders: it takes the senders' place on the queues (both lanes').
     """
 
     def __init__(self, endpoint_url: str) -> None:

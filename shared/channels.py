@@ -40,6 +40,9 @@ class ChannelSpec:
     contact_field: str
     queue: str
     dead_letter_queue: str
+    # The bulk lane's queues (batch items): see shared/topology.py.
+    bulk_queue: str
+    bulk_dead_letter_queue: str
     limits: ChannelLimits
 
 
@@ -49,6 +52,8 @@ def _spec(channel: Channel, *, contact_field: str, limits: ChannelLimits) -> Cha
         contact_field=contact_field,
         queue=f"{channel.value}_notifications",
         dead_letter_queue=f"{channel.value}_notifications_dlq",
+        bulk_queue=f"{channel.value}_bulk_notifications",
+        bulk_dead_letter_queue=f"{channel.value}_bulk_notifications_dlq",
         limits=limits,
     )
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from shared.channels import Channel
-from shared.topology import CHANNELS_ATTRIBUTE, NOTIFICATION_ID_ATTRIBUTE
+from shared.topology import CHANNELS_ATTRIBUTE, LANE_ATTRIBUTE, NOTIFICATION_ID_ATTRIBUTE, Lane
 
 MESSAGE_VERSION = 1
 DEFAULT_EMAIL_SUBJECT = "Notification"
@@ -85,6 +85,8 @@ class NotificationMessage(BaseModel):
     channels: list[Channel]
     client: str
     created_at: datetime
+    # Which of its channels' queues it goes to; published as the ``lane`` attribute.
+    lane: Lane = Lane.STANDARD
 
     @model_validator(mode="after")
     def _content_for_every_channel(self) -> NotificationMessage:
@@ -118,10 +120,11 @@ class NotificationMessage(BaseModel):
         return self.message
 
     def sns_message_attributes(self) -> dict[str, dict[str, str]]:
-        """Attributes the subscriptions' filter policies match on (``channels``)."""
+        """Attributes the subscriptions' filter policies match on (``channels``, ``lane``)."""
         channels = "[" + ",".join(f'"{channel.value}"' for channel in self.channels) + "]"
         return {
             CHANNELS_ATTRIBUTE: {"DataType": "String.Array", "StringValue": channels},
+            LANE_ATTRIBUTE: {"DataType": "String", "StringValue": self.lane.value},
             NOTIFICATION_ID_ATTRIBUTE: {"DataType": "String", "StringValue": str(self.notification_id)},
         }
 

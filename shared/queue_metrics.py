@@ -72,13 +72,13 @@ async def oldest_message_age_seconds(sqs: Any, queue_url: str, *, now: float | N
 
 
 class QueueDepthReporter:
-    """Keeps the gauges of one channel's queue and DLQ up to date until cancelled."""
+    """Keeps the gauges of one channel's queues and DLQs (both lanes) up to date until cancelled."""
 
-    def __init__(self, sqs: Any, *, channel: str, queues: dict[str, str], dead_letter_queue: str) -> None:
+    def __init__(self, sqs: Any, *, channel: str, queues: dict[str, str], dead_letter_queues: frozenset[str]) -> None:
         self._sqs = sqs
         self._channel = channel
         self._queues = queues  # queue name -> URL
-        self._dead_letter_queue = dead_letter_queue
+        self._dead_letter_queues = dead_letter_queues
         self._task: asyncio.Task[None] | None = None
 
     def start(self, interval: float = POLL_INTERVAL_SECONDS) -> None:
@@ -95,7 +95,7 @@ class QueueDepthReporter:
             waiting, in_flight = await queue_counts(self._sqs, url)
             QUEUE_DEPTH.labels(self._channel, name).set(waiting)
             QUEUE_IN_FLIGHT.labels(self._channel, name).set(in_flight)
-            if name == self._dead_letter_queue:
+            if name in self._dead_letter_queues:
                 age = await oldest_message_age_seconds(self._sqs, url) if waiting else None
                 OLDEST_DEAD_LETTER_AGE.labels(self._channel, name).set(age or 0.0)
 

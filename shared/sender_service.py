@@ -1,4 +1,4 @@
-"""A sender process: settings in, ops port up, the consumer running until SIGTERM/SIGINT.
+"""A sender process: settings in, ops port up, the consumers running until SIGTERM/SIGINT.
 
 Each ``sender_<channel>/__main__.py`` is one call: ``run_sender(settings=..., providers=...)``:
 the providers its settings name, in order, run through one ``FailoverProvider``
@@ -6,6 +6,13 @@ the providers its settings name, in order, run through one ``FailoverProvider``
 with the other queues the process consumes, each with its own handler (``HandledQueue``: the
 email sender's receipts), and background tasks (``tasks``: the SMS sender's delivery-log reader).
 They share the process's database pool, ops server and shutdown.
+
+A sender consumes both of its channel's lanes (``shared/topology.py``): two ``Consumer`` runtimes
+side by side, the one-offs' queue with ``concurrency`` slots and the bulk queue with
+``bulk_concurrency`` slots of its own, sharing the provider, the database pool and one provider
+rate limit. Each lane is the whole runtime (claims, retries, DLQ, shutdown) unchanged; a bulk
+backlog can hold only its own slots, so a one-off never waits for a slot behind it, and at most
+``bulk_concurrency`` bulk sends wait for tokens ahead of it.
 """
 
 from __future__ import annotations
@@ -27,14 +34,15 @@ from shared.backoff import QUEUE_RESOLUTION
 from shared.consumer import Consumer, QueueConsumer
 from shared.database import Database
 from shared.deliveries import DeliveryRepository
+from shared.failover import FailoverProvider, NamedProvider
 from shared.logging import configure_logging, get_logger
 from shared.ops_server import OpsServer
-from shared.failover import FailoverProvider, NamedProvider
 from shared.provider_rate_limit import SharedRateLimiter
 from shared.queue_metrics import QueueDepthReporter
 from shared.sender_settings import SenderSettings
 from shared.shutdown import drain_on_stop, stop_on_signals
 from shared.sqs_queue import SqsQueue
+from shared.token_bucket import KeyedRateLimiter, RateLimiter
 
 log = get_logger(__name__)
 
@@ -90,6 +98,8 @@ async def serve(
             aws_clients(settings, "sqs", config=CLIENT_CONFIG.merge(Config(max_pool_connections=settings.concurrency + 16)))
         )
         queue = SqsQueue(sqs, queue_name=settings.queue_name, dead_letter_queue_name=settings.dead_letter_queue_name)
+        bulk_settings = settings.bulk_lane()
+        bulk_queue = SqsQueue(sqs, queue_name=bulk_settings.queue_name, dead_letter_queue_name=bulk_settings.dead_letter_queue_name)
         others = [
             (handled, SqsQueue(sqs, queue_name=handled.queue_name, dead_letter_queue_name=handled.dead_letter_queue_name))
             for handled in handled_queues
@@ -100,6 +110,7 @@ async def serve(
             readiness_checks={
                 "database": database.check,
                 "queue": queue.check,
+                "bulk_queue": bulk_queue.check,
                 **{f"queue {other.queue_name}": other.check for _, other in others},
             },
         )
@@ -108,7 +119,7 @@ async def serve(
         draining = asyncio.create_task(drain_on_stop(stop, ops))
         stack.callback(draining.cancel)
 
-        for resolving in (queue, *(other for _, other in others)):
+        for resolving in (queue, bulk_queue, *(other for _, other in others)):
             if not await _resolve_queues(resolving, stop):
                 return
         depth = QueueDepthReporter(
@@ -116,27 +127,35 @@ async def serve(
             channel=settings.channel.value,
             queues={
                 name: url
-                for each in (queue, *(other for _, other in others))
+                for each in (queue, bulk_queue, *(other for _, other in others))
                 for name, url in ((each.queue_name, each.queue_url), (each.dead_letter_queue_name, each.dead_letter_queue_url))
             },
-            dead_letter_queue=queue.dead_letter_queue_name,
+            dead_letter_queues=frozenset(
+                {queue.dead_letter_queue_name, bulk_queue.dead_letter_queue_name, *(other.dead_letter_queue_name for _, other in others)}
+            ),
         )
         depth.start()
         stack.push_async_callback(depth.stop)
         await stack.enter_async_context(provider)
-        consumer = Consumer(
-            settings=settings,
-            provider=provider,
-            queue=queue,
-            deliveries=DeliveryRepository(database),
-            instance_id=instance_id,
-            rate_limiter=(
-                SharedRateLimiter(database, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
-                if settings.rate_limit_shared
-                else None
-            ),
+        deliveries = DeliveryRepository(database)
+        # One provider rate limit for both lanes, so together they never exceed it: shared by
+        # every replica (in Postgres) when rate_limit_shared, else this process's.
+        rate_limiter: RateLimiter = (
+            SharedRateLimiter(database, rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+            if settings.rate_limit_shared
+            else KeyedRateLimiter(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
         )
-        runs = [consumer.run(stop)]
+        runs = [
+            Consumer(
+                settings=lane_settings,
+                provider=provider,
+                queue=lane_queue,
+                deliveries=deliveries,
+                instance_id=instance_id,
+                rate_limiter=rate_limiter,
+            ).run(stop)
+            for lane_settings, lane_queue in ((settings, queue), (bulk_settings, bulk_queue))
+        ]
         runs += [handled.consumer(other, database, instance_id).run(stop) for handled, other in others]
         runs += [task(database, stop) for task in tasks]
         await asyncio.gather(*runs)

@@ -37,8 +37,11 @@ class SenderSettings(ServerSettings):
     breaker_minimum_calls: int = Field(default=20, ge=1)
     breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
 
-    # How many messages one process works on at once (received and not yet finished).
+    # How many one-off messages one process works on at once (received and not yet finished) ...
     concurrency: int = Field(default=32, ge=1, le=1000)
+    # ... and how many bulk ones (batch items) beside them, from the channel's bulk queue: a few,
+    # so a bulk backlog never takes the one-offs' slots (the provider rate limit is shared).
+    bulk_concurrency: int = Field(default=8, ge=1, le=1000)
     # Messages received while every slot is busy, held (their visibility kept by the heartbeat)
     # so that a freed slot starts the next send at once instead of waiting for a ReceiveMessage.
     receive_ahead: int = Field(default=20, ge=0, le=1000)
@@ -65,6 +68,8 @@ class SenderSettings(ServerSettings):
     # Empty means the channel's queues from shared/topology.py.
     queue_name: str = ""
     dead_letter_queue_name: str = ""
+    bulk_queue_name: str = ""
+    bulk_dead_letter_queue_name: str = ""
 
     @field_validator("providers", mode="before")
     @classmethod
@@ -111,7 +116,22 @@ class SenderSettings(ServerSettings):
             self.queue_name = channel_spec(self.channel).queue
         if not self.dead_letter_queue_name:
             self.dead_letter_queue_name = channel_spec(self.channel).dead_letter_queue
+        if not self.bulk_queue_name:
+            self.bulk_queue_name = channel_spec(self.channel).bulk_queue
+        if not self.bulk_dead_letter_queue_name:
+            self.bulk_dead_letter_queue_name = channel_spec(self.channel).bulk_dead_letter_queue
         return self
+
+    def bulk_lane(self) -> SenderSettings:
+        """These settings for the consumer of the bulk queue: its queues and its slots."""
+        return self.model_copy(
+            update={
+                "concurrency": self.bulk_concurrency,
+                "receivers": 0,
+                "queue_name": self.bulk_queue_name,
+                "dead_letter_queue_name": self.bulk_dead_letter_queue_name,
+            }
+        )
 
     @property
     def receiver_count(self) -> int:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -92,6 +93,10 @@ notifications = Table(
     Column("template_version", Integer),
     Column("category", Text, nullable=False, server_default="general"),
     Column("channels", ARRAY(Text), nullable=False),
+    # The client's own identifier for it (a batch item's), and whether it takes the bulk lane
+    # (sent from a batch: see shared/topology.py).
+    Column("reference", String(128)),
+    Column("bulk", Boolean, nullable=False, server_default=false()),
     # Who sent it: the verified client certificate's subject CN and serial number.
     Column("client", Text, nullable=False),
     Column("client_serial", Text, nullable=False),

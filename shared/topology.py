@@ -1,9 +1,17 @@
 """The SNS/SQS topology, defined once.
 
-One SNS topic fans every accepted notification out to one SQS queue per channel. Each
-subscription delivers raw messages and filters on the ``channels`` message attribute, so a queue
-only receives the notifications addressed to its channel. Each queue has a dead-letter queue that
-receives a message after ``MAX_RECEIVE_COUNT`` failed receives.
+One SNS topic fans every accepted notification out to two SQS queues per channel, one per
+*lane*: ``<channel>_notifications`` for one-offs (POST /notifications) and
+``<channel>_bulk_notifications`` for bulk (batch items). Each subscription delivers raw messages
+and filters on the ``channels`` and ``lane`` message attributes, so a queue only receives the
+notifications addressed to its channel in its lane. Each queue has a dead-letter queue that
+receives a message after ``MAX_RECEIVE_COUNT`` failed receives (the same redrive for both lanes).
+
+Why two queues rather than one: SQS has no priorities, so 10,000 batch items published ahead of
+a login code would be received ahead of it. With a queue per lane the channel's sender consumes
+both at once, the bulk queue with a few slots of its own (``*_SENDER_BULK_CONCURRENCY``) beside
+the one-offs' (``*_SENDER_CONCURRENCY``), and one provider rate limit for both: a one-off waits
+for a free one-off slot and a token, never behind the bulk backlog.
 
 Receipts take a second path: SES publishes the events of every email sent with the
 configuration set ``EMAIL_CONFIGURATION_SET`` to the SNS topic ``email_events``, which delivers
@@ -20,10 +28,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 # Channel: also imported from here by callers that know it from before shared/channels.py.
-from shared.channels import CHANNELS, Channel, ChannelSpec, channel_spec
+from shared.channels import CHANNELS, Channel, channel_spec
 
 TOPIC_NAME = "notifications"
 MAX_RECEIVE_COUNT = 5
@@ -45,19 +55,41 @@ EMAIL_EVENT_TYPES = ("delivery", "bounce", "complaint", "reject", "renderingFail
 # policy does not move it to the DLQ before the consumer drops it.
 EMAIL_EVENTS_MAX_RECEIVE_COUNT = 10
 NOTIFICATION_ID_ATTRIBUTE = "notification_id"
+LANE_ATTRIBUTE = "lane"
 
 
-def queues_for(channel: Channel | str) -> ChannelSpec:
-    """The channel's queue and dead-letter queue (``shared/channels.py`` names them)."""
-    return channel_spec(channel)
+class Lane(StrEnum):
+    """Which of a channel's two queues a message goes to (the ``lane`` message attribute)."""
+
+    STANDARD = "standard"  # one-offs: POST /notifications
+    BULK = "bulk"  # batch items
 
 
-ALL_QUEUES: tuple[ChannelSpec, ...] = CHANNELS
+@dataclass(frozen=True)
+class LaneQueues:
+    """One lane of a channel: its queue and dead-letter queue."""
+
+    channel: Channel
+    lane: Lane
+    queue: str
+    dead_letter_queue: str
 
 
-def filter_policy(channel: Channel | str) -> dict[str, list[str]]:
-    """The subscription's filter policy: the messages whose ``channels`` attribute names the channel."""
-    return {CHANNELS_ATTRIBUTE: [Channel(channel).value]}
+def queues_for(channel: Channel | str, lane: Lane = Lane.STANDARD) -> LaneQueues:
+    """The channel's queue and dead-letter queue in ``lane`` (``shared/channels.py`` names them)."""
+    spec = channel_spec(channel)
+    if lane is Lane.BULK:
+        return LaneQueues(spec.channel, lane, spec.bulk_queue, spec.bulk_dead_letter_queue)
+    return LaneQueues(spec.channel, lane, spec.queue, spec.dead_letter_queue)
+
+
+ALL_QUEUES: tuple[LaneQueues, ...] = tuple(queues_for(spec.channel, lane) for spec in CHANNELS for lane in Lane)
+
+
+def filter_policy(channel: Channel | str, lane: Lane = Lane.STANDARD) -> dict[str, list[str]]:
+    """The subscription's filter policy: the messages whose ``channels`` attribute names the
+    channel and whose ``lane`` is the queue's."""
+    return {CHANNELS_ATTRIBUTE: [Channel(channel).value], LANE_ATTRIBUTE: [Lane(lane).value]}
 
 
 def queue_attributes(dead_letter_queue_arn: str, *, max_receive_count: int = MAX_RECEIVE_COUNT) -> dict[str, str]:
@@ -188,7 +220,7 @@ async def verify_topology(sns: Any, sqs: Any) -> list[str]:
         if sub_attributes.get("RawMessageDelivery") != "true":
             problems.append(f"{channel_queues.queue}: subscription does not use raw message delivery")
         live_filter = json.loads(sub_attributes.get("FilterPolicy") or "null")
-        expected_filter = filter_policy(channel_queues.channel)
+        expected_filter = filter_policy(channel_queues.channel, channel_queues.lane)
         if live_filter != expected_filter:
             problems.append(f"{channel_queues.queue}: filter policy is {live_filter}, expected {expected_filter}")
     problems.extend(await _verify_email_events(sns, sqs, arns))
@@ -236,14 +268,14 @@ def _allow_topic_policy(queue_arn: str, topic_arn_value: str) -> dict[str, Any]:
     }
 
 
-async def _subscribe(sns: Any, topic: str, queue_arn: str, channel_queues: ChannelSpec) -> None:
+async def _subscribe(sns: Any, topic: str, queue_arn: str, channel_queues: LaneQueues) -> None:
     # Subscribe is idempotent for identical attributes; set them afterwards so an existing
     # subscription with an outdated filter policy is corrected rather than rejected.
     subscription = await sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True)
     arn = subscription["SubscriptionArn"]
     await sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName="RawMessageDelivery", AttributeValue="true")
     await sns.set_subscription_attributes(
-        SubscriptionArn=arn, AttributeName="FilterPolicy", AttributeValue=json.dumps(filter_policy(channel_queues.channel))
+        SubscriptionArn=arn, AttributeName="FilterPolicy", AttributeValue=json.dumps(filter_policy(channel_queues.channel, channel_queues.lane))
     )
 
 

@@ -12,11 +12,13 @@ output "topic_arn" {
 }
 
 output "queue_urls" {
-  description = "Per channel: URLs of its queue and dead-letter queue."
+  description = "Per channel: URLs of its queue and dead-letter queue, and of its bulk lane's."
   value = {
     for channel, queue in module.messaging.queues : channel => {
-      queue             = queue.url
-      dead_letter_queue = queue.dead_letter_queue_url
+      queue                  = queue.url
+      dead_letter_queue      = queue.dead_letter_queue_url
+      bulk_queue             = queue.bulk_url
+      bulk_dead_letter_queue = queue.bulk_dead_letter_queue_url
     }
   }
 }

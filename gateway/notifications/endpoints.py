@@ -1,5 +1,6 @@
-"""Routes for /notifications: POST (the accept), GET /{notification_id} (its status) and POST
-/{notification_id}/cancel (while it is scheduled).
+"""Routes for /notifications: POST (the accept), POST /batch (up to 1,000 at once, a FastAPI
+route: not the hot path), GET /{notification_id} (its status) and POST /{notification_id}/cancel
+(while it is scheduled).
 
 POST /notifications is the gateway's hot path, so it is a plain ASGI endpoint (``accept_route``)
 rather than a FastAPI route: FastAPI's request handling (the Request object, dependency solving,
@@ -22,7 +23,7 @@ import json
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic.json_schema import GenerateJsonSchema
 from starlette.datastructures import State
@@ -32,8 +33,14 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.auth import NotificationsClient, NotificationsReader, Role, authorise, identity_of
 from gateway.deps import Connection
-from gateway.errors import ApiError, BadRequestError, ErrorBody, describe_validation_error
-from gateway.notifications.schemas import NotificationAccepted, NotificationCreate, NotificationPublic
+from gateway.errors import BadRequestError, ErrorBody, describe_validation_error, invalid_input
+from gateway.notifications.schemas import (
+    BatchResults,
+    NotificationAccepted,
+    NotificationBatch,
+    NotificationCreate,
+    NotificationPublic,
+)
 from gateway.notifications.service import Acceptance, AcceptRequest, NotificationService
 
 TAGS = ["notifications"]
@@ -69,7 +76,7 @@ async def cancel_notification(
     return await notifications.cancel(connection, notification_id=notification_id, client=client)
 
 
-# -- POST /notifications -----------------------------------------------------------------
+# -- the Idempotency-Key of both POSTs ---------------------------------------------------
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII, no spaces
@@ -87,6 +94,45 @@ IdempotencyKey = TypeAdapter(
     ]
 )
 _IDEMPOTENCY_KEY_NAME = IDEMPOTENCY_KEY_HEADER.lower().encode("latin-1")
+
+
+# -- POST /notifications/batch ---------------------------------------------------------
+
+
+@router.post(
+    "/batch",
+    response_model=BatchResults,
+    response_model_exclude_none=True,
+    responses={409: {"model": ErrorBody, "description": "Idempotency-Key used before with a different batch."}},
+)
+async def post_batch(
+    batch: NotificationBatch,
+    client: NotificationsClient,
+    notifications: Notifications,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Covers the whole batch: a repeat answers every stored item as before and sends nothing twice.",
+            min_length=1,
+            max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+        ),
+    ] = None,
+) -> BatchResults:
+    """Accept up to 1,000 notifications at once, each judged on its own: a result per item, the valid ones stored together."""
+    accepted = await notifications.accept_batch(batch.notifications, idempotency_key=idempotency_key, client=client)
+    if accepted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return BatchResults(results=accepted.results)
+
+
+# Paths whose bodies carry many notifications (GATEWAY_MAX_BULK_BODY_BYTES).
+BULK_PATHS = frozenset({"/notifications/batch"})
+
+
+# -- POST /notifications ------------------------------------------------------------------
 
 
 class AcceptNotification:
@@ -161,21 +207,14 @@ def _validated_key(key: str | None) -> str | None:
     try:
         return IdempotencyKey.validate_python(key)
     except ValidationError as exc:
-        raise _invalid("header", IDEMPOTENCY_KEY_HEADER, exc) from None
+        raise invalid_input(exc, "header", IDEMPOTENCY_KEY_HEADER) from None
 
 
 def _validated_body(document: Any) -> NotificationCreate:
     try:
         return NotificationCreate.model_validate(document, from_attributes=True)
     except ValidationError as exc:
-        raise _invalid("body", None, exc) from None
-
-
-def _invalid(where: str, name: str | None, exc: ValidationError) -> ApiError:
-    error = exc.errors(include_url=False)[0]
-    prefix = (where, name) if name is not None else (where,)
-    message, field = describe_validation_error({**error, "loc": (*prefix, *error.get("loc", ()))})
-    return BadRequestError(message, field=field)
+        raise invalid_input(exc, "body") from None
 
 
 accept_route = Route("/notifications", AcceptNotification(), methods=["POST"], name="post_notification")

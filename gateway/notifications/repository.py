@@ -50,23 +50,24 @@ _PLAN_INPUTS = f"""
 # (NULL: at once). $18..$20: the skipped deliveries (notification id, channel, reason), usually
 # none. $21: seconds until the outbox row of one released at once is the relay's. One with a
 # release time has its deliveries ``scheduled`` and its outbox row due then, for the relay alone.
+# $24, $25: references and lanes (bulk), an element per item.
 _ACCEPT = f"""
     WITH item AS (
         SELECT *
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                     $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-                    $17::text[], $22::timestamptz[], $23::timestamptz[])
+                    $17::text[], $22::timestamptz[], $23::timestamptz[], $24::text[], $25::bool[])
              WITH ORDINALITY AS i(id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content, template,
                                   template_version, category, channels, published, client, client_serial, idempotency_key,
-                                  request_hash, send_at, release_at, position)
+                                  request_hash, send_at, release_at, reference, bulk, position)
     ),
     accepted AS (
         INSERT INTO notifications (id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content, template,
                                    template_version, category, channels, client, client_serial, idempotency_key, request_hash,
-                                   send_at, release_at)
+                                   send_at, release_at, reference, bulk)
         SELECT id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content::jsonb, template,
                template_version, category, string_to_array(channels, ','), client, client_serial, idempotency_key, request_hash,
-               send_at, release_at
+               send_at, release_at, reference, bulk
         FROM item
         ORDER BY position
         ON CONFLICT (client, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -173,6 +174,8 @@ class NewNotification:
     idempotency_key: str | None
     request_hash: str | None
     send_at: datetime | None = None
+    reference: str | None = None
+    bulk: bool = False
 
 
 class NotificationRepository:
@@ -226,6 +229,8 @@ class NotificationRepository:
             outbox_grace_seconds,
             [item.send_at for item in notifications],
             [item.plan.release_at for item in notifications],
+            [item.reference for item in notifications],
+            [item.bulk for item in notifications],
         )
         return {row["id"]: row for row in rows}
 

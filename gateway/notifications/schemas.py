@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from gateway.content.schemas import Category, ContentPublic, Personalisation
 from gateway.recipients.schemas import NAME_PATTERN
-from gateway.text import NOT_BLANK_STORABLE_PATTERN, ecma_pattern, storable_text
+from gateway.text import NOT_BLANK_STORABLE_PATTERN, STORABLE_PATTERN, ecma_pattern, storable_text
 from shared.channels import Channel, channel_spec
 from shared.sms import SmsEncoding
 from shared.statuses import DeliveryStatus
@@ -188,6 +188,57 @@ class NotificationCreate(BaseModel):
         return self
 
 
+# A batch: at most this many items per request (an item is what POST /notifications takes).
+MAX_BATCH_ITEMS = 1000
+MAX_REFERENCE_CHARACTERS = 128
+
+
+class NotificationBatchItem(NotificationCreate):
+    """One item of POST /notifications/batch: what POST /notifications takes, and the client's reference."""
+
+    reference: Annotated[
+        Annotated[str, Field(min_length=1, max_length=MAX_REFERENCE_CHARACTERS, json_schema_extra={"pattern": STORABLE_PATTERN})] | None,
+        Field(description="The client's own identifier for the item, returned in its status and callbacks."),
+        AfterValidator(lambda value: value if value is None else storable_text(value)),
+    ] = None
+
+
+def _batch_size(items: list[Any]) -> list[Any]:
+    if not items:
+        raise ValueError("a batch needs at least one notification")
+    if len(items) > MAX_BATCH_ITEMS:
+        raise ValueError(f"a batch takes at most {MAX_BATCH_ITEMS:,} notifications; this one has {len(items):,}")
+    return items
+
+
+class NotificationBatch(BaseModel):
+    # Items are validated one by one (each gets its own result), so the list takes anything here;
+    # the OpenAPI document still says what an item is (gateway/app.py).
+    notifications: Annotated[
+        list[Any],
+        Field(
+            json_schema_extra={"minItems": 1, "maxItems": MAX_BATCH_ITEMS},
+            description=f"Up to {MAX_BATCH_ITEMS:,} items, each what POST /notifications takes, and an optional reference.",
+        ),
+        AfterValidator(_batch_size),
+    ]
+
+
+class BatchItemResult(BaseModel):
+    """What became of one item: 201 with its id, or the status and message POST /notifications would answer."""
+
+    index: int
+    status: int
+    id: UUID | None = None
+    reference: str | None = None
+    message: str | None = None
+    field: str | None = None
+
+
+class BatchResults(BaseModel):
+    results: list[BatchItemResult]
+
+
 class TemplateReference(BaseModel):
     name: str
     version: int
@@ -201,6 +252,7 @@ class NotificationAccepted(BaseModel):
     template: TemplateReference | None = None
     category: str
     channels: list[Channel]
+    reference: str | None = None
     sms_fragments: int | None = Field(default=None, description="When SMS is targeted: how many SMS messages it is sent as.")
     sms_encoding: SmsEncoding | None = Field(default=None, description="When SMS is targeted: GSM-7, or UCS-2 for other characters.")
     send_at: datetime | None = Field(default=None, description="The time the request asked for (in UTC).")

@@ -11,7 +11,9 @@ or the ``ApiError`` it is refused with (unknown recipient or template, a channel
 template lacks, missing personalisation, a channel's limit, a key reused with another body).
 POST /notifications is the N=1 case (``accept_one``): concurrent single accepts go to Postgres
 together, as one such pair of statements (``shared/batching.py``), which costs the gateway and
-Postgres much less per notification than statements of their own.
+Postgres much less per notification than statements of their own. POST /notifications/batch is
+one ``accept`` of its valid items (``accept_batch``: each item validated on its own, the items
+published on the bulk lane, the batch's Idempotency-Key derived per item).
 """
 
 from __future__ import annotations
@@ -28,13 +30,20 @@ from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
+from pydantic import ValidationError
 
 from gateway.auth import ClientIdentity, reads_everything
 from gateway.content.rendering import CompiledTemplate
-from gateway.errors import ApiError, BadRequestError, ConflictError, InternalError, NotFoundError
+from gateway.errors import ApiError, BadRequestError, ConflictError, InternalError, NotFoundError, invalid_input
 from gateway.notifications.plan import Plan, RecipientRecord, plan_notification
 from gateway.notifications.repository import NewNotification, NotificationRepository, PlanInputs
-from gateway.notifications.schemas import NotificationCreate, NotificationPublic
+from gateway.notifications.schemas import (
+    MAX_BATCH_ITEMS,
+    BatchItemResult,
+    NotificationBatchItem,
+    NotificationCreate,
+    NotificationPublic,
+)
 from gateway.notifications.stored import StoredNotification
 from gateway.outbox.publisher import OutboxPublisher, Publication
 from gateway.templates.service import TemplateService
@@ -59,6 +68,10 @@ class AcceptRequest:
 
     notification: NotificationCreate
     idempotency_key: str | None = None
+    reference: str | None = None  # the client's own identifier (a batch item's)
+    bulk: bool = False  # from a batch: the bulk lane (shared/topology.py)
+    # What the key's first use is compared with; default: the notification's fingerprint.
+    request_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +126,47 @@ class NotificationService:
         """Plan and store ``requests`` (two statements for all of them) and publish the new ones;
         one outcome per request, in order."""
         return await self._store([_Item(request, client) for request in requests])
+
+    async def accept_batch(self, items: Sequence[Any], *, idempotency_key: str | None, client: ClientIdentity) -> BatchAcceptance:
+        """POST /notifications/batch: each item validated and planned on its own; the valid ones
+        stored together by one accept (one statement: one transaction), published on the bulk
+        lane. An Idempotency-Key covers the batch (``batch_item_key``)."""
+        batch_hash = _batch_hash(items) if idempotency_key is not None else None
+        if idempotency_key is not None:
+            await self._refuse_key_of_another_batch(idempotency_key, batch_hash, client=client)
+        results: list[BatchItemResult | None] = []
+        requests: list[tuple[int, AcceptRequest]] = []
+        for index, document in enumerate(items):
+            try:
+                item = NotificationBatchItem.model_validate(document, from_attributes=True)
+            except ValidationError as exc:
+                refusal = invalid_input(exc, "body")
+                results.append(BatchItemResult(index=index, status=refusal.status_code, message=refusal.message, field=refusal.field))
+                continue
+            results.append(None)
+            key = batch_item_key(idempotency_key, index) if idempotency_key is not None else None
+            requests.append(
+                (index, AcceptRequest(item, idempotency_key=key, reference=item.reference, bulk=True, request_hash=batch_hash))
+            )
+        outcomes = await self.accept([request for _, request in requests], client=client) if requests else []
+        replayed = False
+        for (index, _), outcome in zip(requests, outcomes, strict=True):
+            if isinstance(outcome, ApiError):
+                results[index] = BatchItemResult(index=index, status=outcome.status_code, message=outcome.message, field=outcome.field)
+            else:
+                replayed = replayed or outcome.replayed
+                results[index] = BatchItemResult(index=index, status=201, id=outcome.id, reference=outcome.notification.reference)
+        return BatchAcceptance([result for result in results if result is not None], replayed=replayed)
+
+    async def _refuse_key_of_another_batch(self, key: str, batch_hash: str | None, *, client: ClientIdentity) -> None:
+        """409 when an item of an earlier batch with this key was stored from another body: a
+        batch's key covers all of it, so a changed batch stores nothing rather than its new items."""
+        async with self._database.connection() as connection:
+            holders = await self._repository.by_idempotency_keys(
+                connection, [(client.common_name, batch_item_key(key, index)) for index in range(MAX_BATCH_ITEMS)]
+            )
+        if any(holder["request_hash"] != batch_hash for holder in holders.values()):
+            raise ConflictError("this Idempotency-Key was already used with a different batch; use a new key for a new batch")
 
     async def _store(self, items: list[_Item]) -> list[AcceptOutcome]:
         async with self._database.connection() as connection:
@@ -184,7 +238,7 @@ class NotificationService:
             log.info("notification_accepted", notification_id=str(entry.id), client=entry.client, channels=notification.channels)
             return Acceptance(notification, replayed=False)
         if holder is not None:
-            if holder["request_hash"] != fingerprint(item.request.notification):
+            if holder["request_hash"] != _request_hash(item.request):
                 return ConflictError(
                     "this Idempotency-Key was already used with a different request body; use a new key for a new notification"
                 )
@@ -222,6 +276,29 @@ class NotificationService:
         return notification
 
 
+@dataclass(frozen=True, slots=True)
+class BatchAcceptance:
+    results: list[BatchItemResult]  # one per item, in order
+    replayed: bool  # some item was stored by an earlier request with the same Idempotency-Key
+
+
+def batch_item_key(key: str, index: int) -> str:
+    """The idempotency key of a batch's item ``index``: the batch's key and the index, apart by a
+    space, which no client's key may hold (so it never meets a POST /notifications key).
+
+    Per item rather than a stored answer for the batch: each stored item keeps the key index's
+    guarantee a single POST has (never stored twice, even by two replicas racing), and a replay
+    answers every item that was stored as before while the refused ones, of which nothing was
+    stored, are judged again."""
+    return f"{key} {index}"
+
+
+def _batch_hash(items: Sequence[Any]) -> str:
+    """What a batch asked for (its items as sent), independent of key order and formatting: the
+    request hash of each of its items, so a replay with another batch is told apart."""
+    return hashlib.sha256(json.dumps(list(items), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def _template_not_found(name: str, version: int | None, latest: int | None) -> BadRequestError:
     if version is not None and latest is not None:
         return BadRequestError(f"template {name} has no version {version}; its latest is {latest}", field="template_version")
@@ -243,7 +320,9 @@ def _new_notification(item: _Item, recipient: RecipientRecord, template: Compile
         client=client.common_name,
         client_serial=client.serial,
         idempotency_key=request.idempotency_key,
-        request_hash=fingerprint(notification) if request.idempotency_key else None,
+        request_hash=_request_hash(request) if request.idempotency_key else None,
+        reference=request.reference,
+        bulk=request.bulk,
         send_at=notification.send_at,
     )
 
@@ -263,6 +342,8 @@ def _stored(item: NewNotification, created_at: datetime) -> StoredNotification:
         channels=[channel.value for channel in item.plan.channels],
         client=item.client,
         created_at=created_at,
+        reference=item.reference,
+        bulk=item.bulk,
         send_at=item.send_at,
         release_at=item.plan.release_at,
         sms=item.plan.sms,
@@ -272,6 +353,10 @@ def _stored(item: NewNotification, created_at: datetime) -> StoredNotification:
 # Fields a request has had since templates (and send_at since scheduled sends); left out of its fingerprint when not given, so a
 # request made before them keeps its hash (its Idempotency-Key's replays stay replays).
 _FIELDS_SINCE_TEMPLATES = ("template", "template_version", "personalisation", "category", "send_at")
+
+
+def _request_hash(request: AcceptRequest) -> str:
+    return request.request_hash if request.request_hash is not None else fingerprint(request.notification)
 
 
 def fingerprint(request: NotificationCreate) -> str:

@@ -20,6 +20,7 @@ from gateway.notifications.schemas import NotificationPublic, TemplateReference
 from shared.channels import CHANNELS, Channel
 from shared.messages import ChannelContent, NotificationMessage, RecipientSnapshot
 from shared.sms import SmsLength, sms_length
+from shared.topology import Lane
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,8 @@ class StoredNotification:
     channels: list[str]  # the channels targeted when it was accepted
     client: str
     created_at: datetime
+    reference: str | None = None  # the client's own identifier (a batch item's)
+    bulk: bool = False  # sent from a batch: its message takes the bulk lane
     send_at: datetime | None = None  # the time the client asked for
     release_at: datetime | None = None  # when it was (to be) released, when held
     # The SMS text's length when SMS is targeted, if already measured (else measured when asked).
@@ -57,6 +60,8 @@ class StoredNotification:
             channels=list(row["channels"]),
             client=row["client"],
             created_at=row["created_at"],
+            reference=row["reference"],
+            bulk=row["bulk"],
             send_at=row["send_at"],
             release_at=row["release_at"],
         )
@@ -82,6 +87,7 @@ class StoredNotification:
             channels=list(channels if channels is not None else self.channels),
             client=self.client,
             created_at=self.created_at,
+            lane=Lane.BULK if self.bulk else Lane.STANDARD,
         )
 
     def accepted_json(self) -> bytes:
@@ -97,6 +103,8 @@ class StoredNotification:
             body["template"] = {"name": self.template, "version": self.template_version}
         body["category"] = self.category
         body["channels"] = self.channels
+        if self.reference is not None:
+            body["reference"] = self.reference
         sms = self.sms_length()
         if sms is not None:
             body["sms_fragments"] = sms.fragments
@@ -119,6 +127,7 @@ class StoredNotification:
             template=TemplateReference(name=self.template, version=self.template_version) if self.template is not None else None,
             category=self.category,
             channels=self.channels,
+            reference=self.reference,
             sms_fragments=sms.fragments if sms is not None else None,
             sms_encoding=sms.encoding if sms is not None else None,
             send_at=self.send_at,

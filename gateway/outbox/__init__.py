@@ -9,7 +9,9 @@ owed. From there two paths lead to SNS, and either is enough:
 
 - ``OutboxPublisher`` (``publisher.py``) publishes right after the commit: the accept hands it the
   publication, a few workers send them in ``PublishBatch`` calls of up to ten, and the rows SNS
-  confirmed are deleted.
+  confirmed are deleted. One-offs go first: a batch's publications (the bulk lane) are sent
+  when no one-off is waiting, and each lane has its own room in memory, so a batch of a thousand
+  never delays nor crowds out a one-off queued after it (``shared/topology.py``: the lanes).
 - ``OutboxRelay`` (``relay.py``) in every gateway replica takes what the immediate path did not
   clear: rows due for longer than ``GATEWAY_OUTBOX_GRACE_SECONDS`` (SNS was down, the process
   died between commit and publish).

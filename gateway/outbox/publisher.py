@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -16,6 +17,7 @@ from gateway.outbox.repository import OutboxRepository
 from shared.database import Database
 from shared.logging import get_logger
 from shared.messages import NotificationMessage
+from shared.topology import Lane
 
 log = get_logger(__name__)
 
@@ -91,7 +93,12 @@ class OutboxPublisher:
         self, *, sns: SnsPublisher, database: Database, hand_over_after: float, workers: int = 4, capacity: int = 10_000
     ) -> None:
         self._sns, self._database, self._hand_over_after = sns, database, hand_over_after
-        self._queue: asyncio.Queue[tuple[float, Publication]] = asyncio.Queue(maxsize=capacity)
+        # One-offs before bulk: a batch's thousand publications must not delay a one-off queued
+        # after them, nor take its room (each lane holds up to ``capacity``).
+        self._queue: asyncio.PriorityQueue[_Queued] = asyncio.PriorityQueue()
+        self._capacity = capacity
+        self._queued = {lane: 0 for lane in Lane}
+        self._sequence = itertools.count()
         self._outbox = OutboxRepository()
         self._gathering = asyncio.Lock()
         self._batch_full: asyncio.Future[None] | None = None  # set while a worker waits for a batch to fill
@@ -103,11 +110,13 @@ class OutboxPublisher:
 
     def submit(self, publication: Publication) -> None:
         """Publish a committed outbox row soon (the caller does not wait for SNS)."""
-        try:
-            self._queue.put_nowait((time.monotonic(), publication))
-        except asyncio.QueueFull:
-            # Under a long SNS outage: the row is in the outbox, the relay will publish it.
+        lane = publication.message.lane
+        if self._queued[lane] >= self._capacity:
+            # Under a long SNS outage (or a burst of batches): the row is in the outbox, the relay
+            # will publish it.
             return
+        self._queued[lane] += 1
+        self._queue.put_nowait(_Queued(_LANE_ORDER[lane], next(self._sequence), time.monotonic(), publication))
         # The gathering worker holds one publication already: nine more make a full batch.
         if self._batch_full is not None and self._queue.qsize() >= SNS_BATCH_LIMIT - 1:
             _settle(self._batch_full)
@@ -120,7 +129,7 @@ class OutboxPublisher:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
 
-    async def _gather(self) -> list[tuple[float, Publication]]:
+    async def _gather(self) -> list[_Queued]:
         batch = [await self._queue.get()]
         if self._queue.qsize() < SNS_BATCH_LIMIT - 1:
             loop = asyncio.get_running_loop()
@@ -133,6 +142,8 @@ class OutboxPublisher:
                 self._batch_full = None
         while len(batch) < SNS_BATCH_LIMIT and not self._queue.empty():
             batch.append(self._queue.get_nowait())
+        for queued in batch:
+            self._queued[queued.publication.message.lane] -= 1
         return batch
 
     async def _work(self) -> None:
@@ -142,7 +153,7 @@ class OutboxPublisher:
             # What waited past the outbox grace period is the relay's now: publishing it here
             # as well would send it twice.
             deadline = time.monotonic() - self._hand_over_after
-            fresh = [publication for queued_at, publication in batch if queued_at > deadline]
+            fresh = [queued.publication for queued in batch if queued.queued_at > deadline]
             try:
                 if fresh:
                     await self._publish(fresh)
@@ -162,6 +173,20 @@ class OutboxPublisher:
         if published:
             async with self._database.connection() as connection:
                 await self._outbox.delete_published(connection, ids=published)
+
+
+# The order the lanes are published in: one-offs first.
+_LANE_ORDER = {Lane.STANDARD: 0, Lane.BULK: 1}
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class _Queued:
+    """A publication waiting for a worker, in publishing order: lane, then arrival."""
+
+    lane_order: int
+    sequence: int
+    queued_at: float = field(compare=False)
+    publication: Publication = field(compare=False)
 
 
 def _settle(future: asyncio.Future[None]) -> None:

@@ -64,7 +64,8 @@ def _data(document: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
 
 
 def _evaluate(expression: Any, *, local_values: dict[str, Any], channel: str) -> Any:
-    """Evaluate the few expression shapes the module uses, for one for_each key (`channel`).
+    """Evaluate the few expression shapes the module uses, for one for_each key (`channel`: a key
+    of ``local.queues``, the channel and ``_bulk`` for the bulk lane).
 
     ``${local.x}``, ``${each.key}`` and ``${each.value.x}`` become their values; ``jsonencode({...})``
     becomes the object it encodes, with other references left as ``${...}`` strings.
@@ -77,7 +78,7 @@ def _evaluate(expression: Any, *, local_values: dict[str, Any], channel: str) ->
         if reference == "each.key":
             return channel
         if reference.startswith("each.value."):
-            return local_values["channels"][channel][reference.removeprefix("each.value.")]
+            return local_values["queues"][channel][reference.removeprefix("each.value.")]
         if reference.startswith("local."):
             return local_values[reference.removeprefix("local.")]
         return "${" + reference.replace("each.key", channel) + "}"
@@ -100,7 +101,13 @@ def messaging_locals(messaging: dict[str, Any]) -> dict[str, Any]:
     return _locals(messaging)
 
 
-CHANNELS = [channel_queues.channel.value for channel_queues in topology.ALL_QUEUES]
+def _key(queues: topology.LaneQueues) -> str:
+    """The queue's key in the module's ``local.queues``."""
+    return queues.channel.value if queues.lane is topology.Lane.STANDARD else f"{queues.channel.value}_bulk"
+
+
+QUEUES = {_key(queues): queues for queues in topology.ALL_QUEUES}
+CHANNELS = list(QUEUES)
 
 
 class TestMessagingModule:
@@ -112,10 +119,10 @@ class TestMessagingModule:
         self, messaging_locals: dict[str, Any]
     ) -> None:
         expected = {
-            queues.channel.value: {"queue": queues.queue, "dead_letter_queue": queues.dead_letter_queue}
-            for queues in topology.ALL_QUEUES
+            key: {"channel": queues.channel.value, "lane": queues.lane.value, "queue": queues.queue, "dead_letter_queue": queues.dead_letter_queue}
+            for key, queues in QUEUES.items()
         }
-        assert messaging_locals["channels"] == expected
+        assert messaging_locals["queues"] == expected
 
     @pytest.mark.parametrize("channel", CHANNELS)
     def test_queue_resources_are_named_from_the_channel_map(
@@ -123,8 +130,8 @@ class TestMessagingModule:
     ) -> None:
         queue = _resource(messaging, "aws_sqs_queue", "channel")
         dead_letter = _resource(messaging, "aws_sqs_queue", "dead_letter")
-        assert queue["for_each"] == dead_letter["for_each"] == "${local.channels}"
-        expected = topology.queues_for(channel)
+        assert queue["for_each"] == dead_letter["for_each"] == "${local.queues}"
+        expected = QUEUES[channel]
         assert _evaluate(queue["name"], local_values=messaging_locals, channel=channel) == expected.queue
         assert _evaluate(dead_letter["name"], local_values=messaging_locals, channel=channel) == expected.dead_letter_queue
 
@@ -157,14 +164,14 @@ class TestMessagingModule:
         self, messaging: dict[str, Any], messaging_locals: dict[str, Any], channel: str
     ) -> None:
         subscription = _resource(messaging, "aws_sns_topic_subscription", "channel")
-        assert subscription["for_each"] == "${local.channels}"
+        assert subscription["for_each"] == "${local.queues}"
         assert subscription["topic_arn"] == "${aws_sns_topic.notifications.arn}"
         assert subscription["protocol"] == "sqs"
         assert subscription["endpoint"] == "${aws_sqs_queue.channel[each.key].arn}"
         assert subscription["raw_message_delivery"] is True
         assert subscription["filter_policy_scope"] == "MessageAttributes"
         filter_policy = _evaluate(subscription["filter_policy"], local_values=messaging_locals, channel=channel)
-        assert filter_policy == topology.filter_policy(channel)
+        assert filter_policy == topology.filter_policy(QUEUES[channel].channel, QUEUES[channel].lane)
 
     def test_queue_policy_lets_only_the_topic_send(self, messaging: dict[str, Any]) -> None:
         queue_policy = _resource(messaging, "aws_sqs_queue_policy", "channel")
@@ -238,7 +245,7 @@ class TestComputeModule:
         unknown = sorted(names - environment_names(settings))
         assert not unknown, f"{service}: {unknown} are not settings of {settings.__name__}"
 
-    @pytest.mark.parametrize("channel", CHANNELS)
+    @pytest.mark.parametrize("channel", [channel.value for channel in topology.Channel])
     def test_sender_ops_ports_are_the_settings_defaults(self, compute_locals: dict[str, Any], channel: str) -> None:
         settings = _settings_class(*SETTINGS_BY_SERVICE[channel])
         assert compute_locals["senders"][channel]["ops_port"] == settings.model_fields["ops_port"].default

@@ -29,7 +29,12 @@ most 32 in flight, to many recipients that each have all three channels, while:
   10% of them with a 500, through two callback sender replicas, one of which gets SIGKILL every
   ``ZERO_LOSS_CALLBACK_KILL_INTERVAL`` seconds and is started again a moment later.
 
-Then, for every accepted notification (every 201) and each of its channels, the delivery must be
+One post in ten is an item of a batch: every ``BATCH_EVERY`` posts, the first ``BATCH_SIZE`` go
+as one ``POST /notifications/batch`` (one Idempotency-Key for the batch, retried as a whole), so
+the bulk lane (the channels' ``_bulk_notifications`` queues and the senders' bulk consumers)
+takes its share of every fault.
+
+Then, for every accepted notification (every 201, a batch item's included) and each of its channels, the delivery must be
 ``sent`` (and the provider must have it) or dead-lettered (``failed`` "gave up after ..." or in
 the channel's DLQ): 0 lost. And the receiver must have had, signed and verified, the event of
 every delivery's final status (at least once: the copies a SIGKILL caused are counted).
@@ -81,7 +86,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.topology import Channel, queues_for
+from shared.topology import ALL_QUEUES, Channel
 from harness.aws import Aws
 from harness.callback_sender import CallbackSenderProcess, callback_sender
 from harness.fault_proxy import FaultProxy
@@ -376,35 +381,86 @@ def retry_delay(response: httpx.Response | None) -> float:
     return 0.5
 
 
-async def post_one(client: httpx.AsyncClient, posted: Posted, recipient: str, t0: float, give_up_after: float) -> None:
-    """POST until a 201, retrying 5xx and transport errors with the same Idempotency-Key."""
-    body = {"recipient": recipient, "message": posted.text, "subject": "Zero-loss run"}
-    if posted.schedule_in is not None:
-        posted.send_at = posted.send_at or datetime.now(UTC) + timedelta(seconds=posted.schedule_in)
-        body["send_at"] = posted.send_at.isoformat()
-    headers = {"Idempotency-Key": posted.idempotency_key}
+@dataclass
+class Posting:
+    """A POST made until it got an answer worth keeping: its attempts, and the last answer."""
+
+    attempts: list[Attempt]
+    response: httpx.Response | None = None  # the success (``expected``) when there was one
+    refusal: str | None = None
+
+
+async def post_until_answered(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any], key: str, *, expected: int, t0: float, give_up_after: float
+) -> Posting:
+    """POST until ``expected``, retrying 5xx and transport errors with the same Idempotency-Key."""
+    posting = Posting(attempts=[])
     deadline = time.monotonic() + give_up_after
     while True:
         started = time.monotonic() - t0
         response: httpx.Response | None = None
         try:
-            response = await client.post("/notifications", json=body, headers=headers)
+            response = await client.post(path, json=body, headers={"Idempotency-Key": key})
             outcome: int | str = response.status_code
         except httpx.HTTPError as exc:
             outcome = type(exc).__name__
-        posted.attempts.append(Attempt(started, time.monotonic() - t0, outcome))
-        if outcome == 201:
-            assert response is not None
-            posted.notification_id = response.json()["id"]
-            posted.replayed = response.headers.get("Idempotent-Replayed") == "true"
-            return
+        posting.attempts.append(Attempt(started, time.monotonic() - t0, outcome))
+        if outcome == expected:
+            posting.response = response
+            return posting
         if isinstance(outcome, int) and 400 <= outcome < 500 and outcome not in (408, 429):
-            posted.refusal = f"HTTP {outcome}: {response.text[:300] if response is not None else ''}"
-            return
+            posting.refusal = f"HTTP {outcome}: {response.text[:300] if response is not None else ''}"
+            return posting
         if time.monotonic() > deadline:
-            posted.refusal = f"no 201 within {give_up_after:g} s; last: {outcome}"
-            return
+            posting.refusal = f"no {expected} within {give_up_after:g} s; last: {outcome}"
+            return posting
         await asyncio.sleep(retry_delay(response))
+
+
+async def post_one(client: httpx.AsyncClient, posted: Posted, recipient: str, t0: float, give_up_after: float) -> None:
+    """POST until a 201, retrying 5xx and transport errors with the same Idempotency-Key."""
+    posting = await post_until_answered(
+        client, "/notifications", notification_body(posted, recipient), posted.idempotency_key, expected=201, t0=t0, give_up_after=give_up_after
+    )
+    posted.attempts, posted.refusal = posting.attempts, posting.refusal
+    if posting.response is not None:
+        posted.notification_id = posting.response.json()["id"]
+        posted.replayed = posting.response.headers.get("Idempotent-Replayed") == "true"
+
+
+# Every BATCH_EVERY posts, the first BATCH_SIZE are the items of one batch.
+BATCH_EVERY, BATCH_SIZE = 100, 10
+
+
+def notification_body(posted: Posted, recipient: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"recipient": recipient, "message": posted.text, "subject": "Zero-loss run"}
+    if posted.schedule_in is not None:
+        posted.send_at = posted.send_at or datetime.now(UTC) + timedelta(seconds=posted.schedule_in)
+        body["send_at"] = posted.send_at.isoformat()
+    return body
+
+
+async def post_batch(client: httpx.AsyncClient, batch: list[Posted], recipients: list[str], t0: float, give_up_after: float) -> None:
+    """POST the batch until a 200, retrying 5xx and transport errors with the batch's Idempotency-Key;
+    each item's result decides its post (201: its id; another status: its refusal)."""
+    body = {"notifications": [notification_body(posted, recipients[posted.index % len(recipients)]) for posted in batch]}
+    posting = await post_until_answered(
+        client, "/notifications/batch", body, f"{batch[0].idempotency_key}-batch", expected=200, t0=t0, give_up_after=give_up_after
+    )
+    results = posting.response.json()["results"] if posting.response is not None else [None] * len(batch)
+    for posted, result in zip(batch, results, strict=True):
+        posted.attempts = list(posting.attempts)
+        if result is None:
+            posted.refusal = posting.refusal
+            continue
+        # The last attempt as a single POST's would be: the item's own status (201, or its refusal).
+        last = posted.attempts[-1]
+        posted.attempts[-1] = Attempt(last.started, last.ended, result["status"])
+        if result["status"] == 201:
+            posted.notification_id = result["id"]
+            posted.replayed = posting.response.headers.get("Idempotent-Replayed") == "true"  # type: ignore[union-attr]
+        else:
+            posted.refusal = f"item HTTP {result['status']}: {result.get('message', '')}"
 
 
 async def post_all(client: httpx.AsyncClient, posts: list[Posted], recipients: list[str], t0: float) -> None:
@@ -432,11 +488,17 @@ async def _post_paced(
     tasks: list[asyncio.Task[None]],
 ) -> None:
     for posted in posts:
+        if 0 < posted.index % BATCH_EVERY < BATCH_SIZE:
+            continue  # an item of the batch posted with the first of them
         delay = t0 + posted.index / PLAN.post_rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         await slots.acquire()
-        task = asyncio.create_task(post_one(client, posted, recipients[posted.index % len(recipients)], t0, 60.0))
+        if posted.index % BATCH_EVERY == 0:
+            batch = posts[posted.index : posted.index + BATCH_SIZE]
+            task = asyncio.create_task(post_batch(client, batch, recipients, t0, 60.0))
+        else:
+            task = asyncio.create_task(post_one(client, posted, recipients[posted.index % len(recipients)], t0, 60.0))
         task.add_done_callback(lambda _task: slots.release())
         tasks.append(task)
 
@@ -590,8 +652,7 @@ async def fetch(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
 
 def queue_depths(sqs: Any, urls: dict[str, str]) -> dict[str, int]:
     depths = {}
-    for channel in CHANNELS:
-        queues = queues_for(channel)
+    for queues in ALL_QUEUES:
         for name in (queues.queue, queues.dead_letter_queue):
             url = urls.get(name) or urls.setdefault(name, sqs.get_queue_url(QueueName=name)["QueueUrl"])
             attributes = sqs.get_queue_attributes(
@@ -626,8 +687,8 @@ async def watch(
 
 def drain_dead_letters(sqs: Any, found: dict[tuple[str, str], dict[str, Any]]) -> None:
     """Take everything out of the DLQs, noting (notification id, channel) and why."""
-    for channel in CHANNELS:
-        url = sqs.get_queue_url(QueueName=queues_for(channel).dead_letter_queue)["QueueUrl"]
+    for queues in ALL_QUEUES:
+        url = sqs.get_queue_url(QueueName=queues.dead_letter_queue)["QueueUrl"]
         while messages := sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300, MessageAttributeNames=["All"]
         ).get("Messages", []):
@@ -1082,7 +1143,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
             "outbox": max((s.get("outbox", 0) for s in samples), default=0),
             "queues": {
                 name: max((s["queues"].get(name, 0) for s in samples if isinstance(s.get("queues"), dict)), default=0)
-                for name in (f"{c.value}_notifications" for c in CHANNELS)
+                for name in (queues.queue for queues in ALL_QUEUES)
             },
         },
         "samples": samples,

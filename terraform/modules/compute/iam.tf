@@ -118,7 +118,7 @@ resource "aws_iam_role" "sender" {
   tags               = var.tags
 }
 
-# What every sender does with its own queues (shared/sqs_queue.py).
+# What every sender does with its own queues, both lanes (shared/sqs_queue.py, shared/sender_service.py).
 data "aws_iam_policy_document" "sender_queue" {
   for_each = local.senders
 
@@ -131,7 +131,7 @@ data "aws_iam_policy_document" "sender_queue" {
       "sqs:ChangeMessageVisibility",
       "sqs:DeleteMessage",
     ]
-    resources = [var.queues[each.key].arn]
+    resources = [var.queues[each.key].arn, var.queues[each.key].bulk_arn]
   }
 
   # A message the sender cannot even parse goes straight to the DLQ, with the reason attached
@@ -140,7 +140,7 @@ data "aws_iam_policy_document" "sender_queue" {
   statement {
     sid       = "DeadLetterOwnQueue"
     actions   = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
-    resources = [var.queues[each.key].dead_letter_queue_arn]
+    resources = [var.queues[each.key].dead_letter_queue_arn, var.queues[each.key].bulk_dead_letter_queue_arn]
   }
 
   # Receiving from and sending to KMS-encrypted queues.

@@ -67,11 +67,13 @@ variable "messaging_kms_key_arn" {
 }
 
 variable "queues" {
-  description = "Per channel: name, arn, dead_letter_queue_arn (and more) of its queues, from the messaging module."
+  description = "Per channel: name, arn, dead_letter_queue_arn (and more) of its queues, and the bulk lane's, from the messaging module."
   type = map(object({
-    name                  = string
-    arn                   = string
-    dead_letter_queue_arn = string
+    name                       = string
+    arn                        = string
+    dead_letter_queue_arn      = string
+    bulk_arn                   = string
+    bulk_dead_letter_queue_arn = string
   }))
 }
 

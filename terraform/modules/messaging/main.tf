@@ -1,8 +1,10 @@
 # The SNS/SQS topology of shared/topology.py, in Terraform.
 #
-# One topic fans every accepted notification out to one queue per channel. Each subscription
-# delivers raw messages and filters on the String.Array message attribute `channels`; each queue
-# moves a message to its dead-letter queue after `max_receive_count` failed receives.
+# One topic fans every accepted notification out to two queues per channel, one per lane: the
+# one-offs' and the bulk one (batch items), so a bulk backlog never sits in front of a one-off
+# (shared/topology.py says why). Each subscription delivers raw messages and filters on the
+# String.Array message attribute `channels` and the String `lane`; each queue moves a message to
+# its own dead-letter queue after `max_receive_count` failed receives.
 #
 # The names and numbers below are the ones in shared/topology.py: the Python services find the
 # queues by name, and tests/infra/test_terraform_topology.py fails when the two disagree.
@@ -15,18 +17,43 @@ locals {
   dlq_retention_seconds      = 1209600 # 14 days, the SQS maximum: time to inspect and redrive
   receive_wait_time_seconds  = 20
 
-  channels = {
+  # Per channel and lane (the key: the channel, or the channel and "_bulk").
+  queues = {
     sms = {
+      channel           = "sms"
+      lane              = "standard"
       queue             = "sms_notifications"
       dead_letter_queue = "sms_notifications_dlq"
     }
+    sms_bulk = {
+      channel           = "sms"
+      lane              = "bulk"
+      queue             = "sms_bulk_notifications"
+      dead_letter_queue = "sms_bulk_notifications_dlq"
+    }
     email = {
+      channel           = "email"
+      lane              = "standard"
       queue             = "email_notifications"
       dead_letter_queue = "email_notifications_dlq"
     }
+    email_bulk = {
+      channel           = "email"
+      lane              = "bulk"
+      queue             = "email_bulk_notifications"
+      dead_letter_queue = "email_bulk_notifications_dlq"
+    }
     slack = {
+      channel           = "slack"
+      lane              = "standard"
       queue             = "slack_notifications"
       dead_letter_queue = "slack_notifications_dlq"
+    }
+    slack_bulk = {
+      channel           = "slack"
+      lane              = "bulk"
+      queue             = "slack_bulk_notifications"
+      dead_letter_queue = "slack_bulk_notifications_dlq"
     }
   }
 
@@ -41,7 +68,7 @@ resource "aws_sns_topic" "notifications" {
 }
 
 resource "aws_sqs_queue" "dead_letter" {
-  for_each = local.channels
+  for_each = local.queues
 
   name                              = each.value.dead_letter_queue
   message_retention_seconds         = local.dlq_retention_seconds
@@ -52,7 +79,7 @@ resource "aws_sqs_queue" "dead_letter" {
 }
 
 resource "aws_sqs_queue" "channel" {
-  for_each = local.channels
+  for_each = local.queues
 
   name                              = each.value.queue
   visibility_timeout_seconds        = local.visibility_timeout_seconds
@@ -68,9 +95,9 @@ resource "aws_sqs_queue" "channel" {
   tags = var.tags
 }
 
-# A dead-letter queue takes messages only from its own channel's queue.
+# A dead-letter queue takes messages only from its own queue.
 resource "aws_sqs_queue_redrive_allow_policy" "dead_letter" {
-  for_each = local.channels
+  for_each = local.queues
 
   queue_url = aws_sqs_queue.dead_letter[each.key].id
   redrive_allow_policy = jsonencode({
@@ -80,7 +107,7 @@ resource "aws_sqs_queue_redrive_allow_policy" "dead_letter" {
 }
 
 data "aws_iam_policy_document" "allow_topic" {
-  for_each = local.channels
+  for_each = local.queues
 
   statement {
     sid       = "AllowNotificationsTopic"
@@ -102,22 +129,22 @@ data "aws_iam_policy_document" "allow_topic" {
 }
 
 resource "aws_sqs_queue_policy" "channel" {
-  for_each = local.channels
+  for_each = local.queues
 
   queue_url = aws_sqs_queue.channel[each.key].id
   policy    = data.aws_iam_policy_document.allow_topic[each.key].json
 }
 
 resource "aws_sns_topic_subscription" "channel" {
-  for_each = local.channels
+  for_each = local.queues
 
   topic_arn            = aws_sns_topic.notifications.arn
   protocol             = "sqs"
   endpoint             = aws_sqs_queue.channel[each.key].arn
   raw_message_delivery = true
   filter_policy_scope  = "MessageAttributes"
-  # `channels` is the String.Array message attribute the gateway sets on every notification.
-  filter_policy = jsonencode({ channels = [each.key] })
+  # `channels` (String.Array) and `lane` (String) are message attributes the gateway sets on every notification.
+  filter_policy = jsonencode({ channels = [each.value.channel], lane = [each.value.lane] })
 
   # SNS checks that it may send to the queue when the subscription is created.
   depends_on = [aws_sqs_queue_policy.channel]

@@ -9,16 +9,22 @@ output "kms_key_arn" {
 }
 
 output "queues" {
-  description = "Per channel: the queue's and the dead-letter queue's name, ARN and URL."
+  description = "Per channel: the one-off queue's and its dead-letter queue's name, ARN and URL, and the bulk lane's (bulk_*)."
   value = {
-    for channel, names in local.channels : channel => {
-      name                  = aws_sqs_queue.channel[channel].name
-      arn                   = aws_sqs_queue.channel[channel].arn
-      url                   = aws_sqs_queue.channel[channel].id
-      dead_letter_queue     = aws_sqs_queue.dead_letter[channel].name
-      dead_letter_queue_arn = aws_sqs_queue.dead_letter[channel].arn
-      dead_letter_queue_url = aws_sqs_queue.dead_letter[channel].id
-    }
+    for key, queue in local.queues : queue.channel => {
+      name                       = aws_sqs_queue.channel[key].name
+      arn                        = aws_sqs_queue.channel[key].arn
+      url                        = aws_sqs_queue.channel[key].id
+      dead_letter_queue          = aws_sqs_queue.dead_letter[key].name
+      dead_letter_queue_arn      = aws_sqs_queue.dead_letter[key].arn
+      dead_letter_queue_url      = aws_sqs_queue.dead_letter[key].id
+      bulk_name                  = aws_sqs_queue.channel["${key}_bulk"].name
+      bulk_arn                   = aws_sqs_queue.channel["${key}_bulk"].arn
+      bulk_url                   = aws_sqs_queue.channel["${key}_bulk"].id
+      bulk_dead_letter_queue     = aws_sqs_queue.dead_letter["${key}_bulk"].name
+      bulk_dead_letter_queue_arn = aws_sqs_queue.dead_letter["${key}_bulk"].arn
+      bulk_dead_letter_queue_url = aws_sqs_queue.dead_letter["${key}_bulk"].id
+    } if queue.lane == "standard"
   }
 }
 

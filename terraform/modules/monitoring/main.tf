@@ -60,14 +60,23 @@ locals {
   alarm_actions = [aws_sns_topic.alarms.arn]
 }
 
+# Both lanes' dead-letter queues (the bulk one keyed "<channel>-bulk"). The bulk queues have no
+# age alarm: a large batch waits there by design, behind the one-offs.
+locals {
+  dead_letter_queues = merge(
+    { for channel, queue in var.queues : channel => queue.dead_letter_queue },
+    { for channel, queue in var.queues : "${channel}-bulk" => queue.bulk_dead_letter_queue },
+  )
+}
+
 resource "aws_cloudwatch_metric_alarm" "dead_letter_queue_not_empty" {
-  for_each = var.queues
+  for_each = local.dead_letter_queues
 
   alarm_name          = "${var.name}-${each.key}-dlq-not-empty"
-  alarm_description   = "Messages in ${each.value.dead_letter_queue}: ${each.key} notifications failed for good. Inspect them, fix the cause, then redrive (terraform/README.md)."
+  alarm_description   = "Messages in ${each.value}: ${each.key} notifications failed for good. Inspect them, fix the cause, then redrive (terraform/README.md)."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = each.value.dead_letter_queue }
+  dimensions          = { QueueName = each.value }
   statistic           = "Maximum"
   period              = 60
   evaluation_periods  = 1

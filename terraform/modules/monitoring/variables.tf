@@ -10,10 +10,11 @@ variable "alarm_emails" {
 }
 
 variable "queues" {
-  description = "Per channel: name and dead_letter_queue of its queues, from the messaging module."
+  description = "Per channel: name and dead_letter_queue of its queues, and the bulk lane's dead-letter queue, from the messaging module."
   type = map(object({
-    name              = string
-    dead_letter_queue = string
+    name                   = string
+    dead_letter_queue      = string
+    bulk_dead_letter_queue = string
   }))
 }
 

@@ -393,8 +393,8 @@ class TestOpsPort:
         with urllib.request.urlopen(f"{sender.ops_url}/healthz", timeout=5) as response:
             assert response.status == 200
         with urllib.request.urlopen(f"{sender.ops_url}/readyz", timeout=5) as response:
-            # The email sender's process consumes its receipts' queue too.
-            checks = {"database": "ok", "queue": "ok", "queue email_events": "ok"}
+            # The email sender's process consumes its receipts' queue too, and its bulk lane's.
+            checks = {"database": "ok", "queue": "ok", "bulk_queue": "ok", "queue email_events": "ok"}
             assert json.loads(response.read()) == {"status": "ready", "checks": checks}
         with urllib.request.urlopen(f"{sender.ops_url}/metrics", timeout=5) as response:
             text = response.read().decode()
