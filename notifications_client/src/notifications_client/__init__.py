@@ -27,6 +27,8 @@ from notifications_client._errors import (
     WaitTimeout,
 )
 from notifications_client._models import (
+    BatchItemResult,
+    BatchResults,
     Callback,
     CallbackCreated,
     CallbackEvent,
@@ -44,6 +46,7 @@ from notifications_client._models import (
     Health,
     Notification,
     NotificationAccepted,
+    NotificationBatchItem,
     NotificationRequest,
     Page,
     Preferences,
@@ -72,6 +75,8 @@ __all__ = [
     "NO_RETRIES",
     "ApiError",
     "AsyncClient",
+    "BatchItemResult",
+    "BatchResults",
     "Callback",
     "CallbackCreated",
     "CallbackEvent",
@@ -95,6 +100,7 @@ __all__ = [
     "NotFound",
     "Notification",
     "NotificationAccepted",
+    "NotificationBatchItem",
     "NotificationRequest",
     "NotificationsError",
     "Page",

@@ -13,7 +13,7 @@ import os
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from datetime import datetime
@@ -182,6 +182,13 @@ class _Operations:
             "send_at": send_at,
         }
         return self._run(_calls.send(notification, idempotency_key, **fields))
+
+    def send_batch(
+        self, notifications: Sequence[models.NotificationBatchItem | Mapping[str, Any]], *, idempotency_key: str | None = None
+    ) -> models.BatchResults:
+        """Up to 1,000 notifications at once (each what ``send`` takes, and a ``reference``), each
+        judged on its own: a result per item. Retries repeat one Idempotency-Key for the batch."""
+        return self._run(_calls.send_batch(notifications, idempotency_key))
 
     def get_notification(self, notification_id: UUID | str) -> models.Notification:
         """A notification of this client and each channel's delivery."""

@@ -204,6 +204,28 @@ class NotificationRequest(Request):
     send_at: datetime | None = None
 
 
+class NotificationBatchItem(NotificationRequest):
+    """An item of POST /notifications/batch: a notification and the client's own reference."""
+
+    reference: str | None = None
+
+
+class BatchItemResult(Answer):
+    """What became of one item: 201 with its id, or the status and message a single send would get."""
+
+    index: int
+    status: int
+    id: UUID | None = None
+    reference: str | None = None
+    message: str | None = None
+    field: str | None = None
+
+
+class BatchResults(Answer):
+    results: list[BatchItemResult]
+    replayed: bool = Field(default=False, description="The gateway answered a repeat of the Idempotency-Key: nothing new was sent.")
+
+
 class TemplateReference(Answer):
     name: str
     version: int
@@ -245,6 +267,7 @@ class Delivery(Answer):
     sent_at: datetime | None = None
     release_at: datetime | None = None
     delivered_at: datetime | None = None
+    provider: str | None = Field(default=None, description="Which of the channel's providers made the last attempt (sns, twilio, ses, slack).")
     receipts: list[Receipt] = Field(default_factory=list)
 
 
@@ -252,6 +275,7 @@ class Notification(NotificationAccepted):
     content: Rendered | None = None
     client: str
     published: bool
+    reference: str | None = Field(default=None, description="A batch item's own reference, as the client gave it.")
     deliveries: dict[Channel, Delivery]
 
 

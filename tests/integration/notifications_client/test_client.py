@@ -173,6 +173,25 @@ class TestNotifications:
             client.get_notification(uuid.uuid4())
         assert client.get_notification(first.id).id == first.id
 
+    def test_a_batch_judged_item_by_item_and_replayed_with_its_key(self, client: Client) -> None:
+        recipient, key = unique("lib-b"), unique("lib-batch")
+        client.put_recipient(recipient, slack_id="U0LIB0012")
+        items = [
+            {"recipient": recipient, "message": "first of the batch", "reference": "order-1"},
+            {"recipient": unique("lib-nobody"), "message": "to nobody"},
+        ]
+        results = client.send_batch(items, idempotency_key=key)
+        assert [(result.index, result.status) for result in results.results] == [(0, 201), (1, 400)]
+        accepted, refused = results.results
+        assert accepted.id is not None and accepted.reference == "order-1" and results.replayed is False
+        assert refused.id is None and refused.message is not None and refused.message.startswith("unknown recipient")
+        again = client.send_batch(items, idempotency_key=key)
+        assert again.results[0].id == accepted.id and again.replayed is True
+        delivered = client.wait_for(accepted.id, status="sent", timeout=60)
+        assert delivered.reference == "order-1" and delivered.deliveries[Channel.SLACK].provider == "slack"
+        with pytest.raises(ValidationError, match="at least one notification"):
+            client.send_batch([])
+
     def test_a_scheduled_send_cancelled(self, client: Client) -> None:
         recipient = unique("lib-later")
         client.put_recipient(recipient, email=f"{recipient}@example.com", slack_id="U0LIB0010")
