@@ -432,7 +432,9 @@ class TestFoundByFuzzing:
         parameter = target.schema.raw_schema["paths"]["/recipients/{name}"]["get"]["parameters"][0]["schema"]
         documented = jsonschema_rs.validator_for(parameter).is_valid(name)
         response = target.send("GET", f"/recipients/{quote(name, safe='')}")
-        assert response.status_code == (404 if documented else 400), (name, response.text)
+        # A documented name is taken (404, or 200 where the fuzzer registered it earlier in this
+        # module's database); any other is a 400.
+        assert response.status_code in ({200, 404} if documented else {400}), (name, response.text)
 
     def test_the_longest_cursor_is_documented_and_taken(self, target: FuzzTarget) -> None:
         cursor = encode_cursor("\U0001d413" * 128)  # the last name of a page: 128 four-byte characters

@@ -267,7 +267,10 @@ class TestTopology:
 class TestDeadLetters:
     def test_failing_provider_fills_the_dlq_then_redrive_delivers_each_once(self, cli_stack: CliStack, stack: SenderStack) -> None:
         cli, aws = cli_stack.cli, stack.aws
-        sender = stack.senders.only(Channel.SLACK)[Channel.SLACK]
+        # A sender whose circuit breaker stays closed for these 15 failures: with it open the
+        # channel would pause (an outage keeps its messages), and its probes come 30 s apart.
+        stack.senders.only()
+        sender = stack.senders.start(Channel.SLACK, BREAKER_FAILURE_THRESHOLD="100")
         stack.slack.always("C0DLQ.*", slack_error(503))
         dlq = queues_for(Channel.SLACK).dead_letter_queue
         texts = [f"dead letter {index} {uuid.uuid4().hex[:6]}" for index in range(3)]

@@ -22,7 +22,7 @@ from harness.aws import EMULATORS, aws_client
 from harness.postgres import PostgresServer
 from shared.aws import aws_clients
 from shared.settings import ServiceSettings
-from shared.topology import TOPIC_NAME, Channel, create_topology, queues_for, verify_topology
+from shared.topology import CHANNELS_ATTRIBUTE, LANE_ATTRIBUTE, TOPIC_NAME, Channel, Lane, create_topology, queues_for, verify_topology
 from stack.emulator import Emulator
 from stack.localstack import LocalStackServer
 from stack.localstack_install import LOCALSTACK_INSTALL_DIR, LOCALSTACK_VERSION, ensure_localstack, find_localstack_python
@@ -184,20 +184,25 @@ class TestTheSystemOnLocalStack:
     def test_filter_policies_route_on_the_string_array_channels_attribute(self, localstack: LocalStackServer) -> None:
         topology = _prepared_topology(localstack)
         sns, sqs = _client("sns", localstack), _client("sqs", localstack)
-        for channels in (["sms"], ["email", "slack"], ["sms", "email", "slack"]):
-            sns.publish(
-                TopicArn=topology["topic_arn"],
-                Message=json.dumps(channels),
-                MessageAttributes={"channels": {"DataType": "String.Array", "StringValue": json.dumps(channels)}},
-            )
+        for lane in Lane:
+            for channels in (["sms"], ["email", "slack"], ["sms", "email", "slack"]):
+                sns.publish(
+                    TopicArn=topology["topic_arn"],
+                    Message=json.dumps([lane.value, *channels]),
+                    MessageAttributes={
+                        CHANNELS_ATTRIBUTE: {"DataType": "String.Array", "StringValue": json.dumps(channels)},
+                        LANE_ATTRIBUTE: {"DataType": "String", "StringValue": lane.value},
+                    },
+                )
 
-        received = {channel: _drain(sqs, topology[queues_for(channel).queue], expected=2) for channel in Channel}
-
-        assert received == {
-            Channel.SMS: sorted(['["sms"]', '["sms", "email", "slack"]']),
-            Channel.EMAIL: sorted(['["email", "slack"]', '["sms", "email", "slack"]']),
-            Channel.SLACK: sorted(['["email", "slack"]', '["sms", "email", "slack"]']),
-        }
+        for lane in Lane:
+            received = {channel: _drain(sqs, topology[queues_for(channel, lane).queue], expected=3, wait=1) for channel in Channel}
+            # Each queue gets its channel's two messages of its own lane and nothing of the other (a third is waited for).
+            assert received == {
+                Channel.SMS: sorted([f'["{lane.value}", "sms"]', f'["{lane.value}", "sms", "email", "slack"]']),
+                Channel.EMAIL: sorted([f'["{lane.value}", "email", "slack"]', f'["{lane.value}", "sms", "email", "slack"]']),
+                Channel.SLACK: sorted([f'["{lane.value}", "email", "slack"]', f'["{lane.value}", "sms", "email", "slack"]']),
+            }, lane
 
     def test_redrive_to_the_dlq_and_back_with_start_message_move_task(self, localstack: LocalStackServer) -> None:
         sqs = _client("sqs", localstack)
