@@ -82,11 +82,12 @@ class OutboxRelay:
         and in how many seconds the next row is due (None: the outbox is empty)."""
         async with self._database.connection() as connection:
             rows = await self._outbox.claim_due(connection, limit=self._batch_size, lease_seconds=self._lease)
+            if not rows:
+                return 0, _observed(await self._outbox.state(connection))
+        await self.publish_claimed(rows)
+        # Read after publishing: what is left (and when it is due) once these rows are settled.
+        async with self._database.connection() as connection:
             state = await self._outbox.state(connection)
-        if rows:
-            await self.publish_claimed(rows)
-            async with self._database.connection() as connection:
-                state = await self._outbox.state(connection)
         return len(rows), _observed(state)
 
     async def publish_claimed(self, rows: Sequence[Any]) -> list[int]:
