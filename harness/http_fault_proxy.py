@@ -12,6 +12,11 @@ Rules:
   SES today) and the JSON protocol (``X-Amz-Target``; SQS in recent botocore) are recognised.
   SQS, topic publishes and everything else pass untouched.
 - ``slack`` (in front of WireMock): ``chat.postMessage``.
+- ``twilio`` (in front of WireMock): Twilio's create-message call (an SMS), failed with a 500
+  in Twilio's error format.
+
+Rules combine: ``--rule slack,twilio`` picks what either picks (one proxy in front of the
+WireMock that plays both).
 
 It runs as a process of its own, so that its work does not compete for the GIL with the test
 that drives the load::
@@ -20,13 +25,16 @@ that drives the load::
         --failure-rate 0.1 --port 4600
 
 Its admin API: ``GET /__fault_proxy/stats`` answers ``{"forwarded", "picked", "failed",
-"upstream_errors"}`` (picked: requests the rule chose from; failed: those answered with an
-injected 5xx). ``GET /__fault_proxy/sends`` lists the picked requests the upstream accepted
-(2xx) as ``{"t": <unix time of the answer>, "kind": "sms" | "email" | "slack", "text": <the
-message>, "client_port": <the caller's TCP port>}``: when the provider took each send (moto
-does not record it) and over which connection. ``PUT /__fault_proxy/failure-rate`` with
-``{"failure_rate": 0.2}`` changes the share at run time. ``HttpFaultProxy`` starts and drives
-such a process from a test.
+"failed_by_kind", "upstream_errors"}`` (picked: requests the rule chose from; failed: those
+answered with an injected 5xx). ``GET /__fault_proxy/sends`` lists the picked requests the upstream accepted
+(2xx) as ``{"t": <unix time of the answer>, "started": <unix time the request arrived>, "kind":
+"sms" | "email" | "slack", "text": <the message>, "client_port": <the caller's TCP port>}``: when
+the provider took each send (moto does not record it), how long it was under way and over which
+connection. ``PUT /__fault_proxy/failure-rate`` with ``{"failure_rate": 0.2}`` changes the share
+at run time; with ``"kind": "sms"`` only that kind's (an outage of one provider behind a proxy
+that also carries another: SNS SMS down, SES not), and ``"failure_rate": null`` with a kind
+gives the kind the common share again. ``HttpFaultProxy`` starts and drives such a process from
+a test.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import sys
 import time
 import urllib.request
@@ -103,6 +112,12 @@ AWS_JSON_FAILURE = InjectedFailure(
     "application/x-amz-json-1.0",
 )
 SLACK_FAILURE = InjectedFailure(500, b'{"ok": false, "error": "internal_error"}', "application/json; charset=utf-8")
+TWILIO_FAILURE = InjectedFailure(
+    500,
+    b'{"code": 20500, "message": "Internal Server Error", "more_info": "https://www.twilio.com/docs/errors/20500", "status": 500}',
+    "application/json; charset=utf-8",
+)
+TWILIO_MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/[^/]+/Messages\.json$")
 
 
 def aws_rule(method: str, path: str, headers: dict[str, str], body: bytes) -> Pick | None:
@@ -143,7 +158,26 @@ def slack_rule(method: str, path: str, headers: dict[str, str], body: bytes) -> 
     return Pick(SLACK_FAILURE, "slack", text)
 
 
-RULES: dict[str, Rule] = {"aws": aws_rule, "slack": slack_rule}
+def twilio_rule(method: str, path: str, headers: dict[str, str], body: bytes) -> Pick | None:
+    """Twilio's create-message call (form-encoded ``To``, ``From``, ``Body``)."""
+    if method != "POST" or not TWILIO_MESSAGES_PATH.match(path):
+        return None
+    return Pick(TWILIO_FAILURE, "sms", _first(parse_qs(body.decode("utf-8", errors="replace")), "Body"))
+
+
+RULES: dict[str, Rule] = {"aws": aws_rule, "slack": slack_rule, "twilio": twilio_rule}
+
+
+def rule_named(names: str) -> Rule:
+    """The rule ``names`` names (``aws``), or several together (``slack,twilio``): the first that picks."""
+    rules = [RULES[name.strip()] for name in names.split(",")]
+    if len(rules) == 1:
+        return rules[0]
+
+    def combined(method: str, path: str, headers: dict[str, str], body: bytes) -> Pick | None:
+        return next((pick for rule in rules if (pick := rule(method, path, headers, body)) is not None), None)
+
+    return combined
 
 
 def _first(params: dict[str, list[str]], name: str) -> str | None:
@@ -166,8 +200,11 @@ class ProxyServer:
         self.upstream = upstream.rstrip("/")
         self.rule = rule
         self.failure_rate = failure_rate
+        # Kinds failed at a share of their own ("sms": 1.0 while SNS SMS is down), else failure_rate.
+        self.failure_rates: dict[str, float] = {}
         self._random = random.Random(seed)
         self.stats = {"forwarded": 0, "picked": 0, "failed": 0, "upstream_errors": 0}
+        self.failed_by_kind: dict[str, int] = {}
         self.sends: list[dict[str, Any]] = []
         self._session: ClientSession | None = None
 
@@ -194,25 +231,34 @@ class ProxyServer:
             await self._session.close()
 
     async def _get_stats(self, _request: web.Request) -> web.Response:
-        return web.json_response({**self.stats, "failure_rate": self.failure_rate})
+        return web.json_response({**self.stats, "failed_by_kind": self.failed_by_kind, "failure_rate": self.failure_rate, "failure_rates": self.failure_rates})
 
     async def _get_sends(self, _request: web.Request) -> web.Response:
         return web.json_response(self.sends)
 
     async def _put_failure_rate(self, request: web.Request) -> web.Response:
-        self.failure_rate = float((await request.json())["failure_rate"])
-        return web.json_response({"failure_rate": self.failure_rate})
+        body = await request.json()
+        kind, rate = body.get("kind"), body["failure_rate"]
+        if kind is None:
+            self.failure_rate = float(rate)
+        elif rate is None:
+            self.failure_rates.pop(kind, None)
+        else:
+            self.failure_rates[kind] = float(rate)
+        return web.json_response({"failure_rate": self.failure_rate, "failure_rates": self.failure_rates})
 
     async def _proxy(self, request: web.Request) -> web.StreamResponse:
         # Read first: once the client is gone (killed mid-call), the request has no transport.
         peer = request.transport.get_extra_info("peername") if request.transport else None
+        started = time.time()
         body = await request.read()
         headers = {key: value for key, value in request.headers.items() if key.lower() not in HOP_BY_HOP_HEADERS}
         pick = self.rule(request.method, request.path, headers, body)
         if pick is not None:
             self.stats["picked"] += 1
-            if self._random.random() < self.failure_rate:
+            if self._random.random() < self.failure_rates.get(pick.kind, self.failure_rate):
                 self.stats["failed"] += 1
+                self.failed_by_kind[pick.kind] = self.failed_by_kind.get(pick.kind, 0) + 1
                 failure = pick.failure
                 return web.Response(status=failure.status, body=failure.body, headers={"Content-Type": failure.content_type})
         assert self._session is not None
@@ -232,7 +278,13 @@ class ProxyServer:
                 self.stats["forwarded"] += 1
                 if pick is not None and upstream.status < 300:
                     self.sends.append(
-                        {"t": time.time(), "kind": pick.kind, "text": pick.text, "client_port": peer[1] if peer else None}
+                        {
+                            "t": time.time(),
+                            "started": started,
+                            "kind": pick.kind,
+                            "text": pick.text,
+                            "client_port": peer[1] if peer else None,
+                        }
                     )
                 return web.Response(status=upstream.status, body=payload, headers=response_headers)
         except (ClientError, OSError, asyncio.TimeoutError) as exc:
@@ -256,8 +308,8 @@ class HttpFaultProxy:
         seed: int | None = None,
         name: str | None = None,
     ) -> None:
-        if rule not in RULES:
-            raise ValueError(f"unknown rule {rule!r}; known: {', '.join(sorted(RULES))}")
+        if any(name.strip() not in RULES for name in rule.split(",")):
+            raise ValueError(f"unknown rule {rule!r}; known: {', '.join(sorted(RULES))} (or several, comma-separated)")
         self.port = free_port()
         argv = [
             sys.executable, "-m", "harness.http_fault_proxy",
@@ -265,7 +317,7 @@ class HttpFaultProxy:
         ]
         if seed is not None:
             argv += ["--seed", str(seed)]
-        self.process = ManagedProcess(name or f"http-fault-proxy-{rule}", argv, cwd=REPO_ROOT, log_path=log_path)
+        self.process = ManagedProcess(name or f"http-fault-proxy-{rule.replace(',', '-')}", argv, cwd=REPO_ROOT, log_path=log_path)
 
     @property
     def url(self) -> str:
@@ -292,10 +344,12 @@ class HttpFaultProxy:
         with urllib.request.urlopen(f"{self.url}{ADMIN_PREFIX}sends", timeout=60) as response:
             return json.loads(response.read())
 
-    def set_failure_rate(self, failure_rate: float) -> None:
+    def set_failure_rate(self, failure_rate: float | None, *, kind: str | None = None) -> None:
+        """The share of picked requests failed from now on; of one ``kind`` only when given
+        (``None`` then gives it back the common share)."""
         request = urllib.request.Request(
             f"{self.url}{ADMIN_PREFIX}failure-rate",
-            data=json.dumps({"failure_rate": failure_rate}).encode(),
+            data=json.dumps({"failure_rate": failure_rate, **({"kind": kind} if kind else {})}).encode(),
             method="PUT",
             headers={"Content-Type": "application/json"},
         )
@@ -312,13 +366,13 @@ class HttpFaultProxy:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--upstream", required=True, help="base URL requests are forwarded to")
-    parser.add_argument("--rule", required=True, choices=sorted(RULES))
+    parser.add_argument("--rule", required=True, help=f"one of {', '.join(sorted(RULES))}, or several comma-separated")
     parser.add_argument("--failure-rate", type=float, default=0.1)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
-    server = ProxyServer(upstream=args.upstream, rule=RULES[args.rule], failure_rate=args.failure_rate, seed=args.seed)
+    server = ProxyServer(upstream=args.upstream, rule=rule_named(args.rule), failure_rate=args.failure_rate, seed=args.seed)
     web.run_app(server.app(), host=args.host, port=args.port, access_log=None, print=None)
 
 
