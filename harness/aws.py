@@ -98,18 +98,26 @@ class Aws:
 
     def write_sms_delivery_log(self, record: dict[str, Any]) -> None:
         """Write an SNS SMS delivery status record where SNS writes it (its group by ``status``)."""
+        self.write_sms_delivery_logs([record])
+
+    def write_sms_delivery_logs(self, records: list[dict[str, Any]]) -> None:
+        """Write SNS SMS delivery status records where SNS writes them (each to its group by ``status``)."""
         success, failure = sms_delivery_log_groups(REGION, self.account)
-        group = success if record["status"] == "SUCCESS" else failure
         stream = "receipts-test"
-        with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
-            self.logs.create_log_group(logGroupName=group)
-        with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
-            self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        self.logs.put_log_events(
-            logGroupName=group,
-            logStreamName=stream,
-            logEvents=[{"timestamp": int(time.time() * 1000), "message": json.dumps(record)}],
-        )
+        for group in (success, failure):
+            events = [
+                {"timestamp": int(time.time() * 1000), "message": json.dumps(record)}
+                for record in records
+                if (group == success) == (record["status"] == "SUCCESS")
+            ]
+            if not events:
+                continue
+            with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+                self.logs.create_log_group(logGroupName=group)
+            with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+                self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            for start in range(0, len(events), 500):  # well under PutLogEvents' 1 MB and 10,000 events
+                self.logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events[start : start + 500])
 
     def drain_all(self) -> None:
         """Delete every visible message of every queue, both lanes' (PurgeQueue is allowed once a minute)."""

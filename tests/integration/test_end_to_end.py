@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.ses_events import ses_bounce, ses_complaint, ses_delivery
+from harness.sms_delivery_logs import sms_record
 from harness.gateway import Certificates
 from harness.postgres import PostgresServer
 from harness.slack import slack_error
@@ -204,26 +205,8 @@ class TestTemplates:
 
 
 # -- receipts and the suppression list --------------------------------------------------------
-# SES events as AWS documents them: harness/ses_events.py.
-
-
-def sms_record(message_id: str, phone_number: str, status: str, response: str) -> dict:
-    # As "Viewing Amazon CloudWatch metrics and logs for SMS deliveries" shows a record.
-    return {
-        "notification": {"messageId": message_id, "timestamp": "2016-06-28 00:40:34.558"},
-        "delivery": {
-            "phoneCarrier": "My Phone Carrier",
-            "mnc": 270,
-            "destination": phone_number,
-            "priceInUSD": 0.00645,
-            "smsType": "Transactional",
-            "mcc": 310,
-            "providerResponse": response,
-            "dwellTimeMs": 599,
-            "dwellTimeMsUntilDeviceAck": 1344,
-        },
-        "status": status,
-    }
+# SES events and SNS SMS delivery log records as AWS documents them: harness/ses_events.py,
+# harness/sms_delivery_logs.py.
 
 
 def sent_email(system: System, name: str) -> tuple[str, str, str]:

@@ -9,9 +9,14 @@ most 32 in flight, to many recipients that each have all three channels, while:
 - **senders die**: every ``ZERO_LOSS_KILL_INTERVAL`` seconds one sender replica gets SIGKILL
   (rotating sms, email, slack, over both replicas) and is started again a moment later;
 - **providers fail 10% of sends** with a 5xx: the senders reach moto (SNS SMS, SES) and
-  WireMock (Slack) through ``harness/http_fault_proxy.py``, which answers 10% of SMS
-  publishes, SendEmails and chat.postMessages itself with a 500 and forwards everything else
-  (SQS included) verbatim;
+  WireMock (Slack, and Twilio, the SMS sender's second provider: ``SMS_SENDER_PROVIDERS=sns,twilio``)
+  through ``harness/http_fault_proxy.py``, which answers 10% of SMS publishes, SendEmails,
+  chat.postMessages and Twilio create-message calls itself with a 500 and forwards everything
+  else (SQS included) verbatim;
+- **the primary SMS provider is down for 30 s**: the proxy in front of moto fails every SNS SMS
+  publish (SES keeps working); the SMS senders' breakers open and the traffic moves to Twilio,
+  and back to SNS once it recovers and the breakers' cool-down has let a probe through (both
+  checked on the proxies' record of which provider took each SMS, and on ``deliveries.provider``);
 - **SNS is unreachable for the gateway for 30 s**: its AWS endpoint is a ``FaultProxy``, cut and
   restored; every POST made meanwhile must still be answered 201 (the outbox keeps them);
 - **Postgres restarts once**: ``pg_ctl stop -m fast``, a pause, start again on the same data
@@ -22,9 +27,12 @@ most 32 in flight, to many recipients that each have all three channels, while:
   outbox relay releases it (through the SNS outage and the Postgres restart, as any other); each
   must be released once (accounted as the others are) and none sent before its ``send_at``.
 - **Receipts**: once every delivery is settled, a Delivery event (as SES publishes it) for each
-  sent email is published to ``email_events`` twice while an email sender replica (whose process
-  also consumes the events) gets SIGKILL every half ``ZERO_LOSS_KILL_INTERVAL``: every one must end
-  ``delivered`` with exactly one receipt.
+  sent email is published to ``email_events`` twice, and an SNS SMS delivery status record
+  (SUCCESS) for each SMS SNS sent is written to the emulator's CloudWatch Logs, while an email
+  sender replica (whose process also consumes the events) and an SMS sender replica (whose process
+  also reads the delivery logs, ``sender_sms/delivery_logs.py``) get SIGKILL every half
+  ``ZERO_LOSS_KILL_INTERVAL``: every one must end ``delivered`` with exactly one receipt (a
+  restarted log reader reads its overlap again; an event consumed by a killed process comes back).
 - **Status callbacks** go to a receiver (``harness/webhook_receiver.py``, a process) that answers
   10% of them with a 500, through two callback sender replicas, one of which gets SIGKILL every
   ``ZERO_LOSS_CALLBACK_KILL_INTERVAL`` seconds and is started again a moment later.
@@ -46,7 +54,10 @@ a call made by a sender that got SIGKILL within seconds of it is the window the 
 to (the provider took it, the process died before recording ``sent``; or died with the call
 under way, which the provider still completed), and no claim can close it. Those are reported
 (about four per SIGKILL of a busy sender); every other duplicate is one the claims should have
-prevented, and those must stay at most 0.1% of the deliveries.
+prevented, and those must stay at most 0.1% of the deliveries. Beside each SIGKILL the summary
+prints the provider calls the victim had under way (started, not yet answered, by the proxies'
+clocks) and the duplicates that kill caused: without an idempotency key at the providers, the
+sends in flight at a kill are the floor of what it can double.
 
 moto runs with two fixes to its SQS (``stack/patched_moto.py``): stock moto loses a
 message now and then under concurrent sends and deletes, and slows down with queue depth until
@@ -95,6 +106,8 @@ from harness.http_fault_proxy import HttpFaultProxy
 from harness.postgres import execute, run_in_thread
 from harness.senders import TEST_RUNTIME_SETTINGS, SenderProcess, sender_environment, sender_process
 from harness.slack import SLACK_POST_PATH
+from harness.sms_delivery_logs import sms_record
+from harness.twilio import MESSAGES_PATH as TWILIO_MESSAGES_PATH
 from harness.webhook_receiver import Receiver
 from stack.moto import MotoServer
 from stack.network import free_port, wait_for_http
@@ -131,6 +144,9 @@ class Plan:
     callback_kill_interval: float
     callback_settle_timeout: float
     scheduled_every: int
+    sms_outage_at: float
+    sms_outage_seconds: float
+    breaker_cooldown_seconds: float
 
     @property
     def posting_seconds(self) -> float:
@@ -143,6 +159,9 @@ class Plan:
         posting = notifications / post_rate
         sns_cut_at = min(10.0, posting * 0.1)
         sns_cut_seconds = 30.0
+        # After SNS is back (the two faults are told apart), and mid-run on long runs.
+        postgres_restart_at = max(sns_cut_at + sns_cut_seconds + 5, posting / 2)
+        postgres_down_seconds = _env_number("ZERO_LOSS_POSTGRES_DOWN_SECONDS", 2)
         return cls(
             notifications=notifications,
             post_rate=post_rate,
@@ -154,14 +173,18 @@ class Plan:
             failure_rate=0.1,
             sns_cut_at=sns_cut_at,
             sns_cut_seconds=sns_cut_seconds,
-            # After SNS is back (the two faults are told apart), and mid-run on long runs.
-            postgres_restart_at=max(sns_cut_at + sns_cut_seconds + 5, posting / 2),
-            postgres_down_seconds=_env_number("ZERO_LOSS_POSTGRES_DOWN_SECONDS", 2),
+            postgres_restart_at=postgres_restart_at,
+            postgres_down_seconds=postgres_down_seconds,
             settle_timeout=_env_number("ZERO_LOSS_SETTLE_TIMEOUT", 120 + notifications * 0.03),
             max_duplicate_rate=0.001,
             callback_kill_interval=_env_number("ZERO_LOSS_CALLBACK_KILL_INTERVAL", 20),
             callback_settle_timeout=_env_number("ZERO_LOSS_CALLBACK_SETTLE_TIMEOUT", 90 + notifications * 0.03),
             scheduled_every=int(_env_number("ZERO_LOSS_SCHEDULED_EVERY", 10)),
+            # After the Postgres restart, with posting time left to see the traffic come back.
+            sms_outage_at=postgres_restart_at + postgres_down_seconds + 3,
+            sms_outage_seconds=30.0,
+            # Short, so that SNS takes its traffic back seconds after it recovers (production: 30 s).
+            breaker_cooldown_seconds=5.0,
         )
 
 
@@ -183,6 +206,14 @@ SENDER_SETTINGS = {
     "RECEIVERS": "1",
     "RATE_LIMIT_PER_SECOND": "1000",
     "RATE_LIMIT_BURST": "1000",
+    "BREAKER_COOLDOWN_SECONDS": str(PLAN.breaker_cooldown_seconds),
+}
+# The SMS sender's own: Twilio behind SNS, and its delivery-log reader polling every 2 s (the
+# default 10 s would make the receipts phase wait for it), reading 30 s back after a restart.
+SMS_SENDER_SETTINGS = {
+    "PROVIDERS": "sns,twilio",
+    "DELIVERY_LOGS_POLL_SECONDS": "2",
+    "DELIVERY_LOGS_OVERLAP_SECONDS": "30",
 }
 
 
@@ -195,14 +226,17 @@ class Kill:
     sender: str
     channel: str
     ports: list[int]  # the victim's TCP ports: which provider calls were its own
+    frozen_at: float = 0.0  # unix time it was suspended: from then on it answered nothing
 
 
 class SenderFleet:
     """``replicas`` sender processes per channel, on the fault proxies; the test kills them."""
 
-    def __init__(self, *, database_url: str, aws_endpoint_url: str, slack_api_url: str, log_dir: Path, replicas: int) -> None:
+    def __init__(
+        self, *, database_url: str, aws_endpoint_url: str, slack_api_url: str, twilio_base_url: str, log_dir: Path, replicas: int
+    ) -> None:
         self.senders = [
-            self._create(channel, replica, database_url, aws_endpoint_url, slack_api_url, log_dir)
+            self._create(channel, replica, database_url, aws_endpoint_url, slack_api_url, twilio_base_url, log_dir)
             for replica in range(1, replicas + 1)
             for channel in CHANNELS
         ]
@@ -210,15 +244,16 @@ class SenderFleet:
 
     @staticmethod
     def _create(
-        channel: Channel, replica: int, database_url: str, aws_endpoint_url: str, slack_api_url: str, log_dir: Path
+        channel: Channel, replica: int, database_url: str, aws_endpoint_url: str, slack_api_url: str, twilio_base_url: str, log_dir: Path
     ) -> SenderProcess:
         ops_port = free_port()
+        own = {**SMS_SENDER_SETTINGS, "TWILIO_BASE_URL": twilio_base_url} if channel is Channel.SMS else {}
         env = sender_environment(
             channel,
             database_url=database_url,
             aws_endpoint_url=aws_endpoint_url,
             slack_api_url=slack_api_url,
-            runtime={**SENDER_SETTINGS, "OPS_PORT": str(ops_port)},
+            runtime={**SENDER_SETTINGS, **own, "OPS_PORT": str(ops_port)},
         )
         return sender_process(channel, f"sender_{channel.value}-{replica}", env, ops_port=ops_port, log_dir=log_dir, custom=True)
 
@@ -231,14 +266,16 @@ class SenderFleet:
     def kill(self, sender: SenderProcess) -> Kill:
         """SIGKILL; returns what the duplicate accounting needs to know about the victim."""
         ports: list[int] = []
+        frozen_at = time.time()
         with contextlib.suppress(psutil.Error, TypeError, ProcessLookupError):
             victim = psutil.Process(sender.process.pid)
             # Frozen first, so that no connection opens between the look at its sockets and the kill.
             victim.suspend()
+            frozen_at = time.time()
             ports = sorted({connection.laddr.port for connection in victim.net_connections(kind="tcp")})
         sender.process.kill()
         self.kills[sender.channel.value] += 1
-        return Kill(at=time.time(), sender=sender.process.name, channel=sender.channel.value, ports=ports)
+        return Kill(at=time.time(), sender=sender.process.name, channel=sender.channel.value, ports=ports, frozen_at=frozen_at)
 
     def ensure_running(self) -> None:
         # From the main thread: a child dies with the thread that started it (PR_SET_PDEATHSIG).
@@ -261,7 +298,7 @@ class ChaosStack:
     moto: MotoServer
     wiremock: WireMock
     aws_proxy: HttpFaultProxy
-    slack_proxy: HttpFaultProxy
+    wiremock_proxy: HttpFaultProxy
     sns_proxy: FaultProxy
     gateway: GatewayProcess
     fleet: SenderFleet
@@ -295,7 +332,8 @@ def chaos(certificates: Certificates, tmp_path_factory: pytest.TempPathFactory) 
         # depth until an SNS outage's backlog stalls it: see stack/patched_moto.py.
         moto = MotoServer(free_port(), log_path=log_dir / "moto.log", patched=True).start(wait=False)
         cleanup.callback(moto.stop)
-        journal = int(PLAN.notifications * (1 + 2 * PLAN.failure_rate)) + 5_000
+        # Slack's posts and Twilio's share of the SMS (all of them during the SNS SMS outage).
+        journal = int(PLAN.notifications * 2 * (1 + 2 * PLAN.failure_rate)) + 5_000
         wiremock = WireMock(free_port(), log_path=log_dir / "wiremock.log", max_journal_entries=journal).start(wait=False)
         cleanup.callback(wiremock.stop)
 
@@ -312,10 +350,10 @@ def chaos(certificates: Certificates, tmp_path_factory: pytest.TempPathFactory) 
             upstream=moto.endpoint_url, rule="aws", failure_rate=PLAN.failure_rate, log_path=log_dir / "aws-fault-proxy.log", seed=6
         ).start()
         cleanup.callback(aws_proxy.stop)
-        slack_proxy = HttpFaultProxy(
-            upstream=wiremock.base_url, rule="slack", failure_rate=PLAN.failure_rate, log_path=log_dir / "slack-fault-proxy.log", seed=7
+        wiremock_proxy = HttpFaultProxy(
+            upstream=wiremock.base_url, rule="slack,twilio", failure_rate=PLAN.failure_rate, log_path=log_dir / "wiremock-fault-proxy.log", seed=7
         ).start()
-        cleanup.callback(slack_proxy.stop)
+        cleanup.callback(wiremock_proxy.stop)
         sns_proxy = FaultProxy(upstream_host="127.0.0.1", upstream_port=moto.port).start()
         cleanup.callback(sns_proxy.stop)
 
@@ -330,7 +368,8 @@ def chaos(certificates: Certificates, tmp_path_factory: pytest.TempPathFactory) 
         fleet = SenderFleet(
             database_url=database_url,
             aws_endpoint_url=aws_proxy.url,
-            slack_api_url=f"{slack_proxy.url}/api/",
+            slack_api_url=f"{wiremock_proxy.url}/api/",
+            twilio_base_url=wiremock_proxy.url,
             log_dir=log_dir,
             replicas=PLAN.replicas,
         )
@@ -346,7 +385,7 @@ def chaos(certificates: Certificates, tmp_path_factory: pytest.TempPathFactory) 
             cleanup.callback(process.stop)
             process.start()
         yield ChaosStack(
-            postgres, database_url, moto, wiremock, aws_proxy, slack_proxy, sns_proxy, gateway, fleet, log_dir, receiver, callback_senders
+            postgres, database_url, moto, wiremock, aws_proxy, wiremock_proxy, sns_proxy, gateway, fleet, log_dir, receiver, callback_senders
         )
 
 
@@ -503,10 +542,14 @@ async def _post_paced(
         tasks.append(task)
 
 
+def phone_number(recipient: int) -> str:
+    return f"+1415555{recipient:04d}"
+
+
 async def register_recipients(client: httpx.AsyncClient, run_id: str) -> list[str]:
     async def put(index: int) -> str:
         name = f"zl-{run_id}-{index:04d}"
-        contacts = {"phone_number": f"+1415555{index:04d}", "email": f"zl{index}@example.com", "slack_id": f"UZL{index:06d}"}
+        contacts = {"phone_number": phone_number(index), "email": f"zl{index}@example.com", "slack_id": f"UZL{index:06d}"}
         for attempt in range(5):  # PUT is idempotent; a busy machine drops a connection now and then
             try:
                 response = await client.put(f"/recipients/{name}", json=contacts)
@@ -536,6 +579,8 @@ class Timeline:
     sns_restored: float | None = None
     postgres_stopped: float | None = None
     postgres_started: float | None = None
+    sms_outage_began: float | None = None  # unix time: compared with the proxies' clocks
+    sms_outage_ended: float | None = None
     posting_done: float | None = None
     settled: float | None = None
     kills: list[Kill] = field(default_factory=list)
@@ -563,6 +608,18 @@ async def break_dependencies(system: ChaosStack, t0: float, timeline: Timeline) 
     finally:
         await asyncio.to_thread(system.postgres.start)
         timeline.postgres_started = time.monotonic() - t0
+
+
+async def take_the_primary_sms_provider_down(system: ChaosStack, t0: float, timeline: Timeline) -> None:
+    """Every SNS SMS publish fails for ``sms_outage_seconds`` (SES, behind the same proxy, works)."""
+    await sleep_until(t0 + PLAN.sms_outage_at)
+    await asyncio.to_thread(system.aws_proxy.set_failure_rate, 1.0, kind="sms")
+    timeline.sms_outage_began = time.time()
+    try:
+        await asyncio.sleep(PLAN.sms_outage_seconds)
+    finally:
+        await asyncio.to_thread(system.aws_proxy.set_failure_rate, None, kind="sms")
+        timeline.sms_outage_ended = time.time()
 
 
 async def kill_senders(fleet: SenderFleet, t0: float, timeline: Timeline, stop: asyncio.Event, cpu: CpuMeter) -> None:
@@ -615,7 +672,7 @@ class CpuMeter:
             "gateway": [system.gateway.process.pid],
             "moto": [system.moto.process.pid],
             "wiremock": [system.wiremock.process.pid if system.wiremock.process else None],
-            "fault_proxies": [system.aws_proxy.process.pid, system.slack_proxy.process.pid],
+            "fault_proxies": [system.aws_proxy.process.pid, system.wiremock_proxy.process.pid],
             "senders": [s.process.pid for s in system.fleet.senders if s.process.running],
             "callbacks": [system.receiver.process.pid, *(p.process.pid for p in system.callback_senders if p.process.running)],
             "test": [os.getpid()],
@@ -699,7 +756,7 @@ def drain_dead_letters(sqs: Any, found: dict[tuple[str, str], dict[str, Any]]) -
                 except (ValueError, KeyError, TypeError):
                     notification_id = attributes.get("notification_id", {}).get("StringValue", "?")
                 reason = attributes.get("sender_error", {}).get("StringValue", "redrive (5 receives)")
-                found[(notification_id, channel.value)] = {"reason": reason}
+                found[(notification_id, queues.channel.value)] = {"reason": reason}
             sqs.delete_message_batch(
                 QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
             )
@@ -718,7 +775,7 @@ async def wait_until_settled(
             records = await fetch(
                 system.database_url,
                 "SELECT notification_id::text AS id, channel, status, attempts, last_error, claimed_by, claimed_until,"
-                " updated_at, sent_at, provider_message_id FROM deliveries",
+                " updated_at, sent_at, provider_message_id, provider FROM deliveries",
             )
             rows = {(r["id"], r["channel"]): dict(r) for r in records}
         with contextlib.suppress(BotoCoreError, ClientError):  # moto busy: next round
@@ -762,7 +819,58 @@ def provider_counts(system: ChaosStack, run_id: str) -> dict[str, Counter[str]]:
             text = body.get("text") or ""
             if text.startswith(marker):
                 counts["slack"][text] += 1
+        elif TWILIO_MESSAGES_PATH.match(request["path"] or "") and request["status"] == 201 and isinstance(body, dict):
+            text = body.get("Body") or ""
+            if text.startswith(marker):
+                counts["sms"][text] += 1
     return counts
+
+
+def sms_failover(aws_sends: list[dict[str, Any]], wiremock_sends: list[dict[str, Any]], timeline: Timeline) -> dict[str, Any]:
+    """Which provider took the SMS before, during and after the SNS SMS outage (by when the
+    provider answered, on the proxies' clocks): during it Twilio must take them all (after the
+    few seconds the breakers need to open), after it (and the cool-down) SNS most of them again."""
+    began, ended = timeline.sms_outage_began, timeline.sms_outage_ended
+    if began is None or ended is None:
+        return {"outage": "did not happen"}
+    settled = 3.0  # seconds for the breakers to open, and for the sends under way to finish
+    windows = {
+        "before": (float("-inf"), began),
+        "during": (began + settled, ended),
+        "after": (ended + PLAN.breaker_cooldown_seconds + settled, float("inf")),
+    }
+    shares: dict[str, dict[str, Any]] = {}
+    for window, (start, end) in windows.items():
+        sns = sum(1 for send in aws_sends if send["kind"] == "sms" and start <= send["t"] < end)
+        twilio = sum(1 for send in wiremock_sends if send["kind"] == "sms" and start <= send["t"] < end)
+        shares[window] = {"sns": sns, "twilio": twilio, "sns_share": round(sns / max(1, sns + twilio), 3)}
+    return shares
+
+
+def kills_in_flight(kills: list[Kill], sends: list[dict[str, Any]], superseded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each SIGKILL: the provider calls its victim had under way (started before it was
+    frozen, answered by the provider after), beside the duplicates attributed to that kill, split
+    into calls under way at the kill and calls answered before it whose ``sent`` was not yet
+    committed (the group commit's window)."""
+    caused: dict[int, list[dict[str, Any]]] = {}
+    for copy in superseded:
+        if copy["killed"] is not None:
+            caused.setdefault(copy["killed"]["kill"], []).append(copy)
+    table = []
+    for index, kill in enumerate(kills):
+        ports = set(kill.ports)
+        under_way = sum(1 for send in sends if send["client_port"] in ports and send["started"] <= kill.frozen_at < send["t"])
+        copies = caused.get(index, [])
+        table.append(
+            {
+                "sender": kill.sender,
+                "at": kill.at,
+                "in_flight": under_way,
+                "duplicates": len(copies),
+                "duplicates_of_calls_under_way": sum(1 for copy in copies if copy["killed"]["after_seconds"] <= 0),
+            }
+        )
+    return table
 
 
 # ---------------------------------------------------------------- the account
@@ -846,7 +954,11 @@ def attribute_duplicates(
                         "copies": copies,
                         "cause": "sigkill" if killer else "other",
                         "accepted_at": call["t"] if call else None,
-                        "killed": {"sender": killer.sender, "after_seconds": round(killer.at - call["t"], 3)} if killer and call else None,
+                        "killed": (
+                            {"kill": kills.index(killer), "sender": killer.sender, "after_seconds": round(killer.frozen_at - call["t"], 3)}
+                            if killer and call
+                            else None
+                        ),
                     }
                 )
     return superseded
@@ -912,64 +1024,84 @@ def ses_delivery_event(message_id: str) -> dict[str, Any]:
     }
 
 
-async def account_receipts(system: ChaosStack, rows: dict[tuple[str, str], dict[str, Any]], accepted: set[str]) -> dict[str, Any]:
-    """A Delivery event for every sent email, published to email_events (each one twice) while an
-    email sender replica gets SIGKILL every few seconds: every delivery must end ``delivered``,
-    with one receipt (the copies and the redeliveries a kill causes are duplicates)."""
-    sent = {
-        notification_id: row["provider_message_id"]
-        for (notification_id, channel), row in rows.items()
-        if channel == "email" and notification_id in accepted and row["status"] == "sent" and row["provider_message_id"]
-    }
+async def account_receipts(system: ChaosStack, rows: dict[tuple[str, str], dict[str, Any]], accepted: dict[str, Posted]) -> dict[str, Any]:
+    """Receipts while the processes that take them in get SIGKILL: a Delivery event for every sent
+    email, published to email_events (each one twice), and an SNS delivery status record for every
+    SMS SNS sent, written to CloudWatch Logs (each once: a restarted reader reads its overlap
+    again), while an email and an SMS sender replica get SIGKILL every few seconds. Every such
+    delivery must end ``delivered``, with one receipt (the copies, the redeliveries and the re-reads
+    a kill causes are duplicates). Twilio's SMS have no receipts here (no Twilio status callbacks)."""
+    sent: dict[str, dict[str, str]] = {"email": {}, "sms": {}}
+    for (notification_id, channel), row in rows.items():
+        if notification_id in accepted and row["status"] == "sent" and row["provider_message_id"]:
+            if channel == "email" or (channel == "sms" and row["provider"] == "sns"):
+                sent[channel][notification_id] = row["provider_message_id"]
     aws = Aws(system.moto)
-    events = [ses_delivery_event(message_id) for message_id in sent.values()]
-    emails = [sender for sender in system.fleet.senders if sender.channel is Channel.EMAIL]
+    events = [ses_delivery_event(message_id) for message_id in sent["email"].values()]
+    records = [
+        sms_record(message_id, phone_number(accepted[notification_id].index % PLAN.recipients))
+        for notification_id, message_id in sent["sms"].items()
+    ]
+    victims = {
+        channel: [sender for sender in system.fleet.senders if sender.channel is channel] for channel in (Channel.EMAIL, Channel.SMS)
+    }
     stop = asyncio.Event()
-    kills = 0
+    kills: Counter[str] = Counter()
+    # An SMS replica less often: each of its log reader's passes reads the whole overlap again
+    # (one statement per record), and a reader killed every few seconds might never get past the
+    # first part of it; the email events consumer deletes what it applied, so it may die often.
+    intervals = {Channel.EMAIL: PLAN.kill_interval / 2, Channel.SMS: PLAN.kill_interval * 2}
 
-    async def kill_email_senders() -> None:
-        nonlocal kills
+    async def kill_receiving_senders(channel: Channel) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=PLAN.kill_interval / 2)
+                await asyncio.wait_for(stop.wait(), timeout=intervals[channel])
             if stop.is_set():
                 return
-            victim = emails[kills % len(emails)]
+            victim = victims[channel][kills[channel.value] % len(victims[channel])]
             system.fleet.kill(victim)
-            kills += 1
+            kills[channel.value] += 1
             await asyncio.sleep(PLAN.restart_delay)
             victim.process.start()
 
-    killer = asyncio.create_task(kill_email_senders())
+    killers = [asyncio.create_task(kill_receiving_senders(channel)) for channel in victims]
     started = time.monotonic()
+    found: dict[str, list[asyncpg.Record]] = {"email": [], "sms": []}
     try:
-        await asyncio.to_thread(aws.publish_email_events, events + events)
+        await asyncio.gather(
+            asyncio.to_thread(aws.publish_email_events, events + events), asyncio.to_thread(aws.write_sms_delivery_logs, records)
+        )
         deadline = time.monotonic() + PLAN.settle_timeout
         while True:
-            records = await fetch(
-                system.database_url,
-                "SELECT d.notification_id::text AS id, d.status, (SELECT count(*) FROM receipts AS r"
-                " WHERE r.notification_id = d.notification_id AND r.channel = d.channel) AS receipts"
-                " FROM deliveries AS d WHERE d.channel = 'email' AND d.notification_id = ANY($1::uuid[])",
-                list(sent),
-            )
-            delivered = [r for r in records if r["status"] == "delivered"]
-            if len(delivered) == len(sent) or time.monotonic() > deadline:
+            for channel, ids in sent.items():
+                found[channel] = await fetch(
+                    system.database_url,
+                    "SELECT d.notification_id::text AS id, d.status, (SELECT count(*) FROM receipts AS r"
+                    " WHERE r.notification_id = d.notification_id AND r.channel = d.channel) AS receipts"
+                    " FROM deliveries AS d WHERE d.channel = $2 AND d.notification_id = ANY($1::uuid[])",
+                    list(ids),
+                    channel,
+                )
+            waiting = sum(len(ids) for ids in sent.values()) - sum(1 for each in found.values() for r in each if r["status"] == "delivered")
+            if not waiting or time.monotonic() > deadline:
                 break
             await asyncio.sleep(2.0)
     finally:
         stop.set()
-        await asyncio.gather(killer, return_exceptions=True)
+        await asyncio.gather(*killers, return_exceptions=True)
         system.fleet.ensure_running()
-    return {
-        "events": len(events),
-        "published": 2 * len(events),
-        "delivered": len(delivered),
-        "missing": len(sent) - len(delivered),
-        "receipts_not_one": sum(1 for r in records if r["receipts"] != 1),
-        "email_sender_kills": kills,
-        "seconds": round(time.monotonic() - started, 1),
-    }
+    by_channel = {}
+    for channel, ids in sent.items():
+        delivered = sum(1 for r in found[channel] if r["status"] == "delivered")
+        by_channel[channel] = {
+            "sent": len(ids),
+            "delivered": delivered,
+            "missing": len(ids) - delivered,
+            "receipts_not_one": sum(1 for r in found[channel] if r["receipts"] != 1),
+        }
+    by_channel["email"]["events_published"] = 2 * len(events)
+    by_channel["sms"]["log_records_written"] = len(records)
+    return {**by_channel, "sender_kills": dict(kills), "seconds": round(time.monotonic() - started, 1)}
 
 
 # ---------------------------------------------------------------- the test
@@ -1010,6 +1142,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
             asyncio.create_task(kill_senders(chaos.fleet, t0, timeline, stop_killing, cpu), name="killer"),
             asyncio.create_task(watch(chaos, t0, samples, stop_watching, cpu), name="watch"),
             asyncio.create_task(kill_callback_senders(chaos, stop_killing, callback_kills), name="callback-killer"),
+            asyncio.create_task(take_the_primary_sms_provider_down(chaos, t0, timeline), name="sms-outage"),
         ]
         try:
             posting = asyncio.create_task(post_all(client, posts, recipients, t0))
@@ -1023,11 +1156,12 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
             await asyncio.wait_for(background[0], timeout=PLAN.postgres_restart_at + PLAN.postgres_down_seconds + 60)
             await asyncio.wait_for(background[1], timeout=PLAN.restart_delay + 30)
             await asyncio.wait_for(background[3], timeout=PLAN.restart_delay + 30)
+            await asyncio.wait_for(background[4], timeout=PLAN.sms_outage_at + PLAN.sms_outage_seconds + 30)
         finally:
             stop_killing.set()
-            for task in (*background[:2], background[3]):
+            for task in (*background[:2], *background[3:]):
                 task.cancel()
-            await asyncio.gather(*background[:2], background[3], return_exceptions=True)
+            await asyncio.gather(*background[:2], *background[3:], return_exceptions=True)
             for process in chaos.callback_senders:
                 if not process.process.running:
                     process.process.start()
@@ -1047,7 +1181,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
         await asyncio.gather(background[2], return_exceptions=True)
     cpu.sample()
     callbacks = await account_callbacks(chaos, receiver_name, rows, set(accepted), callback_kills)
-    receipts = await account_receipts(chaos, rows, set(accepted))
+    receipts = await account_receipts(chaos, rows, accepted)
     # Quiet the machine before asking moto for everything it ever stored (data.json).
     await asyncio.to_thread(chaos.fleet.stop_all)
     reading = time.monotonic()
@@ -1058,7 +1192,11 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
     sent, dead_lettered, dead_lettered_but_delivered, lost = account(expected, accepted, rows, counts, dead_letters)
     accepted_texts = {p.text for p in accepted.values()}
     unacknowledged = {channel: sorted(t for t in counter if t not in accepted_texts) for channel, counter in counts.items()}
-    superseded = attribute_duplicates(counts, chaos.aws_proxy.sends() + chaos.slack_proxy.sends(), timeline.kills)
+    aws_sends, wiremock_sends = chaos.aws_proxy.sends(), chaos.wiremock_proxy.sends()
+    superseded = attribute_duplicates(counts, aws_sends + wiremock_sends, timeline.kills)
+    in_flight_at_kills = kills_in_flight(timeline.kills, aws_sends + wiremock_sends, superseded)
+    failover = sms_failover(aws_sends, wiremock_sends, timeline)
+    sms_by_provider = Counter(str(row.get("provider")) for (_, channel), row in rows.items() if channel == "sms" and row["status"] == "sent")
     by_cause = Counter(copy["cause"] for copy in superseded)
     total_deliveries = len(expected)
     duplicates = len(superseded)
@@ -1089,7 +1227,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
     last_sent = max(sent_times) if sent_times else started_at
     delivering_seconds = max((last_sent - started_at).total_seconds(), 1e-9)
     posting_seconds = timeline.posting_done or 1e-9
-    aws_stats, slack_stats = chaos.aws_proxy.stats(), chaos.slack_proxy.stats()
+    aws_stats, wiremock_stats = chaos.aws_proxy.stats(), chaos.wiremock_proxy.stats()
 
     summary = {
         "plan": asdict(PLAN),
@@ -1109,6 +1247,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
             "expected": total_deliveries,
             "sent": dict(sent),
             "dead_lettered": dict(dead_lettered),
+            "dead_letter_reasons": dict(Counter(f"{channel}: {letter['reason']}" for (_, channel), letter in dead_letters.items())),
             "dead_lettered_but_delivered": dead_lettered_but_delivered,
             "lost": len(lost),
             "still_open_at_the_settle_deadline": len(unsettled),
@@ -1120,12 +1259,14 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
             "by_cause": {"sigkill_window": by_cause["sigkill"], "other": by_cause["other"]},
             "other_rate": round(unexplained_rate, 5),
             "per_sender_kill": round(by_cause["sigkill"] / max(1, len(timeline.kills)), 2),
+            "in_flight_per_sender_kill": round(sum(k["in_flight"] for k in in_flight_at_kills) / max(1, len(in_flight_at_kills)), 2),
         },
+        "sms_failover": {"sent_by_provider": dict(sms_by_provider), "provider_answers": failover},
         "delivered_without_201": {channel: len(texts) for channel, texts in unacknowledged.items()},
         "faults": {
             "sender_kills": dict(chaos.fleet.kills),
-            "provider_failures_injected": {"sms_and_email": aws_stats["failed"], "slack": slack_stats["failed"]},
-            "provider_sends_seen_by_proxies": {"sms_and_email": aws_stats["picked"], "slack": slack_stats["picked"]},
+            "provider_failures_injected": {"sns_and_ses": aws_stats["failed_by_kind"], "slack_and_twilio": wiremock_stats["failed_by_kind"]},
+            "provider_sends_seen_by_proxies": {"sns_and_ses": aws_stats["picked"], "slack_and_twilio": wiremock_stats["picked"]},
             "timeline": {key: value for key, value in asdict(timeline).items() if key != "kills"},
         },
         "timings": {
@@ -1148,6 +1289,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
         },
         "samples": samples,
         "kills": [asdict(kill) for kill in timeline.kills],
+        "in_flight_at_kills": in_flight_at_kills,
         "started_at": started_at.isoformat(),
         "lost_examples": lost[:20],
         "duplicate_examples": superseded[:200],
@@ -1156,7 +1298,10 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
     summary_path.write_text(json.dumps(summary, indent=2, default=str))
     headline = {
         key: summary[key]
-        for key in ("notifications", "deliveries", "duplicates", "delivered_without_201", "faults", "timings", "callbacks", "receipts", "cpu_seconds", "peaks")
+        for key in (
+            "notifications", "deliveries", "duplicates", "sms_failover", "delivered_without_201", "faults", "timings", "callbacks",
+            "receipts", "cpu_seconds", "peaks",
+        )
     }
     timings = summary["timings"]
     in_brief = (
@@ -1168,8 +1313,17 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
         f"final-status events delivered, {callbacks['missing']} missing, {callbacks['duplicates']} duplicates "
         f"({callbacks['callback_sender_kills']} SIGKILLs)"
     )
+    kill_table = "\n".join(
+        f"  {kill['at'] - started_at.timestamp():7.1f} s  {kill['sender']:<16} {kill['in_flight']:>9} {kill['duplicates']:>11}"
+        f" {kill['duplicates_of_calls_under_way']:>10}"
+        for kill in in_flight_at_kills
+    )
     with capsys.disabled():
-        print(f"\n{in_brief}\nsummary ({summary_path}):\n{json.dumps(headline, indent=2, default=str)}")
+        print(
+            f"\n{in_brief}\nsummary ({summary_path}):\n{json.dumps(headline, indent=2, default=str)}"
+            f"\nSIGKILLs of senders: provider calls under way at the kill, beside the duplicates it caused"
+            f"\n  {'at':>9}  {'sender':<16} {'in flight':>9} {'duplicates':>11} {'(under way)':>10}\n{kill_table}"
+        )
 
     def diagnosis() -> str:
         return (
@@ -1206,8 +1360,17 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
         + json.dumps(callbacks["missing_examples"], indent=2, default=str)
         + "".join(f"\n--- {p.process.name}:\n{p.process.log_tail(15)}" for p in chaos.callback_senders)
     )
-    assert receipts["missing"] == 0, f"{receipts['missing']} of {receipts['events']} sent emails did not end delivered: {receipts}"
-    assert receipts["receipts_not_one"] == 0, f"deliveries without exactly one receipt: {receipts}"
+    for channel in ("email", "sms"):
+        assert receipts[channel]["missing"] == 0, f"{receipts[channel]['missing']} sent {channel} deliveries did not end delivered: {receipts}"
+        assert receipts[channel]["receipts_not_one"] == 0, f"{channel} deliveries without exactly one receipt: {receipts}"
+    during, after = failover.get("during", {}), failover.get("after", {})
+    # SNS may still answer a publish that started before the outage; nothing started during it reaches SNS.
+    assert during and during["twilio"] > 0 and during["sns_share"] <= 0.02, (
+        f"while SNS SMS was down its traffic did not move to Twilio: {failover}\nsummary: {summary_path}"
+    )
+    assert after and after["sns_share"] > 0.5, (
+        f"after SNS SMS recovered (and the breakers' cool-down) the traffic did not come back to it: {failover}\nsummary: {summary_path}"
+    )
     assert unexplained_rate <= PLAN.max_duplicate_rate, (
         f"{by_cause['other']} duplicates in {total_deliveries} deliveries ({unexplained_rate:.3%}) that no SIGKILL "
         f"explains; at most {PLAN.max_duplicate_rate:.1%}:\n"
