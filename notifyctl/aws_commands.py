@@ -18,7 +18,7 @@ from notifyctl.aws_errors import run_translated
 from notifyctl.errors import FailedError
 from notifyctl.output import JsonOption, emit, format_age, report_errors
 from shared.channels import CHANNEL_NAMES, Channel
-from shared.topology import create_topology, verify_topology
+from shared.topology import Lane, create_topology, verify_topology
 
 if TYPE_CHECKING:
     from notifyctl.dead_letters import ChannelStats, DeadLetter, DeadLetterQueues, RedriveResult
@@ -41,6 +41,10 @@ class RedriveMethod(StrEnum):
 
 ChannelArgument = Annotated[
     Channel, typer.Argument(help=f"{', '.join(CHANNEL_NAMES[:-1])} or {CHANNEL_NAMES[-1]}.", case_sensitive=False)
+]
+LaneOption = Annotated[
+    Lane,
+    typer.Option(help="standard: the one-offs' DLQ (<channel>_notifications_dlq); bulk: batch items' (<channel>_bulk_notifications_dlq).", case_sensitive=False),
 ]
 
 
@@ -86,10 +90,11 @@ def dlq_stats(
 def dlq_peek(
     channel: ChannelArgument,
     count: Annotated[int, typer.Option("-n", "--count", min=1, max=1000, help="How many messages to show at most.")] = 10,
+    lane: LaneOption = Lane.STANDARD,
     as_json: JsonOption = False,
 ) -> None:
     """Show dead letters (notification, recipient, why it failed) without consuming them."""
-    letters = _run(lambda sqs, _sns, database: _queues(sqs, database).peek(channel, count))
+    letters = _run(lambda sqs, _sns, database: _queues(sqs, database).peek(channel, count, lane=lane))
     emit([asdict(letter) for letter in letters], as_json=as_json, human=lambda _: _describe_letters(channel, letters))
 
 
@@ -101,6 +106,7 @@ def dlq_redrive(
         RedriveMethod,
         typer.Option(help="auto: SQS StartMessageMoveTask where the endpoint supports it, else copy (receive, send, delete)."),
     ] = RedriveMethod.AUTO,
+    lane: LaneOption = Lane.STANDARD,
     as_json: JsonOption = False,
 ) -> None:
     """Replay a channel's dead letters: reset their deliveries to pending and move them back to the queue."""
@@ -111,7 +117,7 @@ def dlq_redrive(
             from shared.settings import ServiceSettings
 
             async with aws_clients(ServiceSettings(), "sqs", config=PROBE_CONFIG) as probe:
-                return await _queues(sqs, database, probe).redrive(channel, method=method.value, progress=update)
+                return await _queues(sqs, database, probe).redrive(channel, method=method.value, progress=update, lane=lane)
 
         result = _run(work)
     emit(asdict(result), as_json=as_json, human=lambda _: _describe_redrive(result))
@@ -129,13 +135,15 @@ def dlq_redrive(
 def dlq_purge(
     channel: ChannelArgument,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")] = False,
+    lane: LaneOption = Lane.STANDARD,
     as_json: JsonOption = False,
 ) -> None:
     """Delete every message in a channel's DLQ, for good (their deliveries keep saying failed)."""
+    which = f"{channel.value} {'bulk ' if lane is Lane.BULK else ''}dead-letter queue"
     if not yes:
-        typer.confirm(f"Delete every message in the {channel.value} dead-letter queue? This cannot be undone", abort=True)
-    purged = _run(lambda sqs, _sns, database: _queues(sqs, database).purge(channel), database=False)
-    emit({"channel": channel.value, "purged": purged}, as_json=as_json, human=f"Purged about {purged} message(s) from the {channel.value} DLQ.")
+        typer.confirm(f"Delete every message in the {which}? This cannot be undone", abort=True)
+    purged = _run(lambda sqs, _sns, database: _queues(sqs, database).purge(channel, lane=lane), database=False)
+    emit({"channel": channel.value, "lane": lane.value, "purged": purged}, as_json=as_json, human=f"Purged about {purged} message(s) from the {which}.")
 
 
 # ---------------------------------------------------------------- topology

@@ -1,5 +1,9 @@
 """The channels' dead-letter queues: what is there and why, replaying it, throwing it away.
 
+Each channel has one per lane (``shared/topology.py``): ``<channel>_notifications_dlq`` for
+one-offs (the default) and ``<channel>_bulk_notifications_dlq`` for batch items (``lane=bulk``);
+a bulk dead letter is replayed to the bulk queue, the same way.
+
 Replaying (``redrive``) is the delicate one. A dead letter's delivery row says ``failed`` ("gave
 up after 5 attempts: ..."), and a ``failed`` delivery is final to the senders: a copy that
 arrives later is deleted unsent (``shared/consumer.py``). So for every message it moves back,
@@ -39,6 +43,7 @@ from shared.logging import mask_personal_data
 from shared.messages import NotificationMessage
 from shared.queue_metrics import oldest_message_age_seconds, queue_counts
 from shared.sqs_queue import DEAD_LETTER_REASON_ATTRIBUTE, SQS_BATCH_SIZE
+from shared.topology import Lane, queues_for
 
 GAVE_UP_PREFIX = "gave up after "
 
@@ -139,13 +144,13 @@ class DeadLetterQueues:
             )
         return result
 
-    async def peek(self, channel: Channel, limit: int) -> list[DeadLetter]:
+    async def peek(self, channel: Channel, limit: int, *, lane: Lane = Lane.STANDARD) -> list[DeadLetter]:
         """Up to ``limit`` dead letters, decoded, with their delivery; none is consumed.
 
         Messages are read with a short visibility timeout (so that paging sees new ones) and
         made visible again at the end; if notifyctl dies meanwhile they reappear on their own.
         """
-        dlq_url = await self._url(channel_spec(channel).dead_letter_queue)
+        dlq_url = await self._url(queues_for(channel, lane).dead_letter_queue)
         seen: dict[str, dict[str, Any]] = {}
         try:
             while len(seen) < limit:
@@ -164,8 +169,11 @@ class DeadLetterQueues:
 
     # -- replaying -----------------------------------------------------------------------
 
-    async def redrive(self, channel: Channel, *, method: str = "auto", progress: Progress | None = None) -> RedriveResult:
-        queues = channel_spec(channel)
+    async def redrive(
+        self, channel: Channel, *, method: str = "auto", progress: Progress | None = None, lane: Lane = Lane.STANDARD
+    ) -> RedriveResult:
+        """Back to the lane's own queue (a bulk dead letter to ``<channel>_bulk_notifications``)."""
+        queues = queues_for(channel, lane)
         queue_url, dlq_url = await self._url(queues.queue), await self._url(queues.dead_letter_queue)
         if method in ("auto", "move-task") and await self._move_tasks_supported(dlq_url):
             return await self._redrive_with_move_task(channel, queue_url, dlq_url, progress)
@@ -245,9 +253,9 @@ class DeadLetterQueues:
 
     # -- throwing away -------------------------------------------------------------------
 
-    async def purge(self, channel: Channel) -> int:
-        """Delete every message of the channel's DLQ; returns how many there were (approximately)."""
-        dlq_url = await self._url(channel_spec(channel).dead_letter_queue)
+    async def purge(self, channel: Channel, *, lane: Lane = Lane.STANDARD) -> int:
+        """Delete every message of the channel's DLQ of ``lane``; returns how many there were (approximately)."""
+        dlq_url = await self._url(queues_for(channel, lane).dead_letter_queue)
         waiting, in_flight = await queue_counts(self._sqs, dlq_url)
         try:
             await self._sqs.purge_queue(QueueUrl=dlq_url)

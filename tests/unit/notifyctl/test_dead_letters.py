@@ -12,7 +12,7 @@ import pytest
 from notifyctl.dead_letters import DeadLetterQueues
 from notifyctl.errors import FailedError
 from shared.messages import NotificationMessage, RecipientSnapshot
-from shared.topology import Channel
+from shared.topology import Channel, Lane
 
 
 def notification(channel: Channel = Channel.SLACK) -> NotificationMessage:
@@ -143,3 +143,26 @@ class TestRedrive:
     async def test_move_task_asked_for_where_unsupported(self) -> None:
         with pytest.raises(FailedError, match="does not support StartMessageMoveTask"):
             await Queues(FakeSqs([], move_tasks=False)).redrive(Channel.SLACK, method="move-task")
+
+
+class TestBulkLane:
+    async def test_redrive_reads_the_bulk_dlq_and_sends_back_to_the_bulk_queue(self) -> None:
+        class RecordingSqs(FakeSqs):
+            def __init__(self, bodies: list[str]) -> None:
+                super().__init__(bodies, move_tasks=False)
+                self.urls: list[tuple[str, str]] = []
+
+            async def receive_message(self, QueueUrl: str, **options: Any) -> dict[str, Any]:  # noqa: N803
+                self.urls.append(("receive", QueueUrl))
+                return await super().receive_message(QueueUrl, **options)
+
+            async def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+                self.urls.append(("send", QueueUrl))
+                return await super().send_message_batch(QueueUrl, Entries)
+
+        messages = [notification() for _ in range(2)]
+        sqs = RecordingSqs([m.to_json() for m in messages])
+        result = await Queues(sqs).redrive(Channel.SLACK, lane=Lane.BULK)
+        assert (result.method, result.moved, result.deliveries_reset) == ("copy", 2, 2)
+        assert {url for kind, url in sqs.urls if kind == "receive"} == {"https://sqs/slack_bulk_notifications_dlq"}
+        assert {url for kind, url in sqs.urls if kind == "send"} == {"https://sqs/slack_bulk_notifications"}
