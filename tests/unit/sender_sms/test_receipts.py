@@ -7,28 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from harness.sms_delivery_logs import sms_record
 from sender_sms.receipts import MalformedRecordError, sms_receipt
 from shared.receipts import ReceiptEffect
 
 
 def record(status: str, response: str) -> str:
-    return json.dumps(
-        {
-            "notification": {"messageId": "34d9b400-c6dd-5444-820d-fbeb0f1f54cf", "timestamp": "2016-06-28 00:40:34.558"},
-            "delivery": {
-                "phoneCarrier": "My Phone Carrier",
-                "mnc": 270,
-                "destination": "+1432XXX0766",
-                "priceInUSD": 0.00645,
-                "smsType": "Transactional",
-                "mcc": 310,
-                "providerResponse": response,
-                "dwellTimeMs": 599,
-                "dwellTimeMsUntilDeviceAck": 1344,
-            },
-            "status": status,
-        }
-    )
+    return json.dumps(sms_record("34d9b400-c6dd-5444-820d-fbeb0f1f54cf", "+1432XXX0766", status, response))
 
 
 class TestSmsReceipt:
