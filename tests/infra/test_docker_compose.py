@@ -279,3 +279,18 @@ class TestCertificatePaths:
     def test_the_init_script_makes_the_server_key_readable_by_its_file_name(self) -> None:
         key = PkiPaths.in_directory("/run/mtls").server_key.name
         assert f'chmod g+r "$certs"/{key}' in TestInit()._script()
+
+
+class TestTwilioAccount:
+    def test_the_sms_senders_twilio_settings_come_from_the_environment_with_the_settings_defaults(self) -> None:
+        from sender_sms.settings import SmsSenderSettings
+
+        environment = _environment(_load_compose()["services"]["sender-sms"])
+        defaults = {
+            "TWILIO_ACCOUNT_SID": SmsSenderSettings.model_fields["twilio_account_sid"].default,
+            "TWILIO_AUTH_TOKEN": SmsSenderSettings.model_fields["twilio_auth_token"].default.get_secret_value(),
+            "TWILIO_FROM": SmsSenderSettings.model_fields["twilio_from"].default,
+        }
+        for name, default in defaults.items():
+            assert environment[name] == f"${{{name}:-{default}}}", f"{name}: read from the environment / .env, else the local default"
+        assert environment["TWILIO_BASE_URL"] == "${TWILIO_BASE_URL:-http://wiremock:8080}"
