@@ -128,6 +128,9 @@ module "compute" {
   ses_identity           = var.ses_identity
   sms_sender_id          = var.sms_sender_id
   sms_origination_number = var.sms_origination_number
+  sms_providers          = var.sms_providers
+  twilio_base_url        = var.twilio_base_url
+  twilio_from            = var.twilio_from
   slack_api_url          = var.slack_api_url
 }
 

@@ -79,6 +79,11 @@ output "slack_bot_token_secret_arn" {
   value       = one(module.compute[*].slack_bot_token_secret_arn)
 }
 
+output "twilio_secret_arn" {
+  description = "Secret to fill with the Twilio account (JSON: account_sid, auth_token); null unless sms_providers names twilio."
+  value       = one(module.compute[*].twilio_secret_arn)
+}
+
 output "alarm_topic_arn" {
   description = "SNS topic the CloudWatch alarms notify: subscribe on-call tooling to it."
   value       = one(module.monitoring[*].alarm_topic_arn)

@@ -191,6 +191,29 @@ variable "sms_origination_number" {
   default     = null
 }
 
+variable "sms_providers" {
+  description = "SMS_SENDER_PROVIDERS: the SMS providers in failover order; [\"sns\", \"twilio\"] adds Twilio behind SNS (fill twilio_secret_arn and set twilio_from)."
+  type        = list(string)
+  default     = ["sns"]
+
+  validation {
+    condition     = length(var.sms_providers) > 0 && alltrue([for name in var.sms_providers : contains(["sns", "twilio"], name)]) && length(distinct(var.sms_providers)) == length(var.sms_providers)
+    error_message = "sms_providers: each of \"sns\" and \"twilio\" at most once, at least one."
+  }
+}
+
+variable "twilio_base_url" {
+  description = "TWILIO_BASE_URL of the SMS sender when sms_providers names twilio."
+  type        = string
+  default     = "https://api.twilio.com"
+}
+
+variable "twilio_from" {
+  description = "TWILIO_FROM: the Twilio number (E.164) or Messaging Service SID (MG...) SMS are sent from; needed when sms_providers names twilio."
+  type        = string
+  default     = null
+}
+
 variable "slack_api_url" {
   description = "SLACK_API_URL of the Slack sender."
   type        = string

@@ -245,6 +245,16 @@ class TestComputeModule:
         unknown = sorted(names - environment_names(settings))
         assert not unknown, f"{service}: {unknown} are not settings of {settings.__name__}"
 
+    def test_the_twilio_account_comes_from_its_secret_only_when_twilio_is_a_provider(self, compute_locals: dict[str, Any]) -> None:
+        def bare(expression: str) -> str:  # the parser's spacing is not ours
+            return re.sub(r"\s+", "", expression)
+
+        secrets, environment = compute_locals["secrets"]["sms"], compute_locals["environment"]["sms"]
+        for name, key in (("TWILIO_ACCOUNT_SID", "account_sid"), ("TWILIO_AUTH_TOKEN", "auth_token")):
+            assert bare(secrets[name]) == bare(f'${{local.twilio ? "${{join("", aws_secretsmanager_secret.twilio[*].arn)}}:{key}::" : None}}')
+        assert bare(environment["SMS_SENDER_PROVIDERS"]) == bare('${join(",", var.sms_providers)}')
+        assert bare(compute_locals["twilio"]) == bare('${contains(var.sms_providers, "twilio")}')
+
     @pytest.mark.parametrize("channel", [channel.value for channel in topology.Channel])
     def test_sender_ops_ports_are_the_settings_defaults(self, compute_locals: dict[str, Any], channel: str) -> None:
         settings = _settings_class(*SETTINGS_BY_SERVICE[channel])

@@ -51,11 +51,14 @@ data "aws_iam_policy_document" "execution" {
   statement {
     sid     = "InjectSecrets"
     actions = ["secretsmanager:GetSecretValue"]
-    resources = [
-      var.database_secret_arn,
-      aws_secretsmanager_secret.gateway_tls.arn,
-      aws_secretsmanager_secret.slack_bot_token.arn,
-    ]
+    resources = concat(
+      [
+        var.database_secret_arn,
+        aws_secretsmanager_secret.gateway_tls.arn,
+        aws_secretsmanager_secret.slack_bot_token.arn,
+      ],
+      aws_secretsmanager_secret.twilio[*].arn,
+    )
   }
 
   statement {

@@ -66,6 +66,9 @@ locals {
       SMS_SENDER_OPS_PORT    = tostring(local.senders.sms.ops_port)
       SMS_SENDER_ID          = var.sms_sender_id
       SMS_ORIGINATION_NUMBER = var.sms_origination_number
+      SMS_SENDER_PROVIDERS   = join(",", var.sms_providers)
+      TWILIO_BASE_URL        = local.twilio ? var.twilio_base_url : null
+      TWILIO_FROM            = local.twilio ? var.twilio_from : null
 
       SMS_SENDER_RATE_LIMIT_PER_SECOND = local.rate_limit.sms
       SMS_SENDER_RATE_LIMIT_BURST      = local.rate_limit_burst.sms
@@ -94,11 +97,18 @@ locals {
     migrate = {}
   }
 
+  # Twilio is the SMS sender's second provider when sms_providers names it (its secret exists then).
+  twilio = contains(var.sms_providers, "twilio")
+
   # Environment variables filled from Secrets Manager when a task starts (execution role).
   secrets = {
     gateway = { DATABASE_URL = "${var.database_secret_arn}:url::" }
-    sms     = { DATABASE_URL = "${var.database_secret_arn}:url::" }
-    email   = { DATABASE_URL = "${var.database_secret_arn}:url::" }
+    sms = {
+      DATABASE_URL       = "${var.database_secret_arn}:url::"
+      TWILIO_ACCOUNT_SID = local.twilio ? "${join("", aws_secretsmanager_secret.twilio[*].arn)}:account_sid::" : null
+      TWILIO_AUTH_TOKEN  = local.twilio ? "${join("", aws_secretsmanager_secret.twilio[*].arn)}:auth_token::" : null
+    }
+    email = { DATABASE_URL = "${var.database_secret_arn}:url::" }
     slack = {
       DATABASE_URL    = "${var.database_secret_arn}:url::"
       SLACK_BOT_TOKEN = aws_secretsmanager_secret.slack_bot_token.arn
@@ -115,7 +125,7 @@ locals {
   }
   container_secrets = {
     for service, variables in local.secrets : service => [
-      for name, value_from in variables : { name = name, valueFrom = value_from }
+      for name, value_from in variables : { name = name, valueFrom = value_from } if value_from != null
     ]
   }
 

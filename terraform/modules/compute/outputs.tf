@@ -41,6 +41,11 @@ output "slack_bot_token_secret_arn" {
   value       = aws_secretsmanager_secret.slack_bot_token.arn
 }
 
+output "twilio_secret_arn" {
+  description = "ARN of the secret holding the Twilio account SID and auth token; null unless sms_providers names twilio."
+  value       = one(aws_secretsmanager_secret.twilio[*].arn)
+}
+
 output "migrate_task_definition_arn" {
   description = "Task definition that runs the database migrations."
   value       = aws_ecs_task_definition.migrate.arn

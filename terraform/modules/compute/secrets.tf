@@ -43,3 +43,21 @@ resource "aws_secretsmanager_secret" "slack_bot_token" {
   kms_key_id  = aws_kms_key.secrets.arn
   tags        = var.tags
 }
+
+# JSON with Twilio's `account_sid` and `auth_token`; only when sms_providers names twilio (an ECS
+# task cannot start with a secret that has no value yet).
+resource "aws_secretsmanager_secret" "twilio" {
+  #checkov:skip=CKV2_AWS_57:Twilio auth tokens are rotated in Twilio's console (a secondary token, then promoted), not by an AWS rotation Lambda; the operator then updates this secret.
+  count       = local.twilio ? 1 : 0
+  name        = "${var.name}/twilio"
+  description = "The Twilio account the SMS sender uses as a second provider: JSON with account_sid and auth_token"
+  kms_key_id  = aws_kms_key.secrets.arn
+  tags        = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.twilio_from != null
+      error_message = "sms_providers names twilio: set twilio_from (the Twilio number or Messaging Service SID the SMS are sent from)."
+    }
+  }
+}

@@ -168,6 +168,24 @@ variable "sms_origination_number" {
   default     = null
 }
 
+variable "sms_providers" {
+  description = "SMS_SENDER_PROVIDERS of the SMS sender, in failover order: [\"sns\"] or [\"sns\", \"twilio\"]."
+  type        = list(string)
+  default     = ["sns"]
+}
+
+variable "twilio_base_url" {
+  description = "TWILIO_BASE_URL of the SMS sender when sms_providers names twilio."
+  type        = string
+  default     = "https://api.twilio.com"
+}
+
+variable "twilio_from" {
+  description = "TWILIO_FROM: the Twilio number (E.164) or Messaging Service SID (MG...) SMS are sent from; needed when sms_providers names twilio."
+  type        = string
+  default     = null
+}
+
 variable "slack_api_url" {
   description = "SLACK_API_URL of the Slack sender."
   type        = string
