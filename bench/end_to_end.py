@@ -46,7 +46,6 @@ import os
 import ssl
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -278,19 +277,9 @@ async def deliveries(database_url: str, ids: list[str]) -> list[dict[str, Any]]:
 
 
 def slack_posts(wiremock: WireMock) -> list[tuple[float, str]]:
-    """(loggedDate in seconds, text) of every chat.postMessage WireMock received.
-
-    Asks for the matching requests only (``requests/find``), without the served responses the full
-    journal carries: thousands of entries take WireMock seconds to serialise.
-    """
-    pattern = json.dumps({"method": "POST", "urlPath": SLACK_POST_PATH}).encode()
-    request = urllib.request.Request(
-        f"{wiremock.base_url}/__admin/requests/find", data=pattern, method="POST", headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:
-        found = json.loads(response.read())["requests"]
+    """(loggedDate in seconds, text) of every chat.postMessage WireMock received."""
     posts = []
-    for entry in found:
+    for entry in wiremock.find_requests({"method": "POST", "urlPath": SLACK_POST_PATH}):
         body = json.loads(entry.get("body") or "{}")
         posts.append((entry["loggedDate"] / 1000, body.get("text") or ""))
     return posts

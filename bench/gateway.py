@@ -458,7 +458,9 @@ def overload(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     capacity_run = drive(stack, stack.gateway, warmup=args.warmup, duration=args.duration, connections=args.connections)
     capacity = capacity_run.ok / capacity_run.seconds
     wait_for_outbox_to_drain(stack)
-    rate = args.factor * capacity
+    # A fixed offered rate (--offered) compares two gateways at the same load: the capacity a
+    # closed loop measures on a shared machine moves with the neighbours.
+    rate = args.offered or args.factor * capacity
     print(f"  capacity {capacity:.0f}/s; driving {rate:.0f}/s open loop for {args.duration:g} s", file=sys.stderr)
     alive_samples: list[bool] = []
 
@@ -468,9 +470,10 @@ def overload(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             alive_samples.append(stack.gateway_process.process.running)
             time.sleep(0.5)
 
-    # Warm-up 0: the first requests meet a gateway at rest, which is part of what overload looks like.
+    # Warm-up 0 by default: the first requests meet a gateway at rest, which is part of what
+    # overload looks like; --open-warmup leaves out the onset (connections opening) to see the steady state.
     run = drive(
-        stack, stack.gateway, warmup=0, duration=args.duration, connections=args.connections,
+        stack, stack.gateway, warmup=args.open_warmup, duration=args.duration, connections=args.connections,
         rate=rate, max_connections=args.max_connections, collect_ids=True, during_window=watch,
     )
     stayed_up = all(alive_samples) and stack.gateway_process.process.running
@@ -517,6 +520,8 @@ def overload(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         "sns_messages": len(published) if published is not None else None,
         "drain_seconds": drain_seconds,
         "server_cpu_percent": 100 * run.window_cpu / run.seconds,
+        "client_cpu_percent": run.client_cpu_percent,
+        "machine_busy_percent": run.machine_busy_percent,
     }
 
 
@@ -524,7 +529,7 @@ def print_overload(result: dict[str, Any], stack: Stack, args: argparse.Namespac
     print()
     print(
         f"Gateway overload: capacity {result['capacity_per_second']:.0f} accepted/s (closed loop, {args.connections} connections); "
-        f"then {result['offered_per_second']:.0f}/s offered ({args.factor:g}x) for {args.duration:g} s, open loop, "
+        f"then {result['offered_per_second']:.0f}/s offered ({result['offered_per_second'] / result['capacity_per_second']:.1f}x) for {args.duration:g} s, open loop, "
         f"up to {args.max_connections} connections"
     )
     print(stack.machine_line())
@@ -544,7 +549,8 @@ def print_overload(result: dict[str, Any], stack: Stack, args: argparse.Namespac
     print(f"answered after the {args.duration:g} s of offered load: {result['ended_after_window']}; "
           f"that had to wait for a free connection: {result['waited_for_connection']}; connections opened: {result['connections_opened']}")
     print(f"stayed up: {result['stayed_up']}; /healthz after: {result['healthz_after']}; a POST right after: {result['post_after']}; "
-          f"peak RSS {result['peak_rss_mb']:.0f} MB; gateway CPU {result['server_cpu_percent']:.0f}%")
+          f"peak RSS {result['peak_rss_mb']:.0f} MB; gateway CPU {result['server_cpu_percent']:.0f}%, "
+          f"load generator CPU {result['client_cpu_percent']:.0f}%, machine busy {result['machine_busy_percent']:.0f}% of {os.cpu_count()} cores")
     lost = result["accepted"] - result["stored"]
     drained = f"drained in {result['drain_seconds']:.1f} s" if result["drain_seconds"] is not None else "outbox NOT drained in 180 s"
     print(
@@ -683,6 +689,91 @@ def print_profile(result: dict[str, Any], stack: Stack, args: argparse.Namespace
         print(f"\nraw stacks (py-spy collapsed format): {result['raw']}")
 
 
+# ---------------------------------------------------------------- scale-out (bench/scale_out.py --gateway)
+
+
+@dataclass
+class ReplicatedServer(Server):
+    """Gateway processes sharing one port: their CPU together, the largest one's memory."""
+
+    other_pids: tuple[int, ...] = ()
+
+    def cpu_seconds(self) -> float:
+        return super().cpu_seconds() + sum(ProcessGauge(self.name, pid).cpu_seconds() for pid in self.other_pids)
+
+
+def gateways_scale_out(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """Closed-loop capacity of one gateway process, then of two on the same port (SO_REUSEPORT),
+    rounds alternating (one, two, one, two) so that a neighbour's burst hits both."""
+    reuse = {"GATEWAY_REUSE_PORT": "true"}
+    with bench_stack(gateway_env=reuse, keep=args.keep) as stack:
+        runs: dict[int, list[Run]] = {1: [], 2: []}
+        for round_number in range(1, args.rounds + 1):
+            for processes in (1, 2):
+                # The second process runs only in its phase: a listener that is there but not
+                # serving would still be handed connections by the kernel.
+                second = None
+                if processes == 2:
+                    second = start_gateway(
+                        certificates=stack.certificates, database_url=stack.database_url, aws_endpoint_url=stack.sns_endpoint,
+                        log_dir=stack.work_dir / "logs", name=f"gateway-2-{round_number}",
+                        settings={**PRODUCTION_GATEWAY_SETTINGS, "topic_arn": stack.gateway_process.env["GATEWAY_TOPIC_ARN"]},
+                        extra_env=reuse, port=stack.gateway.port,
+                    )
+                try:
+                    server = ReplicatedServer(
+                        f"{processes} gateway(s)", stack.gateway.pid, stack.gateway.port, "/notifications",
+                        other_pids=(second.process.pid,) if second is not None else (),  # type: ignore[arg-type]
+                    )
+                    run = drive(stack, server, warmup=args.warmup, duration=args.duration, connections=64, drain=True)
+                finally:
+                    if second is not None:
+                        second.stop()
+                runs[processes].append(run)
+                print(f"  round {round_number}, {processes} process(es): {run.ok / run.seconds:.0f} accepted/s", file=sys.stderr)
+        machine = stack.machine_line()
+
+    def phase(processes: int) -> dict[str, Any]:
+        group = runs[processes]
+        ok, seconds = sum(r.ok for r in group), sum(r.seconds for r in group)
+        return {
+            "processes": processes,
+            "accepted_per_second": ok / seconds,
+            "rounds_accepted_per_second": [round(r.ok / r.seconds, 1) for r in group],
+            "cpu_ms_per_accepted": 1000 * sum(r.total_cpu for r in group) / sum(r.ok_total for r in group),
+            "gateway_cpu_percent": 100 * sum(r.window_cpu for r in group) / seconds,
+            "machine_busy_percent": _median([r.machine_busy_percent for r in group]),
+            "p99_ms": _median([r.latency()["p99"] for r in group if r.latency()]),
+        }
+
+    one, two = phase(1), phase(2)
+    return {"phases": [one, two], "ratio": two["accepted_per_second"] / one["accepted_per_second"]}, machine
+
+
+def print_gateways_scale_out(result: dict[str, Any], args: argparse.Namespace, machine: str) -> None:
+    print()
+    print(
+        f"Scale-out: python -m gateway, one process, then two on one port (GATEWAY_REUSE_PORT, SO_REUSEPORT); rounds alternate; "
+        f"{args.duration:g} s per round after {args.warmup:g} s, 64 keep-alive mTLS connections, closed loop"
+    )
+    print(machine)
+    print()
+    header = f"{'processes':<11}{'accepted/s':>11}{'rounds':>16}{'CPU ms/ok':>11}{'gateway CPU':>13}{'machine busy':>14}{'p99 ms':>8}"
+    print(header)
+    print("-" * len(header))
+    for row in result["phases"]:
+        rounds = ", ".join(f"{value:.0f}" for value in row["rounds_accepted_per_second"])
+        print(
+            f"{row['processes']:<11}{row['accepted_per_second']:>11.0f}{rounds:>16}{row['cpu_ms_per_accepted']:>11.3f}"
+            f"{row['gateway_cpu_percent']:>12.0f}%{row['machine_busy_percent']:>13.0f}%{row['p99_ms']:>8.0f}"
+        )
+    print()
+    print(
+        f"two processes / one: {result['ratio']:.2f}x accepted/s, on {os.cpu_count()} cores shared with Postgres, the SNS sink and "
+        f"the load generator (machine busy is of all cores)"
+    )
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -704,6 +795,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="rounds per server, interleaved (default 2)")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections (default 64)")
     parser.add_argument("--factor", type=float, default=2.0, help="--overload: offered load over capacity (default 2)")
+    parser.add_argument("--offered", type=float, help="--overload: offer this many requests a second instead of --factor x capacity")
+    parser.add_argument("--open-warmup", type=float, default=0.0, help="--overload: unmeasured seconds of the open loop (default 0)")
     parser.add_argument("--max-connections", type=int, default=512, help="--overload: connection cap of the open loop (default 512)")
     parser.add_argument("--native", action="store_true", help="--profile: include native frames (C extensions, OpenSSL)")
     parser.add_argument("--top", type=int, default=15, help="--profile: rows per table (default 15)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 
 import uvicorn
@@ -39,8 +40,29 @@ def main() -> int:
     )
     log.info("gateway_starting", host=settings.host, port=settings.port, crl=str(settings.tls_crl) if settings.tls_crl else None)
     server = uvicorn.Server(config)
-    server.run()
+    if settings.reuse_port:
+        try:
+            listener = reuse_port_socket(settings.host, settings.port)
+        except OSError as exc:
+            print(f"gateway: cannot listen on {settings.host}:{settings.port} with SO_REUSEPORT: {exc}", file=sys.stderr)
+            return 1
+        server.run(sockets=[listener])
+    else:
+        server.run()
     return 0 if server.started else 1
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket that other processes may bind too (SO_REUSEPORT): the kernel then
+    spreads new connections over every process listening on the port. uvicorn does not set the
+    option itself, so the gateway binds the socket and hands it over."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((host, port))
+    listener.set_inheritable(False)
+    return listener
 
 
 if __name__ == "__main__":

@@ -111,14 +111,15 @@ def start_gateway(
     name: str = "gateway",
     settings: dict[str, Any] | None = None,
     extra_env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> GatewayProcess:
-    """A gateway on free ports, ready. ``settings`` (by field name; the tests' quicker timings
+    """A gateway on free ports (or on ``port``: another gateway's, with ``GATEWAY_REUSE_PORT``), ready. ``settings`` (by field name; the tests' quicker timings
     unless given) and ``extra_env`` (by environment variable, e.g. ``GATEWAY_RATE_LIMIT_ENABLED``)
     go on top of what it needs to reach its dependencies."""
     unknown = sorted(set(extra_env or {}) - environment_names(GatewaySettings))
     if unknown:
         raise ValueError(f"not gateway settings: {', '.join(unknown)}")
-    port, ops_port = free_port(), free_port()
+    port, ops_port = port or free_port(), free_port()
     env = {
         **environment_for(
             GatewaySettings,

@@ -119,6 +119,12 @@ class WireMock(ChildServer):
         journal = http_json("GET", f"{self.base_url}/__admin/requests")
         return [_journal_entry(entry) for entry in reversed(journal.get("requests", []))]
 
+    def find_requests(self, pattern: dict[str, Any], timeout: float = 120.0) -> list[dict[str, Any]]:
+        """The journal's requests matching a WireMock request pattern, as WireMock gives them
+        (``requests/find``: without the served responses the full journal carries, which take
+        WireMock seconds to serialise for thousands of entries)."""
+        return http_json("POST", f"{self.base_url}/__admin/requests/find", pattern, timeout=timeout)["requests"]
+
     def reset_requests(self) -> None:
         http_json("DELETE", f"{self.base_url}/__admin/requests")
 
