@@ -22,7 +22,8 @@ a receipt), and no process can die between the two:
   a client's cancel happens before anything is sent.
 
 The status changes write their callback events through 0007's triggers (``delivery.cancelled``).
-When no delivery is ``waiting`` anywhere (no ``first`` notification in flight) the trigger stops
+The trigger does nothing for the statements it runs itself (``pg_trigger_depth() > 1``): each
+of them is one of the steps above, already complete. When no delivery is ``waiting`` anywhere (no ``first`` notification in flight) the trigger stops
 after one probe of the partial index ``deliveries_waiting``, unless a ``sent`` delivery failed.
 
 Revision ID: 0017
@@ -63,6 +64,10 @@ _EVENT_DATA = """
 _ADVANCE = """
     CREATE FUNCTION first_delivery_advance() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
+        -- Its own UPDATEs below need nothing more (and would otherwise fire it without end).
+        IF pg_trigger_depth() > 1 THEN
+            RETURN NULL;
+        END IF;
         IF NOT EXISTS (SELECT 1 FROM deliveries WHERE status = 'waiting')
            AND NOT EXISTS (SELECT 1 FROM new_deliveries AS d
                            JOIN old_deliveries AS o ON o.notification_id = d.notification_id AND o.channel = d.channel
