@@ -102,6 +102,18 @@ async def send(database: Database, notification_id: uuid.UUID, channel: Channel,
     )
 
 
+def email_receipt(message_id: str, event: str, effect: ReceiptEffect, *, reason: str | None = None) -> Receipt:
+    return Receipt(
+        channel=Channel.EMAIL,
+        provider_message_id=message_id,
+        provider_event_id=str(uuid.uuid4()),
+        event=event,
+        at=datetime.now(UTC),
+        effect=effect,
+        reason=reason,
+    )
+
+
 class TestFailureMovesOn:
     async def test_a_failure_releases_the_next_channel_with_its_outbox_row(self, database: Database) -> None:
         notification_id = await accepted(database, {"sms": "pending", "email": "waiting", "slack": "waiting"})
@@ -171,16 +183,9 @@ class TestSentCancelsTheRest:
         message_id = f"ses-{uuid.uuid4()}"
         await send(database, notification_id, Channel.EMAIL, provider="ses", message_id=message_id)
         assert await statuses(database, notification_id) == {"email": "sent", "sms": "cancelled"}
-        bounce = Receipt(
-            channel=Channel.EMAIL,
-            provider_message_id=message_id,
-            provider_event_id=str(uuid.uuid4()),
-            event="Bounce",
-            at=datetime.now(UTC),
-            effect=ReceiptEffect.FAILED,
-            reason="bounced (Permanent/General): 550 user unknown",
+        await ReceiptRepository(database).apply(
+            email_receipt(message_id, "Bounce", ReceiptEffect.FAILED, reason="bounced (Permanent/General): 550 user unknown")
         )
-        await ReceiptRepository(database).apply(bounce)
         assert await statuses(database, notification_id) == {"email": "failed", "sms": "pending"}
         assert await outbox(database, notification_id) == [["sms"]]
 
@@ -188,13 +193,5 @@ class TestSentCancelsTheRest:
         notification_id = await accepted(database, {"email": "pending", "sms": "waiting"})
         message_id = f"ses-{uuid.uuid4()}"
         await send(database, notification_id, Channel.EMAIL, provider="ses", message_id=message_id)
-        delivered = Receipt(
-            channel=Channel.EMAIL,
-            provider_message_id=message_id,
-            provider_event_id=str(uuid.uuid4()),
-            event="Delivery",
-            at=datetime.now(UTC),
-            effect=ReceiptEffect.DELIVERED,
-        )
-        await ReceiptRepository(database).apply(delivered)
+        await ReceiptRepository(database).apply(email_receipt(message_id, "Delivery", ReceiptEffect.DELIVERED))
         assert await statuses(database, notification_id) == {"email": "delivered", "sms": "cancelled"}
