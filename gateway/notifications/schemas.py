@@ -60,6 +60,12 @@ def _plain_or_template(schema: dict[str, Any]) -> None:
         {"required": ["message"], "properties": {"template": False, "template_version": False, "personalisation": False}},
         {"required": ["template"], "properties": {"message": False, "subject": False}},
     ]
+    # Delivery "first" needs channels (their order is the order tried).
+    schema["anyOf"] = [
+        {"not": {"required": ["delivery"]}},
+        {"properties": {"delivery": {"const": "all"}}},
+        {"required": ["channels"], "properties": {"channels": {"type": "array"}}},
+    ]
 
 
 # send_at: how far ahead it may be, and how late it may be and still be sent (at once).
