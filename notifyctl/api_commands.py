@@ -133,6 +133,12 @@ def send(
     send_at: Annotated[
         str | None, typer.Option("--send-at", help="Send it then: ISO 8601 with a UTC offset, e.g. 2026-12-02T09:00:00+01:00 (up to 7 days ahead).")
     ] = None,
+    first: Annotated[
+        bool,
+        typer.Option(
+            "--first", help="Deliver on the first --channel that works, in the order given (the next only if one fails); needs --channel."
+        ),
+    ] = False,
     *,
     profile: Profile,
     as_json: JsonOption = False,
@@ -143,8 +149,11 @@ def send(
     values = personalisation_values(personalisation, personalisation_file)
     if template is None and (values or template_version is not None):
         raise typer.BadParameter("--personalisation and --template-version go with --template", param_hint="--template")
+    if first and not channel:
+        raise typer.BadParameter("--first needs the channels to try, in order: --channel sms --channel email", param_hint="--first")
     with gateway(profile) as client:
         optional = {
+            "delivery": "first" if first else None,
             "message": message,
             "subject": subject,
             "template": template,
@@ -163,7 +172,8 @@ def send(
         replayed = " (a repeat of an earlier request: nothing new was sent)" if accepted["replayed"] else ""
         sms = f"; SMS in {accepted['sms_fragments']} part(s), {accepted['sms_encoding']}" if "sms_fragments" in accepted else ""
         held = f"; held until {accepted['release_at']}" if accepted.get("release_at") else ""
-        typer.echo(f"accepted for {accepted['recipient']} on {', '.join(accepted['channels'])}{sms}{held}{replayed}", err=True)
+        on = " then ".join(accepted["channels"]) + " (the first that works)" if accepted.get("delivery") == "first" else ", ".join(accepted["channels"])
+        typer.echo(f"accepted for {accepted['recipient']} on {on}{sms}{held}{replayed}", err=True)
 
 
 @report_errors
@@ -202,6 +212,8 @@ def status(
     emit(notification, as_json=as_json, human=_describe_status)
     if wait:
         failed = sorted(channel for channel, d in notification["deliveries"].items() if d["status"] == "failed")
+        if notification.get("delivery") == "first" and notification.get("delivered_by"):
+            failed = []  # a channel before the one that worked failed: that is what "first" is for
         if not done:
             raise NotDoneError(f"not every delivery was final after {timeout:g} s")
         if failed:

@@ -36,6 +36,7 @@ DATA_FIELDS = (
     "attempts",
     "last_error",
     "provider_message_id",
+    "provider",
     "reference",
     "job_id",
     "template",

@@ -21,8 +21,12 @@ class DeliveryStatus(StrEnum):
     # Never attempted, written so by the accept with the reason in last_error (the recipient
     # turned the channel off); no queue message is published for it.
     SKIPPED = "skipped"
-    # Cancelled by its client while scheduled (POST /notifications/{id}/cancel); never published.
+    # Cancelled by its client while scheduled (POST /notifications/{id}/cancel), or, of a
+    # ``delivery: first`` notification, not needed because another channel was sent; never published.
     CANCELLED = "cancelled"
+    # Of a ``delivery: first`` notification: a later channel, tried only if the ones before it
+    # end failed or skipped (migration 0017's trigger releases it to ``pending``); never published until then.
+    WAITING = "waiting"
 
 
 # Statuses a delivery does not leave (for ``notifyctl status --wait``, and for the senders: a

@@ -106,6 +106,9 @@ notifications = Table(
     # or later when that falls in the recipient's quiet hours; NULL: at once.
     Column("send_at", DateTime(timezone=True)),
     Column("release_at", DateTime(timezone=True)),
+    # "all": every channel at once; "first": one at a time in the order of ``channels`` until one
+    # is sent (migration 0017's trigger moves it on).
+    Column("delivery", Text, nullable=False, server_default="all"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index(
         "notifications_client_idempotency_key",
@@ -116,6 +119,7 @@ notifications = Table(
     ),
     Index("notifications_created_at", "created_at"),
     CheckConstraint("message IS NOT NULL OR content IS NOT NULL", name="notifications_has_content"),
+    CheckConstraint(_one_of("delivery", ["all", "first"]), name="notifications_delivery"),
 )
 
 deliveries = Table(
@@ -141,6 +145,7 @@ deliveries = Table(
     # When the provider reported it delivered (a receipt; see shared/receipts.py).
     Column("delivered_at", DateTime(timezone=True)),
     Index("deliveries_provider_message_id", "provider_message_id", postgresql_where=text("provider_message_id IS NOT NULL")),
+    Index("deliveries_waiting", "notification_id", postgresql_where=text("status = 'waiting'")),
     CheckConstraint(_one_of("status", [status.value for status in DeliveryStatus]), name="deliveries_status"),
     CheckConstraint(_one_of("channel", CHANNEL_NAMES), name="deliveries_channel"),
 )

@@ -14,6 +14,13 @@ falls in the recipient's quiet hours (until they end in the recipient's zone; no
 categories). A plan with a release time stores its deliveries ``scheduled`` and its outbox row
 due then (see ``gateway/outbox/``). ``now`` is the caller's, so the rules are tested at any hour.
 
+With ``delivery: "first"`` the channels are the requested ones in the order requested (the order
+they are tried in), and a requested channel the recipient has no contact for is skipped
+(``recipient has no sms contact``) rather than refused, as long as it has one of them: the point is
+to reach the recipient by whichever channel it has. Only the first channel not skipped is
+published; the others are stored ``waiting`` (see migration 0017 for what releases them). Every
+channel that may be sent is checked against its limits now, as for ``"all"``.
+
 A skipped delivery is never attempted: it is stored ``skipped`` with the reason in
 ``last_error`` and no queue message is published for it. ``skipped_channels`` is the one place
 that says why a channel is skipped: the recipient's address for it is suppressed (a permanent
@@ -38,6 +45,7 @@ from gateway.notifications.schemas import (
     MAX_SEND_LATE,
     SEND_AT_IN_THE_PAST,
     SEND_AT_TOO_FAR,
+    DeliveryMode,
     NotificationCreate,
 )
 from gateway.recipients.preferences import Preferences
@@ -76,7 +84,7 @@ class Plan:
     channels: list[Channel]  # targeted: one delivery each
     category: str
     skipped: dict[Channel, str]  # channel -> why
-    published: list[Channel]  # whose queues get the message: the targeted ones not skipped
+    published: list[Channel]  # whose queues get the message now: the targeted ones not skipped (delivery "first": the first of them)
     content: ChannelContent | None = None  # rendered from the template; None: the plain message
     content_json: str | None = None  # the content as stored and published
     sms: SmsLength | None = None  # when SMS is targeted
@@ -99,14 +107,20 @@ def plan_notification(
         raise BadRequestError(f"unknown recipient: {notification.recipient!r}", field="recipient")
     available = recipient.channels
     requested = notification.channels
+    first = notification.delivery is DeliveryMode.FIRST
+    lacking: list[Channel] = []
     if requested is not None:
         lacking = [channel for channel in requested if channel not in available]
-        if lacking:
+        if lacking and (not first or len(lacking) == len(requested)):
             raise BadRequestError(
                 f"recipient {recipient.name!r} has no {', '.join(lacking)} contact; its channels are: {', '.join(available)}",
                 field="channels",
             )
-    channels = [channel for channel in available if requested is None or channel in requested]
+    if first:
+        assert requested is not None  # the schema requires channels with delivery "first"
+        channels = list(requested)
+    else:
+        channels = [channel for channel in available if requested is None or channel in requested]
     if template is not None:
         if requested is not None:
             without = [channel for channel in requested if not template.has(channel)]
@@ -125,19 +139,24 @@ def plan_notification(
             )
     category = notification.category or (template.category if template is not None else None) or DEFAULT_CATEGORY
     skipped = skipped_channels(channels, recipient=recipient, category=category, critical_categories=critical_categories)
+    for channel in lacking:
+        skipped[channel] = f"recipient has no {channel} contact"
     sent = [channel for channel in channels if channel not in skipped] if skipped else channels
+    # Delivery "first" publishes one channel now; the others wait their turn (the limits below
+    # are still checked for all of them: any may be sent).
+    published = sent[:1] if first else sent
     release_at = release_time(notification.send_at, recipient=recipient, category=category, critical_categories=critical_categories, now=now)
     if not sent:
         release_at = None  # nothing is published: nothing to hold
     if template is not None:
         rendering = render_within_limits(template, notification.personalisation, channels=channels, sent=sent)
-        return Plan(channels, category, skipped, sent, rendering.content, rendering.content_json, rendering.sms, release_at)
+        return Plan(channels, category, skipped, published, rendering.content, rendering.content_json, rendering.sms, release_at)
     # A plain message: its subject is checked by its schema (one line, within the limit), and
     # no message the schema allows is too long for Slack; SMS is the channel that counts.
     sms = sms_length(notification.message) if Channel.SMS in channels else None
     if sms is not None and Channel.SMS in sent:
         check_sms(sms, field="message")
-    return Plan(channels, category, skipped, sent, None, None, sms, release_at)
+    return Plan(channels, category, skipped, published, None, None, sms, release_at)
 
 
 def release_time(

@@ -50,24 +50,26 @@ _PLAN_INPUTS = f"""
 # (NULL: at once). $18..$20: the skipped deliveries (notification id, channel, reason), usually
 # none. $21: seconds until the outbox row of one released at once is the relay's. One with a
 # release time has its deliveries ``scheduled`` and its outbox row due then, for the relay alone.
-# $24, $25: references and lanes (bulk), an element per item.
+# $24, $25: references and lanes (bulk), an element per item. $26: delivery modes ("all",
+# "first"); a targeted channel neither skipped nor published is ``waiting`` (delivery "first":
+# the plan publishes its first channel not skipped, and migration 0017's trigger the next ones).
 _ACCEPT = f"""
     WITH item AS (
         SELECT *
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                     $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-                    $17::text[], $22::timestamptz[], $23::timestamptz[], $24::text[], $25::bool[])
+                    $17::text[], $22::timestamptz[], $23::timestamptz[], $24::text[], $25::bool[], $26::text[])
              WITH ORDINALITY AS i(id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content, template,
                                   template_version, category, channels, published, client, client_serial, idempotency_key,
-                                  request_hash, send_at, release_at, reference, bulk, position)
+                                  request_hash, send_at, release_at, reference, bulk, delivery, position)
     ),
     accepted AS (
         INSERT INTO notifications (id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content, template,
                                    template_version, category, channels, client, client_serial, idempotency_key, request_hash,
-                                   send_at, release_at, reference, bulk)
+                                   send_at, release_at, reference, bulk, delivery)
         SELECT id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content::jsonb, template,
                template_version, category, string_to_array(channels, ','), client, client_serial, idempotency_key, request_hash,
-               send_at, release_at, reference, bulk
+               send_at, release_at, reference, bulk, delivery
         FROM item
         ORDER BY position
         ON CONFLICT (client, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -79,7 +81,9 @@ _ACCEPT = f"""
     new_deliveries AS (
         INSERT INTO deliveries (notification_id, channel, status, last_error)
         SELECT i.id, c.channel,
-               CASE WHEN s.reason IS NOT NULL THEN 'skipped' WHEN i.release_at IS NOT NULL THEN 'scheduled' ELSE 'pending' END,
+               CASE WHEN s.reason IS NOT NULL THEN 'skipped'
+                    WHEN NOT c.channel = ANY (string_to_array(i.published, ',')) THEN 'waiting'
+                    WHEN i.release_at IS NOT NULL THEN 'scheduled' ELSE 'pending' END,
                s.reason
         FROM item AS i
         JOIN accepted AS a ON a.id = i.id
@@ -126,7 +130,8 @@ _STATUS = """
     FROM notifications AS n WHERE n.id = $1 AND ($2::text IS NULL OR n.client = $2)
 """
 
-# Cancel what is still scheduled of a notification: its deliveries become ``cancelled`` and its
+# Cancel what is still scheduled of a notification: its deliveries become ``cancelled`` (with the
+# ``waiting`` ones of a delivery "first" notification whose first channel is scheduled) and its
 # outbox row goes, so it is never published. The outbox row is locked first (the InitPlan of the
 # EXISTS runs before the deliveries are scanned), in the order the relay's claim locks them, so
 # a cancel and a claim of the same notification wait for each other rather than deadlock; a
@@ -138,7 +143,9 @@ _CANCEL_SCHEDULED = """
     ),
     cancelled AS (
         UPDATE deliveries SET status = 'cancelled', updated_at = now()
-        WHERE notification_id = $1 AND status = 'scheduled' AND EXISTS (SELECT 1 FROM locked)
+        WHERE notification_id = $1 AND EXISTS (SELECT 1 FROM locked)
+          AND (status = 'scheduled'
+               OR (status = 'waiting' AND EXISTS (SELECT 1 FROM deliveries WHERE notification_id = $1 AND status = 'scheduled')))
         RETURNING channel
     ),
     unpublished AS (
@@ -176,6 +183,7 @@ class NewNotification:
     send_at: datetime | None = None
     reference: str | None = None
     bulk: bool = False
+    delivery: str = "all"  # DeliveryMode
 
 
 class NotificationRepository:
@@ -231,6 +239,7 @@ class NotificationRepository:
             [item.plan.release_at for item in notifications],
             [item.reference for item in notifications],
             [item.bulk for item in notifications],
+            [item.delivery for item in notifications],
         )
         return {row["id"]: row for row in rows}
 

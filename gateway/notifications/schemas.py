@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -59,6 +60,12 @@ def _plain_or_template(schema: dict[str, Any]) -> None:
         {"required": ["message"], "properties": {"template": False, "template_version": False, "personalisation": False}},
         {"required": ["template"], "properties": {"message": False, "subject": False}},
     ]
+    # Delivery "first" needs channels (their order is the order tried).
+    schema["anyOf"] = [
+        {"not": {"required": ["delivery"]}},
+        {"properties": {"delivery": {"const": "all"}}},
+        {"required": ["channels"], "properties": {"channels": {"type": "array"}}},
+    ]
 
 
 # send_at: how far ahead it may be, and how late it may be and still be sent (at once).
@@ -98,6 +105,16 @@ def _send_at(value: object) -> object:
         return parsed.astimezone(UTC)
     except OverflowError:  # the first or last hours datetime can hold, in UTC before year 1 or after 9999
         raise ValueError(SEND_AT_TOO_FAR if parsed.year > 1 else SEND_AT_IN_THE_PAST) from None
+
+
+class DeliveryMode(StrEnum):
+    """How a notification's channels are tried (the DB column ``notifications.delivery``)."""
+
+    ALL = "all"  # every channel at once
+    FIRST = "first"  # one at a time, in the order of ``channels``, until one is sent
+
+
+FIRST_NEEDS_CHANNELS = 'delivery "first" needs channels: the channels to try, in order'
 
 
 def _distinct(channels: list[Channel] | None) -> list[Channel] | None:
@@ -170,6 +187,13 @@ class NotificationCreate(BaseModel):
         ),
         BeforeValidator(_send_at),
     ] = None  # type: ignore[assignment]
+    delivery: Annotated[
+        DeliveryMode,
+        Field(
+            description='"all" (default): every channel. "first": the channels one at a time in the order of channels '
+            "(required then), the next only when the one before ends failed or skipped, until one is sent; the rest are cancelled."
+        ),
+    ] = DeliveryMode.ALL
 
     @model_validator(mode="after")
     def _message_or_template(self) -> NotificationCreate:
@@ -185,6 +209,8 @@ class NotificationCreate(BaseModel):
                     raise ValueError(f"{field} needs a template")
         elif "subject" in given:
             raise ValueError("subject is for a message: a template has its own email subject")
+        if self.delivery is DeliveryMode.FIRST and self.channels is None:
+            raise ValueError(FIRST_NEEDS_CHANNELS)
         return self
 
 
@@ -251,7 +277,8 @@ class NotificationAccepted(BaseModel):
     subject: str | None = None
     template: TemplateReference | None = None
     category: str
-    channels: list[Channel]
+    channels: list[Channel] = Field(description='The channels targeted; for delivery "first", in the order they are tried.')
+    delivery: DeliveryMode = DeliveryMode.ALL
     reference: str | None = None
     sms_fragments: int | None = Field(default=None, description="When SMS is targeted: how many SMS messages it is sent as.")
     sms_encoding: SmsEncoding | None = Field(default=None, description="When SMS is targeted: GSM-7, or UCS-2 for other characters.")
@@ -290,4 +317,8 @@ class NotificationPublic(NotificationAccepted):
     content: ContentPublic | None = Field(default=None, description="A template notification's: what each channel was sent.")
     client: str
     published: bool = Field(description="Whether SNS has confirmed the message (false while it waits in the outbox).")
+    delivered_by: Channel | None = Field(
+        default=None,
+        description='For delivery "first": the channel that was sent (or delivered), once one is; null until then and if none is.',
+    )
     deliveries: dict[Channel, DeliveryPublic]

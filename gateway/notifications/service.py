@@ -40,6 +40,7 @@ from gateway.notifications.repository import NewNotification, NotificationReposi
 from gateway.notifications.schemas import (
     MAX_BATCH_ITEMS,
     BatchItemResult,
+    DeliveryMode,
     NotificationBatchItem,
     NotificationCreate,
     NotificationPublic,
@@ -324,6 +325,7 @@ def _new_notification(item: _Item, recipient: RecipientRecord, template: Compile
         reference=request.reference,
         bulk=request.bulk,
         send_at=notification.send_at,
+        delivery=notification.delivery,
     )
 
 
@@ -346,6 +348,7 @@ def _stored(item: NewNotification, created_at: datetime) -> StoredNotification:
         bulk=item.bulk,
         send_at=item.send_at,
         release_at=item.plan.release_at,
+        delivery=item.delivery,
         sms=item.plan.sms,
     )
 
@@ -362,6 +365,8 @@ def _request_hash(request: AcceptRequest) -> str:
 def fingerprint(request: NotificationCreate) -> str:
     """A hash of what the request asks for, independent of key order and formatting."""
     unset = {field for field in _FIELDS_SINCE_TEMPLATES if getattr(request, field) is None}
+    if request.delivery is DeliveryMode.ALL:
+        unset.add("delivery")  # the default, as every request before it meant
     canonical: dict[str, Any] = request.model_dump(mode="json", exclude=unset)
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 

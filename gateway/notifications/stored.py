@@ -16,10 +16,11 @@ from uuid import UUID
 from pydantic_core import to_json
 
 from gateway.content.schemas import ContentPublic
-from gateway.notifications.schemas import NotificationPublic, TemplateReference
+from gateway.notifications.schemas import DeliveryMode, NotificationPublic, TemplateReference
 from shared.channels import CHANNELS, Channel
 from shared.messages import ChannelContent, NotificationMessage, RecipientSnapshot
 from shared.sms import SmsLength, sms_length
+from shared.statuses import DeliveryStatus
 from shared.topology import Lane
 
 
@@ -40,6 +41,7 @@ class StoredNotification:
     bulk: bool = False  # sent from a batch: its message takes the bulk lane
     send_at: datetime | None = None  # the time the client asked for
     release_at: datetime | None = None  # when it was (to be) released, when held
+    delivery: DeliveryMode = DeliveryMode.ALL  # every channel, or the first that works (in ``channels``' order)
     # The SMS text's length when SMS is targeted, if already measured (else measured when asked).
     sms: SmsLength | None = None
 
@@ -64,6 +66,7 @@ class StoredNotification:
             bulk=row["bulk"],
             send_at=row["send_at"],
             release_at=row["release_at"],
+            delivery=DeliveryMode(row["delivery"]),
         )
 
     def sms_length(self) -> SmsLength | None:
@@ -103,6 +106,7 @@ class StoredNotification:
             body["template"] = {"name": self.template, "version": self.template_version}
         body["category"] = self.category
         body["channels"] = self.channels
+        body["delivery"] = self.delivery
         if self.reference is not None:
             body["reference"] = self.reference
         sms = self.sms_length()
@@ -127,6 +131,7 @@ class StoredNotification:
             template=TemplateReference(name=self.template, version=self.template_version) if self.template is not None else None,
             category=self.category,
             channels=self.channels,
+            delivery=self.delivery,
             reference=self.reference,
             sms_fragments=sms.fragments if sms is not None else None,
             sms_encoding=sms.encoding if sms is not None else None,
@@ -136,5 +141,14 @@ class StoredNotification:
             content=ContentPublic.of(self.content) if self.content is not None else None,
             client=self.client,
             published=published,
+            delivered_by=self.delivered_by(deliveries),
             deliveries=deliveries,
         )
+
+    def delivered_by(self, deliveries: Mapping[str, Any]) -> str | None:
+        """For delivery "first": the channel that reached the recipient (``sent`` or ``delivered``;
+        at most one ever is), else None."""
+        if self.delivery is not DeliveryMode.FIRST:
+            return None
+        reached = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+        return next((channel for channel, delivery in deliveries.items() if delivery["status"] in reached), None)

@@ -202,7 +202,11 @@ def wanted_status(status: str) -> DeliveryStatus:
 
 def arrived(notification: models.Notification, wanted: DeliveryStatus) -> bool:
     """Whether every delivery reached ``wanted`` (a skipped one has nothing to wait for, a Slack
-    one is final once sent); DeliveryFailed as soon as one failed or was cancelled."""
+    one is final once sent); DeliveryFailed as soon as one failed or was cancelled. Delivery
+    "first": whether the channel that was sent reached ``wanted``; DeliveryFailed once every
+    channel ended without one sent."""
+    if notification.delivery == models.DeliveryMode.FIRST:
+        return _first_arrived(notification, wanted)
     lost = [channel for channel, delivery in notification.deliveries.items() if delivery.status in _LOST]
     if lost:
         raise DeliveryFailed(notification, sorted(lost))
@@ -210,3 +214,13 @@ def arrived(notification: models.Notification, wanted: DeliveryStatus) -> bool:
         delivery.status in _REACHED[DeliveryStatus.SENT if channel in _SENT_IS_FINAL else wanted] or delivery.status == DeliveryStatus.SKIPPED
         for channel, delivery in notification.deliveries.items()
     )
+
+
+def _first_arrived(notification: models.Notification, wanted: DeliveryStatus) -> bool:
+    channel = notification.delivered_by
+    if channel is not None:
+        return notification.deliveries[channel].status in _REACHED[DeliveryStatus.SENT if channel in _SENT_IS_FINAL else wanted]
+    ended = _LOST | {DeliveryStatus.SKIPPED}
+    if all(delivery.status in ended for delivery in notification.deliveries.values()):
+        raise DeliveryFailed(notification, sorted(notification.deliveries))
+    return False

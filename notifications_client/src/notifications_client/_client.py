@@ -164,6 +164,7 @@ class _Operations:
         channels: list[models.Channel | str] | None = None,
         category: str | None = None,
         send_at: datetime | None = None,
+        delivery: models.DeliveryMode | str | None = None,
         idempotency_key: str | None = None,
         notification: models.NotificationRequest | Mapping[str, Any] | None = None,
     ) -> models.NotificationAccepted:
@@ -180,6 +181,7 @@ class _Operations:
             "channels": channels,
             "category": category,
             "send_at": send_at,
+            "delivery": delivery,
         }
         return self._run(_calls.send(notification, idempotency_key, **fields))
 

@@ -32,6 +32,12 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    WAITING = "waiting"  # delivery "first": a later channel, tried only if the ones before it fail
+
+
+class DeliveryMode(StrEnum):
+    ALL = "all"  # every channel at once (the gateway's default)
+    FIRST = "first"  # one channel at a time, in the order of ``channels``, until one is sent
 
 
 class CallbackEventType(StrEnum):
@@ -202,6 +208,7 @@ class NotificationRequest(Request):
     channels: list[Channel] | None = None
     category: str | None = None
     send_at: datetime | None = None
+    delivery: DeliveryMode | None = None  # None: the gateway's default, "all"; "first" needs channels
 
 
 class NotificationBatchItem(NotificationRequest):
@@ -239,6 +246,7 @@ class NotificationAccepted(Answer):
     template: TemplateReference | None = None
     category: str
     channels: list[Channel]
+    delivery: DeliveryMode | str = Field(default=DeliveryMode.ALL, union_mode="left_to_right")
     sms_fragments: int | None = None
     sms_encoding: str | None = None
     send_at: datetime | None = None
@@ -276,6 +284,7 @@ class Notification(NotificationAccepted):
     client: str
     published: bool
     reference: str | None = Field(default=None, description="A batch item's own reference, as the client gave it.")
+    delivered_by: Channel | None = Field(default=None, description='Delivery "first": the channel that was sent, once one is.')
     deliveries: dict[Channel, Delivery]
 
 

@@ -165,11 +165,12 @@ class TestSignedEvents:
         for (_, channel), event in _by_delivery(events).items():
             assert list(event.payload) == ["type", "timestamp", "data"]
             assert list(event.data) == [
-                "notification_id", "channel", "status", "attempts", "last_error", "provider_message_id", "created_at", "sent_at"
+                "notification_id", "channel", "status", "attempts", "last_error", "provider_message_id", "provider", "created_at", "sent_at"
             ]
             delivery = deliveries[channel]
             assert event.data["status"] == delivery["status"] == "sent"
             assert event.data["provider_message_id"] == delivery["provider_message_id"]
+            assert event.data["provider"] == delivery["provider"]  # which of the channel's providers sent it
             assert event.data["attempts"] == delivery["attempts"]
             assert event.data["last_error"] is None
             assert event.payload["timestamp"].endswith("Z") and event.data["sent_at"].endswith("Z")

@@ -318,3 +318,19 @@ class TestDeadLetters:
         assert kept.returncode == 1 and aws.queue_depth(dlq) == 1
         assert cli.json("dlq", "purge", "slack", "--yes") == {"channel": "slack", "purged": 1}
         wait_until(lambda: aws.queue_depth(dlq) == 0, timeout=10, what="the DLQ to be empty")
+
+
+class TestSendFirst:
+    def test_send_first_in_the_order_given(self, cli_stack: CliStack) -> None:
+        cli = cli_stack.cli
+        assert cli("recipients", "put", "cli-first", "--email", "first@example.com", "--slack-id", "C0FIRST01").returncode == 0
+        sent = cli("send", "cli-first", "first that works", "--first", "--channel", "slack", "--channel", "email")
+        assert sent.returncode == 0, sent.stderr
+        assert "on slack then email (the first that works)" in sent.stderr
+        accepted = cli.json("send", "cli-first", "first that works", "--first", "--channel", "email", "--channel", "slack")
+        assert (accepted["delivery"], accepted["channels"]) == ("first", ["email", "slack"])
+
+    def test_first_needs_channels(self, cli_stack: CliStack) -> None:
+        refused = cli_stack.cli("send", "cli-first", "hi", "--first")
+        assert refused.returncode == 2
+        assert "--first needs the channels to try" in refused.stderr

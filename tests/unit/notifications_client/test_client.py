@@ -3,6 +3,8 @@ send repeats its Idempotency-Key; the errors a caller gets (httpx.MockTransport:
 
 from __future__ import annotations
 
+import json
+
 import ssl
 from typing import Any
 
@@ -95,6 +97,15 @@ class TestSendRetries:
         made.send("jane", message="hi", idempotency_key="order-42")
         keys = [request.headers["Idempotency-Key"] for request in script.requests]
         assert keys[0] != keys[1] and keys[2] == "order-42"
+
+    def test_delivery_first_is_sent_and_left_out_when_not_given(self) -> None:
+        script = Script(httpx.Response(201, json={**ACCEPTED, "delivery": "first"}), httpx.Response(201, json=ACCEPTED))
+        made, _ = client(script)
+        accepted = made.send("jane", message="hi", channels=["sms", "email"], delivery="first")
+        made.send("jane", message="hi")
+        first, default = (json.loads(request.content) for request in script.requests)
+        assert (first["delivery"], first["channels"], accepted.delivery) == ("first", ["sms", "email"], "first")
+        assert "delivery" not in default
 
     @pytest.mark.parametrize("status", [429, 503])
     def test_retry_after_is_honoured(self, status: int) -> None:
@@ -196,6 +207,23 @@ class TestWaitFor:
         with pytest.raises(DeliveryFailed, match="email failed: bounced") as raised:
             made.wait_for(ACCEPTED["id"], status="sent")
         assert raised.value.channels == ["email"]
+
+    def test_delivery_first_waits_for_the_channel_that_was_sent(self) -> None:
+        first = {"delivery": "first"}
+        script = Script(
+            httpx.Response(200, json={**notification(sms="failed", email="pending"), **first}),
+            httpx.Response(200, json={**notification(sms="failed", email="sent"), **first, "delivered_by": "email"}),
+        )
+        made, _ = client(script)
+        final = made.wait_for(ACCEPTED["id"], status="sent", timeout=10, interval=0.1)
+        assert (final.delivery, final.delivered_by) == ("first", "email")
+
+    def test_delivery_first_raises_once_every_channel_ended_without_one_sent(self) -> None:
+        script = Script(httpx.Response(200, json={**notification(sms="failed", email="failed"), "delivery": "first"}))
+        made, _ = client(script)
+        with pytest.raises(DeliveryFailed) as raised:
+            made.wait_for(ACCEPTED["id"], status="sent")
+        assert raised.value.channels == ["email", "sms"]
 
     def test_times_out(self) -> None:
         script = Script(*(httpx.Response(200, json=notification(sms="pending")) for _ in range(3)))

@@ -263,3 +263,45 @@ class TestQuietHours:
     def test_critical_categories_ignore_them(self) -> None:
         night = at("2026-12-02T23:00:00+01:00")
         assert plan({"message": "hi", "category": "security"}, recipient=preferring(BERLIN_NIGHTS), now=night).release_at is None
+
+
+class TestDeliveryFirst:
+    def test_the_channels_in_the_order_asked_and_only_the_first_published(self) -> None:
+        planned = plan({"message": "hi", "channels": ["slack", "sms", "email"], "delivery": "first"})
+        assert planned.channels == [Channel.SLACK, Channel.SMS, Channel.EMAIL]
+        assert (planned.published, planned.skipped) == ([Channel.SLACK], {})
+
+    def test_all_keeps_the_api_order_and_publishes_every_channel(self) -> None:
+        planned = plan({"message": "hi", "channels": ["slack", "sms"]})
+        assert planned.channels == planned.published == [Channel.SMS, Channel.SLACK]
+
+    def test_a_channel_the_recipient_has_no_contact_for_is_skipped_over(self) -> None:
+        planned = plan({"message": "hi", "channels": ["sms", "email"], "delivery": "first"}, recipient=EMAIL_ONLY)
+        assert planned.channels == [Channel.SMS, Channel.EMAIL]
+        assert planned.skipped == {Channel.SMS: "recipient has no sms contact"}
+        assert planned.published == [Channel.EMAIL]
+        assert planned.sms is not None  # targeted (and skipped): the status shows its size as for "all"
+
+    def test_none_of_the_channels_is_a_400_as_for_all(self) -> None:
+        error = refused({"message": "hi", "channels": ["sms", "slack"], "delivery": "first"}, recipient=EMAIL_ONLY)
+        assert error.message == "recipient 'joe' has no sms, slack contact; its channels are: email"
+        assert error.field == "channels"
+
+    def test_an_opted_out_channel_is_skipped_over(self) -> None:
+        planned = plan({"message": "hi", "channels": ["sms", "email"], "delivery": "first"}, recipient=preferring({"channels": {"sms": False}}))
+        assert (planned.skipped, planned.published) == ({Channel.SMS: "recipient turned off sms"}, [Channel.EMAIL])
+
+    def test_quiet_hours_hold_the_first_channel_and_all_skipped_holds_nothing(self) -> None:
+        recipient = preferring({"channels": {"sms": False}, "quiet_hours": {"start": "00:00", "end": "23:59", "timezone": "UTC"}}, EMAIL_ONLY)
+        planned = plan({"message": "hi", "channels": ["sms", "email"], "delivery": "first"}, recipient=recipient)
+        assert planned.published == [Channel.EMAIL] and planned.release_at is not None  # held by the quiet hours
+        none = plan({"message": "hi", "channels": ["sms"], "delivery": "first"}, recipient=preferring({"channels": {"sms": False}}))
+        assert (none.published, none.release_at) == ([], None)
+
+    def test_every_channel_that_may_be_sent_is_checked_against_its_limits(self) -> None:
+        error = refused({"message": "x" * 2000, "channels": ["email", "sms"], "delivery": "first"})
+        assert "too long for sms" in error.message
+
+    def test_a_template_lacking_a_channel_is_still_a_400(self) -> None:
+        error = refused({"template": "order", "personalisation": {"ref": "A1", "name": "J"}, "channels": ["slack", "sms"], "delivery": "first"}, template=ORDER)
+        assert error.message == "template 'order' has no slack content; its channels are: sms, email"

@@ -41,6 +41,35 @@ class TestNotificationCreate:
 
 
 
+class TestDelivery:
+    def test_all_by_default_and_the_same_request_as_before_it_existed(self) -> None:
+        given = NotificationCreate.model_validate({"recipient": "r", "message": "m", "delivery": "all"})
+        omitted = NotificationCreate.model_validate({"recipient": "r", "message": "m"})
+        assert given.delivery == omitted.delivery == "all"
+        # An Idempotency-Key's replays from before the field stay replays.
+        assert fingerprint(given) == fingerprint(omitted)
+
+    def test_first_is_another_request(self) -> None:
+        first = NotificationCreate.model_validate({"recipient": "r", "message": "m", "channels": ["sms"], "delivery": "first"})
+        every = NotificationCreate.model_validate({"recipient": "r", "message": "m", "channels": ["sms"]})
+        assert fingerprint(first) != fingerprint(every)
+
+    def test_first_needs_channels(self) -> None:
+        with pytest.raises(ValidationError) as caught:
+            NotificationCreate.model_validate({"recipient": "r", "message": "m", "delivery": "first"})
+        assert describe_validation_error(caught.value.errors()[0])[0] == 'delivery "first" needs channels: the channels to try, in order'
+
+    def test_first_with_one_channel_is_fine(self) -> None:
+        assert NotificationCreate.model_validate({"recipient": "r", "message": "m", "channels": ["email"], "delivery": "first"}).channels == ["email"]
+
+    @pytest.mark.parametrize("value", ["any", "FIRST", 1, None])
+    def test_an_unknown_mode_is_refused_naming_the_field(self, value: object) -> None:
+        with pytest.raises(ValidationError) as caught:
+            NotificationCreate.model_validate({"recipient": "r", "message": "m", "channels": ["sms"], "delivery": value})
+        message, field = describe_validation_error(caught.value.errors()[0])[:2]
+        assert field == "delivery", message
+
+
 class TestSendAt:
     def refusal(self, send_at: object) -> str:
         with pytest.raises(ValidationError) as caught:

@@ -23,7 +23,7 @@ def row(**overrides: object) -> dict[str, object]:
         "template": None, "template_version": None, "category": "general",
         "channels": ["sms", "email"], "created_at": CREATED, "client": "acme",
         "phone_number": "+14155552671", "email": "jose@example.com", "slack_id": None, "send_at": None, "release_at": None,
-        "reference": None, "bulk": False, **overrides,
+        "reference": None, "bulk": False, "delivery": "all", **overrides,
     }
 
 
@@ -53,6 +53,13 @@ class TestAcceptedJson:
         body = StoredNotification.from_row(stored_row).accepted_json()
         assert body == accepted_model(stored_row)
         assert json.loads(body)["send_at"] == json.loads(body)["release_at"] == "2026-12-02T08:00:00Z"
+
+    def test_same_bytes_as_the_model_for_delivery_first(self) -> None:
+        stored_row = row(delivery="first", channels=["email", "sms"])
+        body = StoredNotification.from_row(stored_row).accepted_json()
+        assert body == accepted_model(stored_row)
+        assert json.loads(body)["delivery"] == "first"
+        assert json.loads(body)["channels"] == ["email", "sms"]
 
     def test_same_bytes_as_the_model_for_a_template(self) -> None:
         stored_row = template_row()
@@ -96,3 +103,24 @@ class TestPublic:
         assert (public.template.name, public.template.version, public.category) == ("welcome", 2, "onboarding")  # type: ignore[union-attr]
         assert public.content is not None and public.content.sms.body == "Hi José 🎉" and public.content.sms.fragments == 1  # type: ignore[union-attr]
         assert public.content.email.subject == "For José" and public.content.slack is None  # type: ignore[union-attr]
+
+
+class TestDeliveredBy:
+    @staticmethod
+    def delivery(status: str) -> dict[str, object]:
+        return {"status": status, "attempts": 1, "created_at": CREATED.isoformat(), "updated_at": CREATED.isoformat()}
+
+    def test_first_names_the_channel_that_was_sent(self) -> None:
+        stored = StoredNotification.from_row(row(delivery="first", channels=["sms", "email"]))
+        deliveries = {"sms": self.delivery("failed"), "email": self.delivery("sent")}
+        public = stored.public(published=True, deliveries=deliveries)
+        assert (public.delivery, public.delivered_by) == ("first", "email")
+
+    def test_first_names_a_delivered_one_and_none_while_waiting(self) -> None:
+        stored = StoredNotification.from_row(row(delivery="first", channels=["sms", "email"]))
+        assert stored.public(published=True, deliveries={"sms": self.delivery("delivered"), "email": self.delivery("cancelled")}).delivered_by == "sms"
+        assert stored.public(published=True, deliveries={"sms": self.delivery("sending"), "email": self.delivery("waiting")}).delivered_by is None
+
+    def test_all_has_none(self) -> None:
+        stored = StoredNotification.from_row(row())
+        assert stored.public(published=True, deliveries={"sms": self.delivery("sent")}).delivered_by is None
