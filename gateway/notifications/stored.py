@@ -37,7 +37,8 @@ class StoredNotification:
     client: str
     created_at: datetime
     reference: str | None = None  # the client's own identifier (a batch item's)
-    bulk: bool = False  # sent from a batch: its message takes the bulk lane
+    bulk: bool = False  # sent from a batch or a job: its message takes the bulk lane
+    job_id: UUID | None = None  # the CSV job it is a row of
     send_at: datetime | None = None  # the time the client asked for
     release_at: datetime | None = None  # when it was (to be) released, when held
     # The SMS text's length when SMS is targeted, if already measured (else measured when asked).
@@ -62,6 +63,7 @@ class StoredNotification:
             created_at=row["created_at"],
             reference=row["reference"],
             bulk=row["bulk"],
+            job_id=row["job_id"],
             send_at=row["send_at"],
             release_at=row["release_at"],
         )
@@ -105,6 +107,8 @@ class StoredNotification:
         body["channels"] = self.channels
         if self.reference is not None:
             body["reference"] = self.reference
+        if self.job_id is not None:
+            body["job_id"] = self.job_id
         sms = self.sms_length()
         if sms is not None:
             body["sms_fragments"] = sms.fragments
@@ -128,6 +132,7 @@ class StoredNotification:
             category=self.category,
             channels=self.channels,
             reference=self.reference,
+            job_id=self.job_id,
             sms_fragments=sms.fragments if sms is not None else None,
             sms_encoding=sms.encoding if sms is not None else None,
             send_at=self.send_at,
