@@ -75,6 +75,11 @@ OPERATIONS = (
     ("DELETE", "/callbacks"),
     ("GET", "/suppressions"),
     ("DELETE", "/suppressions/{channel}/{address}"),
+    ("POST", "/jobs"),
+    ("GET", "/jobs"),
+    ("GET", "/jobs/{job_id}"),
+    ("GET", "/jobs/{job_id}/notifications"),
+    ("POST", "/jobs/{job_id}/cancel"),
 )
 # 19 x 250 = 4,750 cases, and the 3 below: the generation of bodies breaking a maxLength is most
 # of the time.
@@ -189,6 +194,15 @@ SEMANTIC_REJECTIONS = (
     "send_at is more than 7 days ahead",
     "unknown time zone: ",
     "quiet_hours start and end must differ",
+    # POST /jobs: a generated text is rarely a CSV whose columns fit the template.
+    "Missing column headers: ",
+    "the CSV ",
+    "rows have errors",
+    "the header names the column",
+    "of the header has no name",
+    "give either a recipient column or address columns",
+    "has a cell longer than",
+    "both fill the placeholder",
 )
 
 
