@@ -24,7 +24,7 @@ from gateway.jobs.schemas import (
     JobPage,
     JobProgress,
     JobPublic,
-    RowErrors,
+    JobRefusal,
     SendAt,
 )
 from gateway.jobs.service import JobService
@@ -60,7 +60,7 @@ Jobs = Annotated[JobService, Depends(job_service)]
     response_model_exclude_none=True,
     responses={
         200: {"model": JobDryRun, "description": "dry_run=true: what the job would send; nothing is stored."},
-        400: {"model": RowErrors, "description": "The file, or rows of it, have errors (listed); nothing is stored."},
+        400: {"model": JobRefusal, "description": "The file, or rows of it, have errors (listed); nothing is stored."},
         415: {"model": ErrorBody, "description": "The body is not text/csv."},
     },
     openapi_extra={
@@ -81,7 +81,10 @@ async def post_job(
     ],
     name: Annotated[str | None, Query(**JOB_NAME, description="The job's name; default: the template's.")] = None,
     send_at: Annotated[
-        str | None, Query(description="Send it then: ISO 8601 with a UTC offset, up to 7 days ahead.", max_length=64)
+        str | None,
+        Query(
+            description="Send it then: ISO 8601 with a UTC offset, up to 7 days ahead.", max_length=64, json_schema_extra={"format": "date-time"}
+        ),
     ] = None,
     dry_run: Annotated[bool, Query(description="Validate and report what would be sent; store nothing.")] = False,
 ) -> Any:

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter
 
+from gateway.errors import ErrorBody
 from gateway.notifications.schemas import NotificationPublic, TemplateReference, _send_at
 from gateway.text import STORABLE_PATTERN
 
@@ -31,11 +32,12 @@ class RowErrorPublic(BaseModel):
     message: str
 
 
-class RowErrors(BaseModel):
-    """400: rows with errors; nothing was stored."""
+class JobRefusal(ErrorBody):
+    """400: the file, or rows of it, have errors; nothing was stored."""
 
-    message: str = Field(description='"<n> rows have errors".')
-    errors: list[RowErrorPublic] = Field(description="The first 100.")
+    errors: list[RowErrorPublic] | None = Field(
+        default=None, description='With "<n> rows have errors": the rows\' errors (the first 100).'
+    )
 
 
 class ChannelCounts(BaseModel):
