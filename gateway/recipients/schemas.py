@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from gateway.content.schemas import Category
 from gateway.recipients.quiet_hours import TIME_PATTERN, known_time_zones
-from gateway.text import BLANK_CLASS, ecma_pattern
+from gateway.text import BLANK_CLASS, BLANK_PATTERN, ecma_pattern
 from shared.channels import CONTACT_FIELDS
 
 # \w inside classes only, so that gateway/text.py's ecma_pattern can write it for the document.
@@ -37,6 +37,8 @@ def _phone_number(value: str) -> str:
 
 
 def _email(value: str) -> str:
+    if len(value) > MAX_EMAIL_LENGTH:
+        raise ValueError(f"email must be at most {MAX_EMAIL_LENGTH} characters")
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
@@ -67,7 +69,20 @@ def _or_blank(pattern: re.Pattern[str]) -> dict[str, str]:
 PhoneNumber = Annotated[str, Field(json_schema_extra=_or_blank(E164_PATTERN)), AfterValidator(_phone_number)]
 # The shape every address the validator takes has: no blanks, one @, a dot in the domain.
 EMAIL_SHAPE = re.compile(f"^[^@{BLANK_CLASS}]+@[^@{BLANK_CLASS}]+\\.[^@{BLANK_CLASS}]+$")
-Email = Annotated[str, Field(max_length=320, json_schema_extra=_or_blank(EMAIL_SHAPE)), AfterValidator(_email)]
+MAX_EMAIL_LENGTH = 320
+
+
+def _email_schema(schema: dict[str, Any]) -> None:
+    # The length limit is an address's: a blank value of any length means "not set" (as the
+    # validator treats it), so the document limits only the address alternative.
+    schema.pop("pattern", None)
+    schema["anyOf"] = [
+        {"maxLength": MAX_EMAIL_LENGTH, "pattern": ecma_pattern(EMAIL_SHAPE.pattern)},
+        {"pattern": BLANK_PATTERN},
+    ]
+
+
+Email = Annotated[str, Field(json_schema_extra=_email_schema), AfterValidator(_email)]
 SlackId = Annotated[str, Field(json_schema_extra=_or_blank(SLACK_ID_PATTERN)), AfterValidator(_slack_id)]
 
 

@@ -487,6 +487,21 @@ class TestFoundByFuzzing:
         assert jsonschema_rs.validator_for(parameter).is_valid(cursor)
         assert target.send("GET", f"/recipients?cursor={cursor}").status_code == 200
 
+    @pytest.mark.parametrize(
+        ("email", "status"),
+        [("\u2000\x1c\u2028 " * 83, 204), ("x" * 316 + "@a.io", 400), ("jane@example.com", 204)],
+        ids=["blank-longer-than-an-address", "address-over-320", "address"],
+    )
+    def test_the_documented_email_length_is_the_gateways(self, target: FuzzTarget, email: str, status: int) -> None:
+        # A blank email of any length means "not set" (the Go gateway's ""); the 320 limit is an address's.
+        body = {"slack_id": "U0123456", "email": email}
+        document = target.schema.raw_schema
+        body_schema = document["paths"]["/recipients/{name}"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+        documented = jsonschema_rs.validator_for({**body_schema, "components": document["components"]}).is_valid(body)
+        response = target.send("PUT", "/recipients/fuzz-email-length", body=json.dumps(body))
+        assert response.status_code == status, response.text
+        assert documented == (status == 204)
+
     @pytest.mark.parametrize(("method", "path"), [("POST", "/notifications"), ("PUT", "/recipients/{name}"), ("PUT", "/templates/{name}")])
     def test_body_over_the_limit_is_documented(self, target: FuzzTarget, method: str, path: str) -> None:
         body = json.dumps({"recipient": "fuzz-all", "message": "x" * MAX_BODY_BYTES, "email": "x" * MAX_BODY_BYTES})
