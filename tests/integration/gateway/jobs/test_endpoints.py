@@ -8,6 +8,7 @@ The jobs stored here are sent a day ahead, so nothing is released onto the sessi
 from __future__ import annotations
 
 import codecs
+import json
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -221,3 +222,21 @@ class TestStoredJob:
         response = client.get("/jobs", params={"cursor": "bm90LWEtdXVpZA"})
         assert response.status_code == 400
         assert response.json()["message"] == "cursor is not one this API returned"
+
+
+class TestCallbacks:
+    def test_a_job_rows_status_callbacks_carry_its_job_id(self, names: dict[str, str], gateway: GatewayProcess) -> None:
+        with gateway.client("acme-billing") as other:
+            assert other.put("/callbacks", json={"url": "https://203.0.114.10/jobs", "events": ["delivery.cancelled"]}).status_code == 200
+            try:
+                job = post_job(other, f"recipient,first_name\n{names['recipient']},Ada\n", template=names["template"], send_at=TOMORROW).json()
+                assert other.post(f"/jobs/{job['id']}/cancel").status_code == 200
+                events = fetch(
+                    gateway.database_url,
+                    "SELECT e.data FROM callback_events AS e JOIN notifications AS n ON n.id = e.notification_id WHERE n.job_id = $1",
+                    job["id"],
+                )
+            finally:
+                assert other.delete("/callbacks").status_code == 204
+        assert len(events) == 3  # a delivery.cancelled per channel
+        assert {json.loads(event["data"])["job_id"] for event in events} == {job["id"]}
