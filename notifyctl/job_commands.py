@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from notifications_client import ValidationError
 
+from notifyctl.api_commands import AllPagesOption, CursorOption, LimitOption, pages
 from notifyctl.gateway_client import Profile, answer, gateway, with_profile
 from notifyctl.output import JsonOption, emit, report_errors
 from shared.statuses import FINAL_STATUSES
@@ -86,16 +87,18 @@ def cancel_job(job_id: JobIdArgument, *, profile: Profile, as_json: JsonOption =
 @report_errors
 @with_profile
 def list_jobs(
-    limit: Annotated[int | None, typer.Option("--limit", min=1, max=1000, help="Page size.")] = None,
-    cursor: Annotated[str | None, typer.Option("--cursor", help="next_cursor of the previous page.")] = None,
+    limit: LimitOption = None,
+    cursor: CursorOption = None,
+    all_pages: AllPagesOption = False,
     *,
     profile: Profile,
     as_json: JsonOption = False,
 ) -> None:
-    """This client's jobs, oldest first."""
+    """This client's jobs, oldest first, a page at a time (or all of them with --all)."""
     with gateway(profile) as client:
-        page = answer(client.jobs(limit=limit, cursor=cursor))
-    emit(page, as_json=as_json, human=lambda p: "\n".join([*map(_summarise_job, p["items"]), *([f"next: --cursor {p['next_cursor']}"] if p.get("next_cursor") else [])]))
+        result = pages(client.jobs, limit=limit, cursor=cursor, all_pages=all_pages)
+    more = lambda page: [f"(more: --cursor {page['next_cursor']} or --all)"] if page.get("next_cursor") else []  # noqa: E731
+    emit(result, as_json=as_json, human=lambda page: "\n".join([*map(_summarise_job, page["items"]), *more(page)]) or "No jobs.")
 
 
 def progress_bar(counts: dict[str, dict[str, int]], width: int = BAR_WIDTH) -> str:
