@@ -18,6 +18,9 @@ from gateway.callbacks.endpoints import router as callbacks_router
 from gateway.callbacks.service import CallbackService
 from gateway.client_rate_limit import ClientRateLimiter, RateLimited
 from gateway.errors import install_error_handlers
+from gateway.jobs.endpoints import JOB_PATHS
+from gateway.jobs.endpoints import router as jobs_router
+from gateway.jobs.service import JobService
 from gateway.middleware import GatewayMiddleware
 from gateway.notifications.endpoints import BULK_PATHS, accept_route, openapi_operation
 from gateway.notifications.endpoints import router as notifications_router
@@ -70,13 +73,14 @@ def create_app(settings: GatewaySettings, *, ssl_context: ssl.SSLContext | None 
     )
     app.include_router(templates_router, dependencies=rate_limited)
     app.include_router(suppressions_router, dependencies=rate_limited)
+    app.include_router(jobs_router, dependencies=rate_limited)
     install_error_handlers(app)
     app.add_middleware(
         GatewayMiddleware,
         max_body_bytes=settings.max_body_bytes,
         max_in_flight=settings.max_in_flight_requests,
         max_bulk_body_bytes=settings.max_bulk_body_bytes,
-        bulk_paths=BULK_PATHS,
+        bulk_paths=BULK_PATHS | JOB_PATHS,
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -107,6 +111,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             outbox_grace_seconds=settings.outbox_grace_seconds,
             templates=app.state.templates,
             critical_categories=settings.critical_categories,
+            on_scheduled=relay.expect,
+        )
+        app.state.jobs = JobService(
+            database=database,
+            templates=app.state.templates,
+            critical_categories=settings.critical_categories,
+            release_rows_per_second=settings.job_release_rows_per_second,
+            release_chunk_rows=settings.outbox_batch_size,
             on_scheduled=relay.expect,
         )
         background = [asyncio.create_task(relay.run(), name="outbox-relay")]

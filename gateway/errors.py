@@ -1,7 +1,7 @@
 """API errors: typed exceptions raised anywhere, turned into JSON responses in one place.
 
 Every error body is ``{"message": "<human sentence>"}``, plus ``field`` when one input field is
-at fault. Nothing a client sends may produce a 500.
+at fault, and whatever else an error lists (a CSV job's row ``errors``). Nothing a client sends may produce a 500.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ class ErrorBody(BaseModel):
 class ApiError(Exception):
     status_code = 400
 
-    def __init__(self, message: str, *, field: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, headers: dict[str, str] | None = None, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
-        self.message, self.field, self.headers = message, field, headers
+        self.message, self.field, self.headers, self.details = message, field, headers, details
 
 
 class BadRequestError(ApiError):
@@ -57,15 +59,23 @@ class InternalError(ApiError):
     status_code = 500
 
 
-def error_response(status_code: int, message: str, *, field: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status_code: int,
+    message: str,
+    *,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+    details: dict[str, Any] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {"message": message}
     if field is not None:
         body["field"] = field
+    body.update(details or {})
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
 def api_error_response(exc: ApiError) -> JSONResponse:
-    return error_response(exc.status_code, exc.message, field=exc.field, headers=exc.headers)
+    return error_response(exc.status_code, exc.message, field=exc.field, headers=exc.headers, details=exc.details)
 
 
 def describe_validation_error(error: dict[str, Any]) -> tuple[str, str | None]:

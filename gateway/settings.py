@@ -50,8 +50,14 @@ class GatewaySettings(ServerSettings, CallbackTargetSettings):
     outbox_batch_size: int = Field(default=100, ge=1, le=1000)
     outbox_max_backoff_seconds: float = Field(default=60.0, gt=0)
 
+    # A CSV job's rows are released into the outbox at this rate, a relay batch
+    # (GATEWAY_OUTBOX_BATCH_SIZE rows) at a time, so that a large job never stands in front of a
+    # scheduled one-off in the relay (gateway/jobs/service.py).
+    job_release_rows_per_second: float = Field(default=500.0, gt=0)
+
     max_body_bytes: int = Field(default=65_536, ge=1024)
-    # POST /notifications/batch: up to 1,000 items (GATEWAY_MAX_BODY_BYTES is for one).
+    # POST /notifications/batch (up to 1,000 items) and POST /jobs (a CSV of up to 50,000 rows);
+    # GATEWAY_MAX_BODY_BYTES is for one.
     max_bulk_body_bytes: int = Field(default=20_971_520, ge=1024)
     # Beyond this many requests in progress, answer 503 at once rather than queue: under overload
     # a quick "retry later" beats a slow answer the client has given up on. About what one process

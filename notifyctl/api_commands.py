@@ -107,7 +107,7 @@ def list_recipients(
 ) -> None:
     """List recipients by name, a page at a time (or all of them with --all)."""
     with gateway(profile) as client:
-        result = _pages(client.list_recipients, limit=limit, cursor=cursor, all_pages=all_pages)
+        result = pages(client.list_recipients, limit=limit, cursor=cursor, all_pages=all_pages)
     emit(result, as_json=as_json, human=_describe_page)
 
 
@@ -319,7 +319,7 @@ def list_templates(
 ) -> None:
     """List templates (their latest versions) by name, a page at a time (or all of them with --all)."""
     with gateway(profile) as client:
-        result = _pages(client.list_templates, limit=limit, cursor=cursor, all_pages=all_pages)
+        result = pages(client.list_templates, limit=limit, cursor=cursor, all_pages=all_pages)
     lines = [_summarise_template(t) for t in result["items"]] or ["No templates."]
     if result.get("next_cursor"):
         lines.append(f"(more: --cursor {result['next_cursor']} or --all)")
@@ -358,7 +358,7 @@ def preview_template(
     emit(rendered, as_json=as_json, human=_describe_rendering)
 
 
-def _pages(fetch: Callable[..., Page], *, limit: int | None, cursor: str | None, all_pages: bool) -> dict[str, Any]:
+def pages(fetch: Callable[..., Page], *, limit: int | None, cursor: str | None, all_pages: bool) -> dict[str, Any]:
     """A listing's page (from ``cursor``), or with ``all_pages`` every page after it too."""
     items: list[dict[str, Any]] = []
     while True:

@@ -13,6 +13,7 @@ import typer
 
 from mtls.cli import app as certs_app
 from notifyctl.api_commands import cancel, recipients_app, send, status, templates_app
+from notifyctl.job_commands import jobs_app
 from notifyctl.aws_commands import dlq_app, topology_app
 from notifyctl.capacity_commands import capacity, scale
 from notifyctl.reconcile_commands import reconcile
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(certs_app, name="certs", help="Issue, revoke and list client certificates; the gateway re-reads the CRL without a restart.")
 app.add_typer(recipients_app, name="recipients")
 app.add_typer(templates_app, name="templates")
+app.add_typer(jobs_app, name="jobs")
 app.command("send")(send)
 app.command("status")(status)
 app.command("cancel")(cancel)

@@ -74,6 +74,24 @@ template_versions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+# A CSV uploaded to be sent with one template version (see gateway/jobs/): each of its rows is a
+# notification with this job_id. ``cancelled_at``: POST /jobs/{id}/cancel cancelled what was not
+# yet released.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("client", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("template", String(128), nullable=False),
+    Column("template_version", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("send_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("cancelled_at", DateTime(timezone=True)),
+    Index("jobs_client_id", "client", "id"),
+)
+
 notifications = Table(
     "notifications",
     metadata,
@@ -97,6 +115,8 @@ notifications = Table(
     # (sent from a batch: see shared/topology.py).
     Column("reference", String(128)),
     Column("bulk", Boolean, nullable=False, server_default=false()),
+    # The CSV job it is a row of (see gateway/jobs/); NULL: sent on its own or in a batch.
+    Column("job_id", UUID(as_uuid=True), ForeignKey("jobs.id")),
     # Who sent it: the verified client certificate's subject CN and serial number.
     Column("client", Text, nullable=False),
     Column("client_serial", Text, nullable=False),
@@ -118,6 +138,7 @@ notifications = Table(
         postgresql_where=text("idempotency_key IS NOT NULL"),
     ),
     Index("notifications_created_at", "created_at"),
+    Index("notifications_job_id", "job_id", "id", postgresql_where=text("job_id IS NOT NULL")),
     CheckConstraint("message IS NOT NULL OR content IS NOT NULL", name="notifications_has_content"),
     CheckConstraint(_one_of("delivery", ["all", "first"]), name="notifications_delivery"),
 )

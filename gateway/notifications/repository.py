@@ -53,23 +53,24 @@ _PLAN_INPUTS = f"""
 # $24, $25: references and lanes (bulk), an element per item. $26: delivery modes ("all",
 # "first"); a targeted channel neither skipped nor published is ``waiting`` (delivery "first":
 # the plan publishes its first channel not skipped, and migration 0017's trigger the next ones).
+# $27: CSV jobs (NULL: none).
 _ACCEPT = f"""
     WITH item AS (
         SELECT *
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                     $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-                    $17::text[], $22::timestamptz[], $23::timestamptz[], $24::text[], $25::bool[], $26::text[])
+                    $17::text[], $22::timestamptz[], $23::timestamptz[], $24::text[], $25::bool[], $26::text[], $27::uuid[])
              WITH ORDINALITY AS i(id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content, template,
                                   template_version, category, channels, published, client, client_serial, idempotency_key,
-                                  request_hash, send_at, release_at, reference, bulk, delivery, position)
+                                  request_hash, send_at, release_at, reference, bulk, delivery, job_id, position)
     ),
     accepted AS (
         INSERT INTO notifications (id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content, template,
                                    template_version, category, channels, client, client_serial, idempotency_key, request_hash,
-                                   send_at, release_at, reference, bulk, delivery)
+                                   send_at, release_at, reference, bulk, delivery, job_id)
         SELECT id, recipient, {", ".join(CONTACT_FIELDS)}, message, subject, content::jsonb, template,
                template_version, category, string_to_array(channels, ','), client, client_serial, idempotency_key, request_hash,
-               send_at, release_at, reference, bulk, delivery
+               send_at, release_at, reference, bulk, delivery, job_id
         FROM item
         ORDER BY position
         ON CONFLICT (client, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -110,7 +111,9 @@ _BY_IDEMPOTENCY_KEYS = """
     JOIN notifications AS n ON n.client = k.client AND n.idempotency_key = k.idempotency_key
 """
 
-_STATUS = """
+# Notifications with their deliveries, as GET /notifications/{id} shows them: completed by a
+# WHERE clause (one notification; a page of a job's).
+_WITH_DELIVERIES = """
     SELECT n.*,
            NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.notification_id = n.id) AS published,
            COALESCE((
@@ -127,32 +130,52 @@ _STATUS = """
                    ), '[]'::json)))
                FROM deliveries AS d WHERE d.notification_id = n.id
            ), '{}'::json) AS deliveries
-    FROM notifications AS n WHERE n.id = $1 AND ($2::text IS NULL OR n.client = $2)
+    FROM notifications AS n
 """
 
-# Cancel what is still scheduled of a notification: its deliveries become ``cancelled`` (with the
-# ``waiting`` ones of a delivery "first" notification whose first channel is scheduled) and its
-# outbox row goes, so it is never published. The outbox row is locked first (the InitPlan of the
-# EXISTS runs before the deliveries are scanned), in the order the relay's claim locks them, so
-# a cancel and a claim of the same notification wait for each other rather than deadlock; a
-# claim that committed first has made the deliveries ``pending`` and nothing is cancelled.
-# Returns how many deliveries it cancelled.
-_CANCEL_SCHEDULED = """
+_STATUS = f"{_WITH_DELIVERIES} WHERE n.id = $1 AND ($2::text IS NULL OR n.client = $2)"
+
+# A page of a job's notifications after the id $2 (NULL: from the first), those with a delivery
+# in the status $3 (NULL: any), in id order.
+_JOB_PAGE = f"""{_WITH_DELIVERIES}
+    WHERE n.job_id = $1 AND ($2::uuid IS NULL OR n.id > $2)
+      AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM deliveries AS s WHERE s.notification_id = n.id AND s.status = $3))
+    ORDER BY n.id LIMIT $4
+"""
+
+# Cancel what is still scheduled of notifications (one, or a CSV job's): their deliveries become
+# ``cancelled`` (with the ``waiting`` ones of a delivery "first" notification whose first channel
+# is scheduled) and their outbox rows go, so they are never published. Two statements in one
+# transaction: the outbox rows are locked first, in the order the relay's claim locks them
+# (outbox, then deliveries), so a cancel and a claim of the same notification wait for each
+# other rather than deadlock; a claim that committed first has made the deliveries ``pending``
+# and they are not cancelled. $1: the notifications, as the ids a subquery selects.
+_LOCK_SCHEDULED = """
+    SELECT o.id FROM outbox AS o WHERE o.notification_id IN ({notifications}) AND o.release_at IS NOT NULL
+    ORDER BY o.id FOR UPDATE OF o
+"""
+# $1: the outbox rows locked. Returns how many deliveries it cancelled.
+_CANCEL_LOCKED = """
     WITH locked AS (
-        SELECT id FROM outbox WHERE notification_id = $1 FOR UPDATE
+        SELECT id, notification_id, channels FROM outbox WHERE id = ANY($1::bigint[])
     ),
     cancelled AS (
-        UPDATE deliveries SET status = 'cancelled', updated_at = now()
-        WHERE notification_id = $1 AND EXISTS (SELECT 1 FROM locked)
-          AND (status = 'scheduled'
-               OR (status = 'waiting' AND EXISTS (SELECT 1 FROM deliveries WHERE notification_id = $1 AND status = 'scheduled')))
-        RETURNING channel
+        UPDATE deliveries AS d SET status = 'cancelled', updated_at = now()
+        FROM locked AS l
+        WHERE d.notification_id = l.notification_id
+          AND ((d.status = 'scheduled' AND d.channel = ANY (l.channels))
+               OR (d.status = 'waiting'
+                   AND EXISTS (SELECT 1 FROM deliveries AS s WHERE s.notification_id = l.notification_id AND s.status = 'scheduled')))
+        RETURNING d.notification_id
     ),
     unpublished AS (
-        DELETE FROM outbox WHERE id IN (SELECT id FROM locked) AND EXISTS (SELECT 1 FROM cancelled)
+        DELETE FROM outbox WHERE id IN (SELECT id FROM locked) AND notification_id IN (SELECT notification_id FROM cancelled)
     )
     SELECT count(*) FROM cancelled
 """
+# Which notifications a cancel is of: one by its id; every one of a job.
+ONE_NOTIFICATION = "$1::uuid"
+NOTIFICATIONS_OF_JOB = "SELECT n.id FROM notifications AS n WHERE n.job_id = $1::uuid"
 
 
 @dataclass(slots=True)  # not frozen: made for every item of every accept (see plan.py)
@@ -184,6 +207,7 @@ class NewNotification:
     reference: str | None = None
     bulk: bool = False
     delivery: str = "all"  # DeliveryMode
+    job_id: UUID | None = None
 
 
 class NotificationRepository:
@@ -240,6 +264,7 @@ class NotificationRepository:
             [item.reference for item in notifications],
             [item.bulk for item in notifications],
             [item.delivery for item in notifications],
+            [item.job_id for item in notifications],
         )
         return {row["id"]: row for row in rows}
 
@@ -249,8 +274,24 @@ class NotificationRepository:
         return {row["position"]: row for row in rows}
 
     async def cancel_scheduled(self, connection: asyncpg.Connection, *, notification_id: UUID) -> int:
-        """Cancel the notification's scheduled deliveries (see ``_CANCEL_SCHEDULED``); how many."""
-        return int(await connection.fetchval(_CANCEL_SCHEDULED, notification_id))
+        """Cancel the notification's scheduled deliveries (see ``_LOCK_SCHEDULED``); how many."""
+        return await self._cancel(connection, ONE_NOTIFICATION, notification_id)
+
+    async def cancel_scheduled_of_job(self, connection: asyncpg.Connection, *, job_id: UUID) -> int:
+        """Cancel every scheduled delivery of the job's notifications; how many."""
+        return await self._cancel(connection, NOTIFICATIONS_OF_JOB, job_id)
+
+    async def _cancel(self, connection: asyncpg.Connection, notifications: str, key: UUID) -> int:
+        async with connection.transaction():
+            locked = [row["id"] for row in await connection.fetch(_LOCK_SCHEDULED.format(notifications=notifications), key)]
+            return int(await connection.fetchval(_CANCEL_LOCKED, locked)) if locked else 0
+
+    async def job_page(
+        self, connection: asyncpg.Connection, *, job_id: UUID, after: UUID | None, status: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """A page of the job's notifications with their deliveries (see ``_JOB_PAGE``)."""
+        rows = await connection.fetch(_JOB_PAGE, job_id, after, status, limit)
+        return [{**row, "deliveries": json.loads(row["deliveries"])} for row in rows]
 
     async def status(self, connection: asyncpg.Connection, *, notification_id: UUID, client: str | None) -> dict[str, Any] | None:
         """The notification and its deliveries; only when ``client`` created it (None: whoever did)."""

@@ -280,6 +280,7 @@ class NotificationAccepted(BaseModel):
     channels: list[Channel] = Field(description='The channels targeted; for delivery "first", in the order they are tried.')
     delivery: DeliveryMode = DeliveryMode.ALL
     reference: str | None = None
+    job_id: UUID | None = Field(default=None, description="The CSV job it is a row of (POST /jobs).")
     sms_fragments: int | None = Field(default=None, description="When SMS is targeted: how many SMS messages it is sent as.")
     sms_encoding: SmsEncoding | None = Field(default=None, description="When SMS is targeted: GSM-7, or UCS-2 for other characters.")
     send_at: datetime | None = Field(default=None, description="The time the request asked for (in UTC).")

@@ -38,7 +38,8 @@ class StoredNotification:
     client: str
     created_at: datetime
     reference: str | None = None  # the client's own identifier (a batch item's)
-    bulk: bool = False  # sent from a batch: its message takes the bulk lane
+    bulk: bool = False  # sent from a batch or a job: its message takes the bulk lane
+    job_id: UUID | None = None  # the CSV job it is a row of
     send_at: datetime | None = None  # the time the client asked for
     release_at: datetime | None = None  # when it was (to be) released, when held
     delivery: DeliveryMode = DeliveryMode.ALL  # every channel, or the first that works (in ``channels``' order)
@@ -64,6 +65,7 @@ class StoredNotification:
             created_at=row["created_at"],
             reference=row["reference"],
             bulk=row["bulk"],
+            job_id=row["job_id"],
             send_at=row["send_at"],
             release_at=row["release_at"],
             delivery=DeliveryMode(row["delivery"]),
@@ -109,6 +111,8 @@ class StoredNotification:
         body["delivery"] = self.delivery
         if self.reference is not None:
             body["reference"] = self.reference
+        if self.job_id is not None:
+            body["job_id"] = self.job_id
         sms = self.sms_length()
         if sms is not None:
             body["sms_fragments"] = sms.fragments
@@ -133,6 +137,7 @@ class StoredNotification:
             channels=self.channels,
             delivery=self.delivery,
             reference=self.reference,
+            job_id=self.job_id,
             sms_fragments=sms.fragments if sms is not None else None,
             sms_encoding=sms.encoding if sms is not None else None,
             send_at=self.send_at,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import phonenumbers
@@ -50,6 +51,12 @@ def _slack_id(value: str) -> str:
             f"slack_id {value!r} is not a Slack id: a U, W, C, G or D followed by 6-20 upper-case letters or digits"
         )
     return value
+
+
+# Each contact's validator, by field: a recipient's contacts and a job row's addresses
+# (gateway/jobs/rows.py) are checked by the same ones. Each returns the address normalised, or
+# raises ValueError with the sentence a client reads.
+CONTACT_VALIDATORS: dict[str, Callable[[str], str]] = {"phone_number": _phone_number, "email": _email, "slack_id": _slack_id}
 
 
 def _or_blank(pattern: re.Pattern[str]) -> dict[str, str]:

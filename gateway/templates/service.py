@@ -87,12 +87,18 @@ class TemplateService:
 
     async def preview(self, connection: asyncpg.Connection, *, name: str, personalisation: Mapping[str, Any] | None) -> ContentPublic:
         """Every channel of the latest version rendered, or the 400 a send with it would get."""
-        latest = await self._repository.latest(connection, name=name)
-        if latest is None:
+        compiled = await self.latest_compiled(connection, name=name)
+        if compiled is None:
             raise template_not_found(name)
-        compiled = self.cache.get(latest.name, latest.version) or self.cache.add(latest)
         rendering = render_within_limits(compiled, personalisation, channels=compiled.channels, sent=compiled.channels)
         return ContentPublic.of(rendering.content)
+
+    async def latest_compiled(self, connection: asyncpg.Connection, *, name: str) -> CompiledTemplate | None:
+        """The template's latest version, parsed; None when there is no such template (or it is deleted)."""
+        latest = await self._repository.latest(connection, name=name)
+        if latest is None:
+            return None
+        return self.cache.get(latest.name, latest.version) or self.cache.add(latest)
 
     async def compiled(self, connection: asyncpg.Connection, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], CompiledTemplate]:
         """These versions, parsed: from the cache, the others read in one statement."""

@@ -29,6 +29,7 @@ class Call(Generic[T]):
     path: str
     read: Callable[[httpx.Response], T]
     json: dict[str, Any] | None = None
+    content: bytes | None = None  # a body that is not JSON (a CSV job's file)
     params: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     # False: the gateway may have acted on it before a connection broke, and doing it twice is
@@ -158,6 +159,38 @@ def list_suppressions(channel: Channel | str | None, limit: int | None, cursor: 
 
 def lift_suppression(channel: Channel | str, address: str) -> Call[None]:
     return Call("DELETE", f"/suppressions/{_segment(str(Channel(channel)))}/{_segment(address)}", _nothing)
+
+
+def create_job(
+    csv: bytes | str, *, template: str, name: str | None, send_at: Any, dry_run: bool
+) -> Call[models.Job | models.JobDryRun]:
+    params = {"template": template, **({"name": name} if name is not None else {}), "dry_run": str(dry_run).lower()}
+    if send_at is not None:
+        params["send_at"] = send_at.isoformat() if hasattr(send_at, "isoformat") else str(send_at)
+    body = csv.encode() if isinstance(csv, str) else csv
+    read = _model(models.JobDryRun) if dry_run else _model(models.Job)
+    # A job has no Idempotency-Key: posted twice, it is two jobs (a dry run stores nothing).
+    return Call("POST", "/jobs", read, content=body, params=params, headers={"Content-Type": "text/csv"}, repeatable=dry_run)  # type: ignore[arg-type]
+
+
+def get_job(job_id: uuid.UUID | str) -> Call[models.Job]:
+    return Call("GET", f"/jobs/{_segment(str(job_id))}", _model(models.Job))
+
+
+def list_jobs(limit: int | None, cursor: str | None) -> Call[models.JobPage]:
+    return Call("GET", "/jobs", _model(models.JobPage), params=_page_params(limit, cursor))
+
+
+def list_job_notifications(
+    job_id: uuid.UUID | str, status: DeliveryStatus | str | None, limit: int | None, cursor: str | None
+) -> Call[models.JobNotificationPage]:
+    params = {**({"status": str(DeliveryStatus(status))} if status is not None else {}), **_page_params(limit, cursor)}
+    return Call("GET", f"/jobs/{_segment(str(job_id))}/notifications", _model(models.JobNotificationPage), params=params)
+
+
+def cancel_job(job_id: uuid.UUID | str) -> Call[models.Job]:
+    # Cancelling a cancelled job answers it again: safe to repeat.
+    return Call("POST", f"/jobs/{_segment(str(job_id))}/cancel", _model(models.Job))
 
 
 def put_callback(settings: models.CallbackSettings | Mapping[str, Any] | None, **fields: Any) -> Call[models.CallbackCreated]:

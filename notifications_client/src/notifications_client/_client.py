@@ -201,6 +201,33 @@ class _Operations:
         Conflict once it was released."""
         return self._run(_calls.cancel_notification(notification_id))
 
+    # -- CSV jobs ------------------------------------------------------------------------
+
+    def create_job(
+        self, csv: bytes | str, *, template: str, name: str | None = None, send_at: Any = None, dry_run: bool = False
+    ) -> models.Job | models.JobDryRun:
+        """Send ``template`` to every row of ``csv`` (POST /jobs): the Job, or with ``dry_run``
+        what it would send (JobDryRun); ValidationError listing the rows' errors in ``.body``."""
+        return self._run(_calls.create_job(csv, template=template, name=name, send_at=send_at, dry_run=dry_run))
+
+    def job(self, job_id: UUID | str) -> models.Job:
+        """A job of this client with its deliveries counted per channel and status."""
+        return self._run(_calls.get_job(job_id))
+
+    def jobs(self, *, limit: int | None = None, cursor: str | None = None) -> models.JobPage:
+        """This client's jobs, oldest first, a page at a time."""
+        return self._run(_calls.list_jobs(limit, cursor))
+
+    def job_notifications(
+        self, job_id: UUID | str, *, status: models.DeliveryStatus | str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> models.JobNotificationPage:
+        """A page of a job's notifications, in row order (``status``: those with a delivery in it)."""
+        return self._run(_calls.list_job_notifications(job_id, status, limit, cursor))
+
+    def cancel_job(self, job_id: UUID | str) -> models.Job:
+        """Cancel what is not yet released of a job; Conflict when everything was."""
+        return self._run(_calls.cancel_job(job_id))
+
     # -- suppressions ----------------------------------------------------------------------
 
     def list_suppressions(
@@ -265,7 +292,7 @@ class _ClientBase(_Operations):
 
     def _request(self, call: Call[Any]) -> httpx.Request:
         url = f"{self._ops_url if call.ops else self._base_url}{call.path}"
-        return self._http.build_request(call.method, url, json=call.json, params=call.params, headers=call.headers)
+        return self._http.build_request(call.method, url, json=call.json, content=call.content, params=call.params, headers=call.headers)
 
     def _attempts(self, call: Call[Any]) -> _Attempts:
         return _Attempts(call, self._retry, self._rng)

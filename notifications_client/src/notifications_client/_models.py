@@ -305,6 +305,49 @@ class SuppressionPage(Page):
     items: list[Suppression]
 
 
+# -- CSV jobs ---------------------------------------------------------------------------
+
+
+class JobRowError(Answer):
+    """A row's error, numbered as a spreadsheet numbers rows (the header is row 1)."""
+
+    row: int
+    column: str | None = None
+    message: str
+
+
+class JobDryRun(Answer):
+    """What a job would send (POST /jobs?dry_run=true): nothing is stored."""
+
+    rows: int
+    channels: dict[Channel, int]
+    sms_fragments: int
+    errors: list[JobRowError]
+
+
+class Job(Answer):
+    """A CSV job: ``status`` scheduled, in_progress, finished or cancelled; ``counts`` (from
+    ``job``, ``jobs``, ``cancel_job``): deliveries per channel and status."""
+
+    id: UUID
+    name: str
+    template: TemplateReference
+    rows: int
+    status: str
+    created_at: datetime
+    send_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    counts: dict[str, dict[str, int]] = Field(default_factory=dict)
+
+
+class JobPage(Page):
+    items: list[Job]
+
+
+class JobNotificationPage(Page):
+    items: list[Notification]
+
+
 # -- callbacks ----------------------------------------------------------------------------
 
 

@@ -27,7 +27,7 @@ of them is one of the steps above, already complete. When no delivery is ``waiti
 after one probe of the partial index ``deliveries_waiting``, unless a ``sent`` delivery failed.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-02
 """
 
@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
@@ -45,7 +45,7 @@ STATUSES_BEFORE = ("pending", "sending", "sent", "failed", "skipped", "scheduled
 STATUSES = (*STATUSES_BEFORE, "waiting")
 DELIVERY_MODES = ("all", "first")
 
-# Migration 0015's payload, and the provider of the attempt beside its optional fields.
+# Migration 0016's payload (0015's and the job), and the provider of the attempt beside its optional fields.
 _EVENT_DATA = """
     CREATE OR REPLACE FUNCTION callback_event_data(d deliveries, n notifications) RETURNS jsonb LANGUAGE sql STABLE AS $$
         SELECT jsonb_build_object(
@@ -57,7 +57,7 @@ _EVENT_DATA = """
                       'sent_at', callback_timestamp(d.sent_at), 'delivered_at', callback_timestamp(d.delivered_at),
                       'template', CASE WHEN n.template IS NOT NULL
                                   THEN jsonb_build_object('name', n.template, 'version', n.template_version) END,
-                      'reference', n.reference{provider}))
+                      'reference', n.reference, 'job_id', n.job_id{provider}))
     $$
 """
 

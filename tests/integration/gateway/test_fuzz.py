@@ -75,6 +75,11 @@ OPERATIONS = (
     ("DELETE", "/callbacks"),
     ("GET", "/suppressions"),
     ("DELETE", "/suppressions/{channel}/{address}"),
+    ("POST", "/jobs"),
+    ("GET", "/jobs"),
+    ("GET", "/jobs/{job_id}"),
+    ("GET", "/jobs/{job_id}/notifications"),
+    ("POST", "/jobs/{job_id}/cancel"),
 )
 # 19 x 250 = 4,750 cases, and the 3 below: the generation of bodies breaking a maxLength is most
 # of the time.
@@ -151,6 +156,9 @@ KNOWN_NOTIFICATIONS = (
     {"recipient": "fuzz-all", "template": "fuzz-placeholders", "personalisation": {"name": "Ada", "vip": True}},
     {"recipient": OPTED_OUT, "message": "hello", "category": "marketing"},
 )
+# A CSV POST /jobs takes with the template fuzz-plain (no placeholders), sent days ahead.
+KNOWN_JOB_CSV = "email,note\nknown@example.com,1\n"
+JOB_SEND_AT = (datetime.now(UTC) + timedelta(days=6)).isoformat()
 # URLs PUT /callbacks takes (the gateway here has the local stack's localhost exemption), for
 # the generated cases steered to them; a random host name does not resolve.
 ACCEPTED_CALLBACK_URLS = ["https://203.0.114.10/fuzz", "http://localhost:9/fuzz?x=1", "https://[2001:4860::8888]:8443/a/b"]
@@ -189,6 +197,15 @@ SEMANTIC_REJECTIONS = (
     "send_at is more than 7 days ahead",
     "unknown time zone: ",
     "quiet_hours start and end must differ",
+    # POST /jobs: a generated text is rarely a CSV whose columns fit the template.
+    "Missing column headers: ",
+    "the CSV ",
+    "rows have errors",
+    "the header names the column",
+    "of the header has no name",
+    "give either a recipient column or address columns",
+    "has a cell longer than",
+    "both fill the placeholder",
 )
 
 
@@ -198,6 +215,7 @@ class FuzzTarget:
     schema: BaseSchema
     session: requests.Session
     notification_ids: list[str]
+    job_ids: list[str]
 
     def send(self, method: str, path: str, *, body: str | bytes | None = None) -> requests.Response:
         headers = {"Content-Type": "application/json"} if body is not None else {}
@@ -235,7 +253,7 @@ def target(fuzz_gateway: GatewayProcess) -> Iterator[FuzzTarget]:
     schema = schemathesis.openapi.from_url(
         f"{fuzz_gateway.base_url}/openapi.json", cert=session.cert, verify=session.verify, config=FUZZ_CONFIG
     )
-    fuzz = FuzzTarget(fuzz_gateway, schema, session, notification_ids=[])
+    fuzz = FuzzTarget(fuzz_gateway, schema, session, notification_ids=[], job_ids=[])
     for name, contacts in {**KNOWN_RECIPIENTS, PREFERENCES_TARGET: {"email": "p@example.com"}, OPTED_OUT: KNOWN_RECIPIENTS["fuzz-all"]}.items():
         assert fuzz.send("PUT", f"/recipients/{name}", body=json.dumps(contacts)).status_code == 204
     # A callback, so that GET /callbacks and its rotation have one to answer about (200).
@@ -250,6 +268,15 @@ def target(fuzz_gateway: GatewayProcess) -> Iterator[FuzzTarget]:
         accepted = fuzz.send("POST", "/notifications", body=json.dumps(notification))
         assert accepted.status_code == 201, accepted.text
         fuzz.notification_ids.append(accepted.json()["id"])
+    # Jobs held days ahead (nothing of them is released onto the session's queues), for the
+    # steered reads and cancels.
+    for _ in range(2):
+        created = fuzz.session.post(
+            fuzz.gateway.base_url + "/jobs", params={"template": "fuzz-plain", "send_at": JOB_SEND_AT}, data=KNOWN_JOB_CSV,
+            headers={"Content-Type": "text/csv"}, timeout=15,
+        )
+        assert created.status_code == 201, created.text
+        fuzz.job_ids.append(created.json()["id"])
     yield fuzz
     session.close()
 
@@ -306,6 +333,17 @@ def cases_for(target: FuzzTarget, method: str, path: str, mode: GenerationMode) 
             known = st.tuples(single, st.sampled_from(list(KNOWN_RECIPIENTS)), st.sampled_from(list(KNOWN_TEMPLATES)))
             items = st.lists(known.map(_to_known_recipient_and_template).map(lambda case: case.body), min_size=1, max_size=3)
             strategy = st.one_of(strategy, st.tuples(strategy, items).map(_to_batch_of))
+        elif (method, path) in (
+            ("GET", "/jobs/{job_id}"),
+            ("GET", "/jobs/{job_id}/notifications"),
+            ("POST", "/jobs/{job_id}/cancel"),
+        ):
+            steered = st.sampled_from(target.job_ids).flatmap(
+                lambda id_: operation.as_strategy(generation_mode=mode, path_parameters={"job_id": id_})
+            )
+            strategy = st.one_of(strategy, steered)
+        elif (method, path) == ("POST", "/jobs"):
+            strategy = st.one_of(strategy, strategy.map(_to_known_job))
         elif (method, path) == ("PUT", "/callbacks"):
             strategy = st.one_of(strategy, st.tuples(strategy, st.sampled_from(ACCEPTED_CALLBACK_URLS)).map(_to_accepted_url))
     return strategy
@@ -315,6 +353,13 @@ def _to_accepted_url(case_and_url: tuple[Case, str]) -> Case:
     case, url = case_and_url
     if isinstance(case.body, dict):
         case.body = {**case.body, "url": url}
+    return case
+
+
+def _to_known_job(case: Case) -> Case:
+    """A CSV the template fuzz-plain takes, held days ahead (a dry run, when generated so)."""
+    case.query = {**(case.query or {}), "template": "fuzz-plain", "send_at": JOB_SEND_AT}
+    case.body = KNOWN_JOB_CSV
     return case
 
 

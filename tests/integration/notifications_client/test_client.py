@@ -510,3 +510,32 @@ def test_installable_on_its_own(tmp_path: Path) -> None:
     )
     printed = run(python, "-c", probe, PYTHONPATH=str(dependencies))
     assert printed.startswith(str(tmp_path / "venv")) and printed.rstrip().endswith("[]"), printed
+
+
+class TestJobs:
+    def test_dry_run_create_read_list_page_and_cancel(self, client: Client) -> None:
+        template = unique("lib-job")
+        client.put_template(template, {"email": {"subject": "For ((name))", "body": "Dear ((name))"}, "slack": "Hi ((name))"})
+        csv = "email,slack_id,name\na@example.com,U0LIBJOB01,Ada\n,U0LIBJOB02,Bob\n"
+        dry = client.create_job(csv, template=template, dry_run=True)
+        assert (dry.rows, dry.channels, dry.errors) == (2, {Channel.SMS: 0, Channel.EMAIL: 1, Channel.SLACK: 2}, [])
+        job = client.create_job(csv, template=template, name="lib", send_at=datetime.now(UTC) + timedelta(days=1))
+        assert (job.name, job.rows, job.status, job.template.name) == ("lib", 2, "scheduled", template)
+        assert client.job(job.id).counts == {"email": {"scheduled": 1}, "slack": {"scheduled": 2}}
+        assert job.id in [listed.id for listed in client.jobs(limit=1000).items]
+        page = client.job_notifications(job.id, limit=1)
+        assert len(page.items) == 1 and page.next_cursor
+        assert page.items[0].model_extra["job_id"] == str(job.id)
+        cancelled = client.cancel_job(job.id)
+        assert cancelled.status == "cancelled"
+        assert cancelled.counts == {"email": {"cancelled": 1}, "slack": {"cancelled": 2}}
+
+    def test_row_errors_are_a_validation_error_listing_them(self, client: Client) -> None:
+        template = unique("lib-job")
+        client.put_template(template, {"slack": "Hi"})
+        with pytest.raises(ValidationError) as refused:
+            client.create_job("slack_id\nlowercase\n", template=template)
+        assert refused.value.message == "1 rows have errors"
+        assert [(error["row"], error["column"]) for error in refused.value.body["errors"]] == [(2, "slack_id")]
+        with pytest.raises(NotFound):
+            client.job(uuid.uuid4())

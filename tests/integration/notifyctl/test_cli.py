@@ -334,3 +334,28 @@ class TestSendFirst:
         refused = cli_stack.cli("send", "cli-first", "hi", "--first")
         assert refused.returncode == 2
         assert "--first needs the channels to try" in refused.stderr
+
+
+class TestJobs:
+    def test_dry_run_create_status_with_progress_list_and_cancel(self, cli_stack: CliStack, tmp_path: Path) -> None:
+        cli = cli_stack.cli
+        cli_stack.stack.senders.only(Channel.SLACK)
+        cli.json("templates", "put", "cli-job", "--slack", "Hello ((name))")
+        rows = tmp_path / "rows.csv"
+        rows.write_text("slack_id,name\nC0JOBCLI01,Ada\nC0JOBCLI02,Bob\n")
+        dry = cli("jobs", "create", str(rows), "--template", "cli-job", "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "2 rows would send: sms 0, email 0, slack 2" in dry.stdout
+        job = cli.json("jobs", "create", str(rows), "--template", "cli-job")
+        assert (job["name"], job["rows"]) == ("rows.csv", 2)
+        watched = cli("jobs", "status", job["id"], "--wait")
+        assert watched.returncode == 0, watched.stderr
+        assert "finished" in watched.stdout and "100% 2/2 deliveries final" in watched.stdout
+        assert job["id"] in [item["id"] for item in cli.json("jobs", "list", "--limit", "1000")["items"]]
+        released = cli("jobs", "cancel", job["id"], "--json")
+        assert released.returncode == 1 and json.loads(released.stderr)["error"]["message"] == "already released"
+
+        rows.write_text("slack_id,name\nlowercase,Ada\n")
+        refused = cli("jobs", "create", str(rows), "--template", "cli-job")
+        assert refused.returncode == 1
+        assert "row 2, column slack_id: slack_id 'lowercase' is not a Slack id" in refused.stderr

@@ -23,7 +23,7 @@ def row(**overrides: object) -> dict[str, object]:
         "template": None, "template_version": None, "category": "general",
         "channels": ["sms", "email"], "created_at": CREATED, "client": "acme",
         "phone_number": "+14155552671", "email": "jose@example.com", "slack_id": None, "send_at": None, "release_at": None,
-        "reference": None, "bulk": False, "delivery": "all", **overrides,
+        "reference": None, "bulk": False, "delivery": "all", "job_id": None, **overrides,
     }
 
 
