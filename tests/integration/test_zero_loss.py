@@ -147,6 +147,7 @@ class Plan:
     sms_outage_at: float
     sms_outage_seconds: float
     breaker_cooldown_seconds: float
+    job_rows: int
 
     @property
     def posting_seconds(self) -> float:
@@ -185,6 +186,8 @@ class Plan:
             sms_outage_seconds=30.0,
             # Short, so that SNS takes its traffic back seconds after it recovers (production: 30 s).
             breaker_cooldown_seconds=5.0,
+            # A CSV job among the load: its rows go out on the bulk lane, released by the relay.
+            job_rows=int(_env_number("ZERO_LOSS_JOB_ROWS", 50)),
         )
 
 
@@ -566,6 +569,33 @@ async def register_recipients(client: httpx.AsyncClient, run_id: str) -> list[st
     for start in range(0, PLAN.recipients, PLAN.in_flight):
         names += await asyncio.gather(*(put(i) for i in range(start, min(start + PLAN.in_flight, PLAN.recipients))))
     return names
+
+
+async def post_job(client: httpx.AsyncClient, run_id: str, recipients: list[str]) -> tuple[str, list[str]]:
+    """A CSV job of ``PLAN.job_rows`` rows to registered recipients, posted before the faults
+    begin (POST /jobs takes no Idempotency-Key, so it is posted once): its id and the rows' texts."""
+    template = f"zl-job-{run_id}"
+    content = {"sms": "((text))", "email": {"subject": "Zero-loss job", "body": "((text))"}, "slack": "((text))"}
+    assert (await client.put(f"/templates/{template}", json=content)).status_code == 201
+    texts = [f"zero-loss {run_id} job #{row:05d}" for row in range(PLAN.job_rows)]
+    lines = ["recipient,text", *(f"{recipients[row % len(recipients)]},{text}" for row, text in enumerate(texts))]
+    response = await client.post(
+        "/jobs", params={"template": template, "name": f"zero-loss {run_id}"}, content="\n".join(lines), headers={"Content-Type": "text/csv"}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"], texts
+
+
+async def job_posts(system: ChaosStack, job_id: str, texts: list[str]) -> list[Posted]:
+    """The job's rows as accepted posts (each text, rendered from its row, is how the providers'
+    copies are recognised), so that they are accounted for as every other notification is."""
+    rows = await fetch(system.database_url, "SELECT id::text, content->'sms'->>'body' AS text FROM notifications WHERE job_id = $1", job_id)
+    by_text = {row["text"]: row["id"] for row in rows}
+    assert sorted(by_text) == sorted(texts), "every row of the job is stored, once"
+    return [
+        Posted(index=PLAN.notifications + row, text=text, idempotency_key=f"job-{job_id}-{row}", notification_id=by_text[text])
+        for row, text in enumerate(texts)
+    ]
 
 
 # ---------------------------------------------------------------- faults
@@ -1133,6 +1163,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
         answer = await client.put("/callbacks", json={"url": chaos.receiver.url(receiver_name)})
         assert answer.status_code == 200, answer.text
         chaos.receiver.configure(receiver_name, secret=answer.json()["secret"], fail_rate=PLAN.failure_rate)
+        job_id, job_texts = await post_job(client, run_id, recipients)
         cpu = CpuMeter(chaos)
         cpu.sample(baseline=True)
         t0 = time.monotonic()
@@ -1171,6 +1202,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
                 await asyncio.to_thread(chaos.postgres.start)
             chaos.fleet.ensure_running()
 
+    posts += await job_posts(chaos, job_id, job_texts)
     accepted = {p.notification_id: p for p in posts if p.notification_id}
     expected = {(notification_id, channel.value) for notification_id in accepted for channel in CHANNELS}
     try:
@@ -1242,6 +1274,7 @@ async def test_every_accepted_notification_is_sent_or_dead_lettered(
             "during_sns_cut": dict(Counter(str(a.outcome) for a in during_cut)),
             "scheduled": len(scheduled),
             "scheduled_sent_early": len(sent_early),
+            "job_rows": len(job_texts),
         },
         "deliveries": {
             "expected": total_deliveries,
