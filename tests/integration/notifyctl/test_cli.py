@@ -316,7 +316,7 @@ class TestDeadLetters:
 
         kept = cli("dlq", "purge", "slack", input="n\n")
         assert kept.returncode == 1 and aws.queue_depth(dlq) == 1
-        assert cli.json("dlq", "purge", "slack", "--yes") == {"channel": "slack", "purged": 1}
+        assert cli.json("dlq", "purge", "slack", "--yes") == {"channel": "slack", "lane": "standard", "purged": 1}
         wait_until(lambda: aws.queue_depth(dlq) == 0, timeout=10, what="the DLQ to be empty")
 
 
