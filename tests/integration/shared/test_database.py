@@ -47,6 +47,12 @@ class TestDatabase:
         pids = set(await asyncio.gather(*(backend() for _ in range(database.size))))
         async with Database(database.dsn, size=1) as admin, admin.connection() as connection:
             await connection.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", list(pids))
+            # pg_terminate_backend only signals: wait until the backends have exited (and the
+            # event loop has run meanwhile), so the pool's connections really are closed by the
+            # server when they are checked out, as after a restart, on a busy machine too.
+            async with asyncio.timeout(10):
+                while await connection.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", list(pids)):
+                    await asyncio.sleep(0.05)
         failures = 0
         for _ in range(database.size + 1):
             try:
