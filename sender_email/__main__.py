@@ -30,10 +30,15 @@ def receipts_queue(settings: EmailSenderSettings) -> HandledQueue:
     )
 
 
+def providers(settings: EmailSenderSettings) -> list[NamedProvider]:
+    """EMAIL_SENDER_PROVIDERS, in its order: SES in each region named ("ses" is AWS_REGION's)."""
+    return [NamedProvider(name, EmailProvider(settings, region=settings.provider_region(name))) for name in settings.providers]
+
+
 def main() -> int:
     settings = EmailSenderSettings()
     handled = [receipts_queue(settings)] if settings.receipts_queue_name else []
-    return run_sender(settings=settings, providers=[NamedProvider("ses", EmailProvider(settings))], handled_queues=handled)
+    return run_sender(settings=settings, providers=providers(settings), handled_queues=handled)
 
 
 if __name__ == "__main__":

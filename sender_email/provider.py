@@ -15,8 +15,8 @@ class EmailProvider(AwsProvider):
     channel = Channel.EMAIL
     service = "ses"
 
-    def __init__(self, settings: EmailSenderSettings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: EmailSenderSettings, *, region: str | None = None) -> None:
+        super().__init__(settings, region=region)
         self._from_address = settings.email_from_address
         self._configuration_set = settings.email_configuration_set
 
