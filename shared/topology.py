@@ -278,7 +278,8 @@ def in_any_region(arn: str) -> str:
 
 
 def _allow_topic_policy(queue_arn: str, topic_arn_value: str) -> dict[str, Any]:
-    # ArnLike: the same as ArnEquals for an ARN without wildcards (in_any_region makes one).
+    # ArnLike for an ARN with wildcards (in_any_region's).
+    condition = "ArnLike" if "*" in topic_arn_value else "ArnEquals"
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -288,7 +289,7 @@ def _allow_topic_policy(queue_arn: str, topic_arn_value: str) -> dict[str, Any]:
                 "Principal": {"Service": "sns.amazonaws.com"},
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
-                "Condition": {"ArnLike": {"aws:SourceArn": topic_arn_value}},
+                "Condition": {condition: {"aws:SourceArn": topic_arn_value}},
             }
         ],
     }
