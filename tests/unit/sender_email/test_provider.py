@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError
 
-from sender_email.__main__ import providers
-from sender_email.provider import EmailProvider
+from sender_email.provider import EmailProvider, email_providers
 from sender_email.settings import EmailSenderSettings
 from shared.messages import ChannelContent, EmailContent, NotificationMessage, RecipientSnapshot
 from shared.providers import PermanentSendError, ProviderAccountError, TransientSendError
@@ -128,9 +127,9 @@ class TestErrorClassification:
 
 class TestProviders:
     def test_each_provider_is_ses_in_its_region(self) -> None:
-        named = providers(EmailSenderSettings(providers="ses,ses:eu-west-1", aws_region="us-west-2"))
+        named = email_providers(EmailSenderSettings(providers="ses,ses:eu-west-1", aws_region="us-west-2"))
         assert [(entry.name, entry.provider.region) for entry in named] == [("ses", "us-west-2"), ("ses:eu-west-1", "eu-west-1")]
 
     def test_the_default_is_ses_in_aws_region(self) -> None:
-        [entry] = providers(EmailSenderSettings())
+        [entry] = email_providers(EmailSenderSettings())
         assert (entry.name, entry.provider.region) == ("ses", "us-east-1")
