@@ -93,8 +93,7 @@ class SenderSettings(ServerSettings):
             known = [*self.known_providers, *(f"{name}:<region> (an AWS region, e.g. eu-west-1)" for name in self.regional_providers)]
             raise ValueError(f"{prefix}PROVIDERS: unknown provider {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
         # "ses" and "ses:us-east-1" are one provider when AWS_REGION is us-east-1.
-        distinct = {(name.partition(":")[0], self.provider_region(name) if name.partition(":")[0] in self.regional_providers else "") for name in self.providers}
-        if len(distinct) != len(self.providers):
+        if len({self._provider_identity(name) for name in self.providers}) != len(self.providers):
             raise ValueError(f"{prefix}PROVIDERS names a provider twice: {','.join(self.providers)}")
         return self
 
@@ -103,6 +102,10 @@ class SenderSettings(ServerSettings):
         if not separator:
             return provider in self.known_providers
         return provider in self.regional_providers and AWS_REGION_PATTERN.fullmatch(region) is not None
+
+    def _provider_identity(self, name: str) -> tuple[str, str]:
+        provider = name.partition(":")[0]
+        return (provider, self.provider_region(name) if provider in self.regional_providers else "")
 
     def provider_region(self, name: str) -> str:
         """The AWS region of one of ``providers``: "<provider>:<region>"'s, else AWS_REGION."""
