@@ -41,9 +41,9 @@ EMULATORS: dict[str, Callable[..., Emulator]] = {
 }
 
 
-def aws_client(service: str, endpoint_url: str, **options: Any) -> Any:
-    """A boto3 client on an emulator (its region and test credentials)."""
-    return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION, **EMULATOR_CREDENTIALS, **options)
+def aws_client(service: str, endpoint_url: str, *, region: str = REGION, **options: Any) -> Any:
+    """A boto3 client on an emulator (its region, unless another is asked for, and test credentials)."""
+    return boto3.client(service, endpoint_url=endpoint_url, region_name=region, **EMULATOR_CREDENTIALS, **options)
 
 
 class Aws:

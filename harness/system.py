@@ -98,8 +98,12 @@ def started_system(
     gateway_settings: dict[str, Any] | None = None,
     senders: tuple[Channel, ...] = (),
     sender_defaults: dict[str, str] | None = None,
+    email_regions: tuple[str, ...] = (),
 ) -> Iterator[System]:
     """The system on a fresh database, ready; everything it started is stopped afterwards.
+
+    ``email_regions``: SES regions prepared besides the emulator's own (see
+    :func:`stack.prepare.prepare_system`), for email senders with ``PROVIDERS=ses,ses:<region>``.
 
     Raises :class:`EmulatorStartError` when the emulator cannot be started (LocalStack needs an
     installation of its own), so that tests can say so instead of skipping.
@@ -118,7 +122,9 @@ def started_system(
             aws.wait_until_ready()
         wiremock.wait_until_ready()
         topology = run_in_thread(
-            prepare_system(database_url=database_url, aws_endpoint_url=aws.endpoint_url, certs_dir=certificates.directory)
+            prepare_system(
+                database_url=database_url, aws_endpoint_url=aws.endpoint_url, certs_dir=certificates.directory, email_regions=email_regions
+            )
         )
         processes = Senders(
             database_url=database_url,

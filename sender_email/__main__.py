@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import shared.lean_process  # noqa: F401 - first, before the libraries it keeps lean
-from shared.failover import NamedProvider
 from shared.sender_service import HandledQueue, run_sender
 
-from sender_email.provider import EmailProvider
+from sender_email.provider import email_providers
 from sender_email.settings import EmailSenderSettings
 
 
@@ -33,7 +32,7 @@ def receipts_queue(settings: EmailSenderSettings) -> HandledQueue:
 def main() -> int:
     settings = EmailSenderSettings()
     handled = [receipts_queue(settings)] if settings.receipts_queue_name else []
-    return run_sender(settings=settings, providers=[NamedProvider("ses", EmailProvider(settings))], handled_queues=handled)
+    return run_sender(settings=settings, providers=email_providers(settings), handled_queues=handled)
 
 
 if __name__ == "__main__":

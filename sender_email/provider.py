@@ -6,17 +6,23 @@ from __future__ import annotations
 from typing import Any
 
 from shared.channels import Channel
+from shared.failover import NamedProvider
 from shared.messages import NotificationMessage
 from shared.providers import AwsProvider, PermanentSendError, SendResult, classify_aws_error
 
 from sender_email.settings import EmailSenderSettings
 
+def email_providers(settings: EmailSenderSettings) -> list[NamedProvider]:
+    """EMAIL_SENDER_PROVIDERS, in its order: SES in each region named ("ses" is AWS_REGION's)."""
+    return [NamedProvider(name, EmailProvider(settings, region=settings.provider_region(name))) for name in settings.providers]
+
+
 class EmailProvider(AwsProvider):
     channel = Channel.EMAIL
     service = "ses"
 
-    def __init__(self, settings: EmailSenderSettings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: EmailSenderSettings, *, region: str | None = None) -> None:
+        super().__init__(settings, region=region)
         self._from_address = settings.email_from_address
         self._configuration_set = settings.email_configuration_set
 

@@ -19,6 +19,9 @@ class EmailSenderSettings(SenderSettings):
 
     channel: ClassVar[Channel] = Channel.EMAIL
     known_providers: ClassVar[tuple[str, ...]] = ("ses",)
+    # EMAIL_SENDER_PROVIDERS=ses,ses:eu-west-1: SES in AWS_REGION, then SES in eu-west-1 (the same
+    # From address and configuration set; stack/prepare.py prepares both regions).
+    regional_providers: ClassVar[tuple[str, ...]] = ("ses",)
 
     ops_port: OpsPort = 9002
     # SES's default sending quota is 14 messages per second.
@@ -38,3 +41,8 @@ class EmailSenderSettings(SenderSettings):
     receipts_concurrency: int = Field(default=16, ge=1, le=1000)
     # How long an event for a message id no delivery has yet is tried again before it is dropped.
     receipts_unknown_retry_seconds: float = Field(default=UNKNOWN_RECEIPT_RETRY_SECONDS, ge=0)
+
+    @property
+    def ses_regions(self) -> tuple[str, ...]:
+        """The regions the sender sends from, in its providers' order."""
+        return tuple(dict.fromkeys(self.provider_region(name) for name in self.providers))

@@ -104,14 +104,19 @@ class Provider:
 
 class AwsProvider(Provider):
     """A provider that is one AWS API (SNS for SMS, SES for email): its client is opened with the
-    runtime's limits (``aws_provider_config``) and closed with the provider."""
+    runtime's limits (``aws_provider_config``) and closed with the provider. ``region`` is the
+    AWS region it calls, AWS_REGION's unless given ("ses:eu-west-1" is SES in eu-west-1)."""
 
     service: ClassVar[str]  # the AWS service name, as aioboto3 knows it ("sns", "ses")
 
-    def __init__(self, settings: SenderSettings) -> None:
-        self._settings = settings
+    def __init__(self, settings: SenderSettings, *, region: str | None = None) -> None:
+        self._settings = settings if region is None else settings.model_copy(update={"aws_region": region})
         self._stack = AsyncExitStack()
         self.client: Any = None
+
+    @property
+    def region(self) -> str:
+        return self._settings.aws_region
 
     async def open(self) -> None:
         config = aws_provider_config(
@@ -176,10 +181,10 @@ def classify_aws_error(exc: Exception) -> SendError:
         code = str(error.get("Code") or "ClientError")
         message = str(error.get("Message") or exc)
         reason = f"{code}: {message}"
+        if code in ACCOUNT_AWS_ERROR_CODES or _is_unverified_identity(code, message):
+            return ProviderAccountError(reason, code=_snake(code))
         if code in PERMANENT_AWS_ERROR_CODES:
             return PermanentSendError(reason, code=_snake(code))
-        if code in ACCOUNT_AWS_ERROR_CODES:
-            return ProviderAccountError(reason, code=_snake(code))
         return TransientSendError(reason, code=_snake(code))
     if isinstance(exc, (ReadTimeoutError, TimeoutError)):
         return TransientSendError(f"timeout: {exc}", code="timeout")
@@ -188,6 +193,14 @@ def classify_aws_error(exc: Exception) -> SendError:
     if isinstance(exc, BotoCoreError):
         return TransientSendError(f"{type(exc).__name__}: {exc}", code="aws_error")
     return TransientSendError(f"{type(exc).__name__}: {exc}", code="unexpected")
+
+
+def _is_unverified_identity(code: str, message: str) -> bool:
+    """SES's MessageRejected for an identity this region has not verified ("Email address is not
+    verified. The following identities failed the check in region ..."): our configuration in
+    that region, not the message, so another region's SES may send it. (MessageRejected for the
+    message itself, e.g. a virus, stays permanent.)"""
+    return code == "MessageRejected" and "not verified" in message.lower()
 
 
 def _snake(code: str) -> str:

@@ -15,7 +15,7 @@ from pydantic_settings import NoDecode
 
 from shared.channels import Channel, channel_spec
 from shared.circuit_breaker import BreakerPolicy
-from shared.settings import ServerSettings
+from shared.settings import AWS_REGION_PATTERN, ServerSettings
 from shared.topology import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS
 
 
@@ -23,6 +23,9 @@ class SenderSettings(ServerSettings):
     channel: ClassVar[Channel]
     # The providers this sender can send through; the first is the default list.
     known_providers: ClassVar[tuple[str, ...]]
+    # Those of them that may also be named "<provider>:<region>": the same provider in another
+    # AWS region ("ses:eu-west-1"); plain "<provider>" is the one in AWS_REGION.
+    regional_providers: ClassVar[tuple[str, ...]] = ()
 
     # The channel's providers in failover order (shared/failover.py); comma-separated in the
     # environment (SMS_SENDER_PROVIDERS=sns,twilio). Empty means the first known one.
@@ -85,14 +88,29 @@ class SenderSettings(ServerSettings):
         if not self.providers:
             self.providers = self.known_providers[:1]
         prefix = self.model_config.get("env_prefix", "")
-        unknown = [name for name in self.providers if name not in self.known_providers]
+        unknown = [name for name in self.providers if not self._is_known_provider(name)]
         if unknown:
-            raise ValueError(
-                f"{prefix}PROVIDERS: unknown provider {', '.join(map(repr, unknown))}; known: {', '.join(self.known_providers)}"
-            )
-        if len(set(self.providers)) != len(self.providers):
+            known = [*self.known_providers, *(f"{name}:<region> (an AWS region, e.g. eu-west-1)" for name in self.regional_providers)]
+            raise ValueError(f"{prefix}PROVIDERS: unknown provider {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
+        # "ses" and "ses:us-east-1" are one provider when AWS_REGION is us-east-1.
+        if len({self._provider_identity(name) for name in self.providers}) != len(self.providers):
             raise ValueError(f"{prefix}PROVIDERS names a provider twice: {','.join(self.providers)}")
         return self
+
+    def _is_known_provider(self, name: str) -> bool:
+        provider, separator, region = name.partition(":")
+        if not separator:
+            return provider in self.known_providers
+        return provider in self.regional_providers and AWS_REGION_PATTERN.fullmatch(region) is not None
+
+    def _provider_identity(self, name: str) -> tuple[str, str]:
+        provider = name.partition(":")[0]
+        return (provider, self.provider_region(name) if provider in self.regional_providers else "")
+
+    def provider_region(self, name: str) -> str:
+        """The AWS region of one of ``providers``: "<provider>:<region>"'s, else AWS_REGION."""
+        _, separator, region = name.partition(":")
+        return region if separator else self.aws_region
 
     @property
     def breaker_policy(self) -> BreakerPolicy:

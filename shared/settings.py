@@ -8,6 +8,7 @@ them through the environment. Shared settings are unprefixed (``DATABASE_URL``,
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_AWS_ENDPOINT = "http://localhost:4566"
 LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/notifications"
+# What an AWS region's name looks like (us-east-1, eu-west-1, ap-southeast-2, us-gov-west-1, cn-north-1).
+AWS_REGION_PATTERN = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}")
 
 # Each service's plain-HTTP ops port (/healthz, /readyz, /metrics); a service gives its default as
 # ``ops_port: OpsPort = 9001``.

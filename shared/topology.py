@@ -127,15 +127,32 @@ async def create_topology(sns: Any, sqs: Any) -> dict[str, str]:
         created,
         EMAIL_EVENTS_QUEUE,
         EMAIL_EVENTS_DEAD_LETTER_QUEUE,
-        topic=events_topic,
+        # Every SES region's email_events topic of the account (create_regional_email_events_topic).
+        topic=in_any_region(events_topic),
         max_receive_count=EMAIL_EVENTS_MAX_RECEIVE_COUNT,
     )
+    await _subscribe_email_events_queue(sns, events_topic, events_queue_arn)
+    return created
+
+
+async def create_regional_email_events_topic(sns: Any, sqs: Any) -> str:
+    """In a second SES region (``sns`` is that region's, ``sqs`` the primary's, after
+    :func:`create_topology`): its ``email_events`` topic, where that region's configuration set
+    publishes, delivering to the primary region's ``email_events`` queue (SNS delivers to an SQS
+    queue of another region; the queue's policy admits the ``email_events`` topic of any region).
+    Idempotent; returns the topic's ARN."""
+    events_topic = (await sns.create_topic(Name=EMAIL_EVENTS_TOPIC_NAME))["TopicArn"]
+    queue_url = (await sqs.get_queue_url(QueueName=EMAIL_EVENTS_QUEUE))["QueueUrl"]
+    await _subscribe_email_events_queue(sns, events_topic, await _queue_arn(sqs, queue_url))
+    return events_topic
+
+
+async def _subscribe_email_events_queue(sns: Any, events_topic: str, events_queue_arn: str) -> None:
     # Not raw: the consumer reads the SES event from the envelope's Message.
     subscription = await sns.subscribe(TopicArn=events_topic, Protocol="sqs", Endpoint=events_queue_arn, ReturnSubscriptionArn=True)
     await sns.set_subscription_attributes(
         SubscriptionArn=subscription["SubscriptionArn"], AttributeName="RawMessageDelivery", AttributeValue="false"
     )
-    return created
 
 
 async def _create_queues(
@@ -167,7 +184,8 @@ def email_event_destination(events_topic_arn: str) -> dict[str, Any]:
 
 
 async def create_email_event_destination(ses: Any, sns: Any) -> None:
-    """Create (or confirm) the SES configuration set whose event destination is ``email_events``. Idempotent."""
+    """Create (or confirm) the SES configuration set whose event destination is ``email_events``
+    (the topic of ``ses``'s and ``sns``'s region: SES publishes only to one of its own). Idempotent."""
     events_topic = (await sns.create_topic(Name=EMAIL_EVENTS_TOPIC_NAME))["TopicArn"]
     sets = (await ses.list_configuration_sets()).get("ConfigurationSets", [])
     if EMAIL_CONFIGURATION_SET not in {entry["Name"] for entry in sets}:
@@ -252,7 +270,16 @@ async def _queue_arn(sqs: Any, queue_url: str) -> str:
     return attributes["Attributes"]["QueueArn"]
 
 
+def in_any_region(arn: str) -> str:
+    """``arn`` with its region a wildcard (arn:aws:sns:*:123456789012:email_events), for ArnLike."""
+    parts = arn.split(":")
+    parts[3] = "*"
+    return ":".join(parts)
+
+
 def _allow_topic_policy(queue_arn: str, topic_arn_value: str) -> dict[str, Any]:
+    # ArnLike for an ARN with wildcards (in_any_region's).
+    condition = "ArnLike" if "*" in topic_arn_value else "ArnEquals"
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -262,7 +289,7 @@ def _allow_topic_policy(queue_arn: str, topic_arn_value: str) -> dict[str, Any]:
                 "Principal": {"Service": "sns.amazonaws.com"},
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn_value}},
+                "Condition": {condition: {"aws:SourceArn": topic_arn_value}},
             }
         ],
     }

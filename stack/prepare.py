@@ -7,8 +7,8 @@ when they are missing (and issues a default client certificate again when it lac
 and the tests all prepare the system through :func:`prepare_system`.
 
 The command reads the services' own settings: ``DATABASE_URL`` and ``AWS_ENDPOINT_URL`` (with
-``AWS_REGION`` and credentials) as every service does, ``EMAIL_FROM_ADDRESS`` as the email sender
-does, and writes the certificates into ``--certs-dir``, else ``MTLS_DIR``, else ``mtls/``.
+``AWS_REGION`` and credentials) as every service does, ``EMAIL_FROM_ADDRESS`` and
+``EMAIL_SENDER_PROVIDERS`` (the SES regions to prepare) as the email sender does, and writes the certificates into ``--certs-dir``, else ``MTLS_DIR``, else ``mtls/``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +33,21 @@ async def prepare_system(
     aws_endpoint_url: str | None,
     certs_dir: Path,
     email_from_address: str = DEFAULT_EMAIL_FROM_ADDRESS,
+    email_regions: Sequence[str] = (),
 ) -> dict[str, str]:
     """Migrate, create the topology, verify the SES identity and give it its configuration set (receipts), generate missing certificates.
+
+    ``email_regions``: the SES regions the email sender sends from besides AWS_REGION
+    (``EmailSenderSettings.ses_regions``; AWS_REGION itself may be among them). Each gets the
+    identity, the configuration set, and an ``email_events`` topic of its own delivering to the
+    primary region's queue.
 
     Returns the topology (topic ARN and queue URLs by name).
     """
     from mtls.pki import default_clients_lacking_roles, init_pki
     from shared.aws import aws_clients
     from shared.migrate import upgrade
-    from shared.topology import create_email_event_destination, create_topology
+    from shared.topology import create_email_event_destination, create_regional_email_events_topic, create_topology
 
     # upgrade() runs its own event loop (asyncio.run), so it needs a thread of its own.
     await asyncio.to_thread(upgrade, database_url)
@@ -49,6 +56,13 @@ async def prepare_system(
         topology = await create_topology(sns, sqs)
         await verify_email_identity(ses, email_from_address)
         await create_email_event_destination(ses, sns)
+        for region in dict.fromkeys(email_regions):
+            if region == settings.aws_region:
+                continue
+            async with aws_clients(settings.model_copy(update={"aws_region": region}), "sns", "ses") as (regional_sns, regional_ses):
+                await verify_email_identity(regional_ses, email_from_address)
+                await create_regional_email_events_topic(regional_sns, sqs)
+                await create_email_event_destination(regional_ses, regional_sns)
     certs_dir = Path(certs_dir)
     certs_dir.mkdir(parents=True, exist_ok=True)
     lacking = await asyncio.to_thread(default_clients_lacking_roles, certs_dir)
@@ -87,10 +101,12 @@ def main(argv: list[str] | None = None) -> int:
             aws_endpoint_url=settings.aws_endpoint_url,
             certs_dir=certs_dir,
             email_from_address=email.email_from_address,
+            email_regions=email.ses_regions,
         )
     )
     print(f"[prepare] database migrated; topic {topology['topic_arn']} and {len(topology) - 1} queues ready", flush=True)
-    print(f"[prepare] SES identity {email.email_from_address} verified; certificates in {certs_dir}", flush=True)
+    regions = ", ".join(dict.fromkeys((settings.aws_region, *email.ses_regions)))
+    print(f"[prepare] SES identity {email.email_from_address} verified ({regions}); certificates in {certs_dir}", flush=True)
     return 0
 
 

@@ -185,12 +185,14 @@ class LocalSystem:
             self.slack_api_url = wiremock.slack_api_url
 
         _say("preparing the database, topology, SES identity and certificates ...")
+        email = EmailSenderSettings()
         asyncio.run(
             prepare_system(
                 database_url=self.database_url,
                 aws_endpoint_url=self.aws_endpoint_url,
                 certs_dir=self.certs_dir,
-                email_from_address=EmailSenderSettings().email_from_address,
+                email_from_address=email.email_from_address,
+                email_regions=email.ses_regions,
             )
         )
 

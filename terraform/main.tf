@@ -94,6 +94,10 @@ module "database" {
 module "compute" {
   source = "./modules/compute"
   count  = local.standby ? 0 : 1
+  providers = {
+    aws                   = aws
+    aws.ses_second_region = aws.ses_second_region
+  }
 
   name               = var.name
   vpc_id             = module.network.vpc_id
@@ -126,6 +130,7 @@ module "compute" {
   callback_sender        = var.callback_sender
   email_from_address     = var.email_from_address
   ses_identity           = var.ses_identity
+  ses_second_region      = var.ses_second_region
   sms_sender_id          = var.sms_sender_id
   sms_origination_number = var.sms_origination_number
   sms_providers          = var.sms_providers

@@ -179,6 +179,17 @@ variable "ses_identity" {
   default     = null
 }
 
+variable "ses_second_region" {
+  description = "A second SES region the email sender fails over to (EMAIL_SENDER_PROVIDERS=ses,ses:<region>): the identity, configuration set and an email_events topic there, delivering to this region's email_events queue. null: SES in aws_region only."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ses_second_region == null || (can(regex("^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$", var.ses_second_region)) && var.ses_second_region != var.aws_region)
+    error_message = "ses_second_region must be an AWS region other than aws_region (e.g. eu-west-1), or null."
+  }
+}
+
 variable "sms_sender_id" {
   description = "SMS_SENDER_ID: alphanumeric sender id shown where the destination country allows one; null leaves it unset."
   type        = string

@@ -25,6 +25,17 @@ provider "aws" {
   }
 }
 
+# The second SES region the email sender fails over to (ses_second_region). Unused, and then the
+# deployment's own region, when there is none.
+provider "aws" {
+  alias  = "ses_second_region"
+  region = coalesce(var.ses_second_region, var.aws_region)
+
+  default_tags {
+    tags = merge({ Application = var.name, ManagedBy = "terraform" }, var.tags)
+  }
+}
+
 # The second region the database's automated backups are copied to (database_backup_replication_region).
 # Unused, and then the deployment's own region, when no copy is made.
 provider "aws" {

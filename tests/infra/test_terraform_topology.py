@@ -200,6 +200,22 @@ class TestMessagingModule:
             ["${aws_sns_topic.notifications.arn}"],
         )
 
+    def test_the_email_events_queue_admits_the_email_events_topic_of_any_region(self) -> None:
+        """A second SES region's email_events topic delivers to the queue (compute module, ses.tf)."""
+        receipts = _load(MESSAGING.parent / "receipts.tf")
+        [statement] = _data(receipts, "aws_iam_policy_document", "allow_email_events_topic")["statement"]
+        condition = {key: _unwrap(value) for key, value in _unwrap(statement["condition"]).items()}
+        expected = topology._allow_topic_policy("QUEUE_ARN", topology.in_any_region("arn:aws:sns:us-east-1:123456789012:email_events"))
+        [(test, variables)] = expected["Statement"][0]["Condition"].items()
+        [(variable, arn)] = variables.items()
+        assert (condition["test"], condition["variable"]) == (test, variable) == ("ArnLike", "aws:SourceArn")
+        # in_any_region's ARN, with the partition and account interpolated.
+        assert arn == "arn:aws:sns:*:123456789012:email_events"
+        assert condition["values"] == [
+            "arn:${data.aws_partition.current.partition}:sns:*:${data.aws_caller_identity.receipts.account_id}:${local.email_events_topic_name}"
+        ]
+        assert _locals(receipts)["email_events_topic_name"] == topology.EMAIL_EVENTS_TOPIC_NAME
+
 
 # --- The compute module's container environments -------------------------------------------
 
@@ -254,6 +270,15 @@ class TestComputeModule:
             assert bare(secrets[name]) == bare(f'${{local.twilio ? "${{join("", aws_secretsmanager_secret.twilio[*].arn)}}:{key}::" : None}}')
         assert bare(environment["SMS_SENDER_PROVIDERS"]) == bare('${join(",", var.sms_providers)}')
         assert bare(compute_locals["twilio"]) == bare('${contains(var.sms_providers, "twilio")}')
+
+    def test_the_email_sender_fails_over_to_the_second_ses_region_when_there_is_one(self, compute_locals: dict[str, Any]) -> None:
+        expression = re.sub(r"\s+", "", compute_locals["environment"]["email"]["EMAIL_SENDER_PROVIDERS"])
+        # The parser spells null None.
+        assert expression == re.sub(r"\s+", "", '${var.ses_second_region == None ? "ses" : "ses,ses:${var.ses_second_region}"}')
+        from sender_email.settings import EmailSenderSettings
+
+        for value in ("ses", "ses,ses:eu-west-1"):  # what the expression gives, both valid settings
+            assert ",".join(EmailSenderSettings(providers=value).providers) == value
 
     @pytest.mark.parametrize("channel", [channel.value for channel in topology.Channel])
     def test_sender_ops_ports_are_the_settings_defaults(self, compute_locals: dict[str, Any], channel: str) -> None:

@@ -180,8 +180,9 @@ data "aws_iam_policy_document" "sender_email" {
   statement {
     sid     = "SendEmailFromConfiguredIdentity"
     actions = ["ses:SendEmail", "ses:SendRawEmail"]
-    # SES authorises a send naming a configuration set against the set too.
-    resources = [local.ses_identity_arn, aws_ses_configuration_set.receipts.arn]
+    # SES authorises a send naming a configuration set against the set too; the same two in the
+    # second SES region, if any.
+    resources = concat([local.ses_identity_arn, aws_ses_configuration_set.receipts.arn], local.ses_second_region_send_resources)
 
     condition {
       test     = "StringEquals"

@@ -77,6 +77,8 @@ locals {
       EMAIL_SENDER_OPS_HOST = "0.0.0.0"
       EMAIL_SENDER_OPS_PORT = tostring(local.senders.email.ops_port)
       EMAIL_FROM_ADDRESS    = var.email_from_address
+      # SES here, then SES in the second region (ses.tf prepares it) when there is one.
+      EMAIL_SENDER_PROVIDERS = var.ses_second_region == null ? "ses" : "ses,ses:${var.ses_second_region}"
 
       EMAIL_SENDER_RATE_LIMIT_PER_SECOND = local.rate_limit.email
       EMAIL_SENDER_RATE_LIMIT_BURST      = local.rate_limit_burst.email

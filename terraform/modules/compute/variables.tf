@@ -156,6 +156,12 @@ variable "ses_identity" {
   default     = null
 }
 
+variable "ses_second_region" {
+  description = "A second SES region the email sender fails over to (the aws.ses_second_region provider's); null: none."
+  type        = string
+  default     = null
+}
+
 variable "sms_sender_id" {
   description = "SMS_SENDER_ID of the SMS sender (alphanumeric sender id); null leaves it unset."
   type        = string

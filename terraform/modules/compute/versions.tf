@@ -3,8 +3,9 @@ terraform {
 
   required_providers {
     aws = {
-      source  = "hashicorp/aws"
-      version = ">= 5.80, < 7.0"
+      source                = "hashicorp/aws"
+      version               = ">= 5.80, < 7.0"
+      configuration_aliases = [aws.ses_second_region]
     }
   }
 }

@@ -15,7 +15,8 @@ data "aws_region" "current" {}
 locals {
   account_id = var.create_kms_key ? data.aws_caller_identity.current[0].account_id : ""
   # Built rather than read from aws_sns_topic: the topic depends on this key.
-  topic_arn_for_key_policy = "arn:${data.aws_partition.current.partition}:sns:${data.aws_region.current.name}:${local.account_id}:${local.topic_name}"
+  topic_arn_for_key_policy           = "arn:${data.aws_partition.current.partition}:sns:${data.aws_region.current.name}:${local.account_id}:${local.topic_name}"
+  email_events_topics_for_key_policy = "arn:${data.aws_partition.current.partition}:sns:*:${local.account_id}:${local.email_events_topic_name}"
 }
 
 resource "aws_kms_key" "messaging" {
@@ -41,7 +42,9 @@ resource "aws_kms_key" "messaging" {
         Principal = { Service = "sns.amazonaws.com" }
         Action    = ["kms:GenerateDataKey*", "kms:Decrypt"]
         Resource  = "*"
-        Condition = { ArnEquals = { "aws:SourceArn" = local.topic_arn_for_key_policy } }
+        # The notifications topic, and the email_events topics (any region's: a second SES
+        # region's delivers to the email_events queue here).
+        Condition = { ArnLike = { "aws:SourceArn" = [local.topic_arn_for_key_policy, local.email_events_topics_for_key_policy] } }
       },
     ]
   })

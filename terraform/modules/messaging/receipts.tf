@@ -33,12 +33,12 @@ data "aws_iam_policy_document" "email_events_topic" {
     condition {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
+      values   = [data.aws_caller_identity.receipts.account_id]
     }
   }
 }
 
-data "aws_caller_identity" "current" {}
+data "aws_caller_identity" "receipts" {}
 
 resource "aws_sns_topic_policy" "email_events" {
   arn    = aws_sns_topic.email_events.arn
@@ -89,10 +89,12 @@ data "aws_iam_policy_document" "allow_email_events_topic" {
       identifiers = ["sns.amazonaws.com"]
     }
 
+    # The email_events topic of any region of this account: a second SES region's topic
+    # delivers here too (compute module, ses.tf; shared/topology.py's in_any_region).
     condition {
-      test     = "ArnEquals"
+      test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = [aws_sns_topic.email_events.arn]
+      values   = ["arn:${data.aws_partition.current.partition}:sns:*:${data.aws_caller_identity.receipts.account_id}:${local.email_events_topic_name}"]
     }
   }
 }

@@ -22,7 +22,19 @@ from harness.aws import EMULATORS, aws_client
 from harness.postgres import PostgresServer
 from shared.aws import aws_clients
 from shared.settings import ServiceSettings
-from shared.topology import CHANNELS_ATTRIBUTE, LANE_ATTRIBUTE, TOPIC_NAME, Channel, Lane, create_topology, queues_for, verify_topology
+from shared.topology import (
+    CHANNELS_ATTRIBUTE,
+    EMAIL_CONFIGURATION_SET,
+    EMAIL_EVENTS_QUEUE,
+    EMAIL_EVENTS_TOPIC_NAME,
+    LANE_ATTRIBUTE,
+    TOPIC_NAME,
+    Channel,
+    Lane,
+    create_topology,
+    queues_for,
+    verify_topology,
+)
 from stack.emulator import Emulator
 from stack.localstack import LocalStackServer
 from stack.localstack_install import LOCALSTACK_INSTALL_DIR, LOCALSTACK_VERSION, ensure_localstack, find_localstack_python
@@ -180,6 +192,44 @@ class TestTheSystemOnLocalStack:
             Destination={"ToAddresses": ["demo@example.com"]},
             Message={"Subject": {"Data": "prepared"}, "Body": {"Text": {"Data": "prepared"}}},
         )
+
+    def test_a_second_ses_regions_receipts_reach_the_primary_email_events_queue(
+        self, localstack: LocalStackServer, postgres_server: PostgresServer, tmp_path: Path
+    ) -> None:
+        """LocalStack's SES publishes the configuration set's events (moto's does not), so here
+        the whole path runs: SES in eu-west-1 -> eu-west-1's email_events topic -> the primary
+        region's email_events queue."""
+        database_url = postgres_server.create_database()
+        try:
+            topology = asyncio.run(
+                prepare_system(
+                    database_url=database_url,
+                    aws_endpoint_url=localstack.endpoint_url,
+                    certs_dir=tmp_path / "certs",
+                    email_regions=("eu-west-1",),
+                )
+            )
+        finally:
+            postgres_server.drop_database(database_url)
+        sent = aws_client("ses", localstack.endpoint_url, region="eu-west-1").send_email(
+            Source="sender@notifications.com",
+            Destination={"ToAddresses": ["demo@example.com"]},
+            Message={"Subject": {"Data": "second region"}, "Body": {"Text": {"Data": "second region"}}},
+            ConfigurationSetName=EMAIL_CONFIGURATION_SET,
+        )
+        sqs = _client("sqs", localstack)
+        deadline = time.monotonic() + 30
+        events: list[tuple[str, dict[str, Any]]] = []
+        while time.monotonic() < deadline and not any(event.get("mail", {}).get("messageId") == sent["MessageId"] for _, event in events):
+            for message in sqs.receive_message(QueueUrl=topology[EMAIL_EVENTS_QUEUE], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+                envelope = json.loads(message["Body"])
+                # Besides events, SES sends each topic a "Successfully validated SNS topic" text.
+                if envelope["Message"].startswith("{"):
+                    events.append((envelope["TopicArn"], json.loads(envelope["Message"])))
+                sqs.delete_message(QueueUrl=topology[EMAIL_EVENTS_QUEUE], ReceiptHandle=message["ReceiptHandle"])
+        [(topic, event)] = [(topic, event) for topic, event in events if event["mail"]["messageId"] == sent["MessageId"]]
+        assert topic == f"arn:aws:sns:eu-west-1:000000000000:{EMAIL_EVENTS_TOPIC_NAME}"
+        assert event["eventType"] == "Delivery"
 
     def test_filter_policies_route_on_the_string_array_channels_attribute(self, localstack: LocalStackServer) -> None:
         topology = _prepared_topology(localstack)

@@ -57,6 +57,7 @@ class TestPrepareSystem:
                 "DATABASE_URL": database_url,
                 "AWS_ENDPOINT_URL": moto.endpoint_url,
                 "EMAIL_FROM_ADDRESS": "init@notifications.com",
+                "EMAIL_SENDER_PROVIDERS": "ses,ses:eu-west-2",
                 "MTLS_DIR": str(tmp_path / "not-these"),
             }
             argv = [sys.executable, "-m", "stack.prepare", "--certs-dir", str(tmp_path / "certs")]
@@ -65,6 +66,7 @@ class TestPrepareSystem:
                 assert result.returncode == 0, result.stdout + result.stderr
             tables = {row["tablename"] for row in fetch(database_url, "SELECT tablename FROM pg_tables")}
         assert {"recipients", "notifications", "deliveries", "outbox"} <= tables
-        assert "SES identity init@notifications.com verified" in result.stdout
-        assert "init@notifications.com" in aws_client("ses", moto.endpoint_url).list_identities()["Identities"]
+        assert "SES identity init@notifications.com verified (us-east-1, eu-west-2)" in result.stdout
+        for region in ("us-east-1", "eu-west-2"):
+            assert "init@notifications.com" in aws_client("ses", moto.endpoint_url, region=region).list_identities()["Identities"]
         assert (tmp_path / "certs" / "server.key.pem").is_file() and not (tmp_path / "not-these").exists()

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError
 
-from sender_email.provider import EmailProvider
+from sender_email.provider import EmailProvider, email_providers
 from sender_email.settings import EmailSenderSettings
 from shared.messages import ChannelContent, EmailContent, NotificationMessage, RecipientSnapshot
-from shared.providers import PermanentSendError, TransientSendError
+from shared.providers import PermanentSendError, ProviderAccountError, TransientSendError
 from shared.topology import Channel
 
 
@@ -109,3 +109,27 @@ class TestErrorClassification:
     async def test_throttling_outages_and_timeouts_are_transient(self, error: Exception) -> None:
         with pytest.raises(TransientSendError):
             await provider_with(FakeSes(error)).send(email())
+
+    @pytest.mark.parametrize(
+        "message",
+        [
+            # SES's own words, and moto's.
+            "Email address is not verified. The following identities failed the check in region US-EAST-1: sender@notifications.com",
+            "Email address not verified sender@notifications.com",
+        ],
+    )
+    async def test_an_identity_this_region_has_not_verified_is_our_configuration(self, message: str) -> None:
+        error = ClientError({"Error": {"Code": "MessageRejected", "Message": message}}, "SendEmail")
+        with pytest.raises(ProviderAccountError) as caught:
+            await provider_with(FakeSes(error)).send(email())
+        assert caught.value.code == "message_rejected"
+
+
+class TestProviders:
+    def test_each_provider_is_ses_in_its_region(self) -> None:
+        named = email_providers(EmailSenderSettings(providers="ses,ses:eu-west-1", aws_region="us-west-2"))
+        assert [(entry.name, entry.provider.region) for entry in named] == [("ses", "us-west-2"), ("ses:eu-west-1", "eu-west-1")]
+
+    def test_the_default_is_ses_in_aws_region(self) -> None:
+        [entry] = email_providers(EmailSenderSettings())
+        assert (entry.name, entry.provider.region) == ("ses", "us-east-1")

@@ -25,7 +25,7 @@ from shared.sender_service import serve
 
 async def run():
     settings = main.__dict__[sys.argv[2]]()
-    provider = main.__dict__[sys.argv[3]](settings)
+    provider = getattr(importlib.import_module(sys.argv[1] + ".provider"), sys.argv[3])(settings)
     stop = asyncio.Event()
     asyncio.get_running_loop().call_later(1.5, stop.set)
     await serve(settings=settings, provider=provider, stop=stop)

@@ -87,3 +87,35 @@ class TestValidation:
     def test_queue_names_can_be_overridden(self) -> None:
         settings = SmsSenderSettings(queue_name="q", dead_letter_queue_name="q_dlq")
         assert (settings.queue_name, settings.dead_letter_queue_name) == ("q", "q_dlq")
+
+
+class TestEmailProviders:
+    def test_default_is_ses_in_aws_region_only(self) -> None:
+        settings = EmailSenderSettings()
+        assert (settings.providers, settings.ses_regions) == (("ses",), ("us-east-1",))
+
+    def test_ses_in_a_second_region(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("EMAIL_SENDER_PROVIDERS", "ses, ses:eu-west-1")
+        monkeypatch.setenv("AWS_REGION", "us-west-2")
+        settings = EmailSenderSettings()
+        assert settings.providers == ("ses", "ses:eu-west-1")
+        assert settings.ses_regions == ("us-west-2", "eu-west-1")
+        assert [settings.provider_region(name) for name in settings.providers] == ["us-west-2", "eu-west-1"]
+
+    @pytest.mark.parametrize("region", ["ap-southeast-2", "us-gov-west-1", "cn-north-1", "eu-central-1"])
+    def test_any_aws_looking_region(self, region: str) -> None:
+        assert EmailSenderSettings(providers=f"ses:{region}").ses_regions == (region,)
+
+    @pytest.mark.parametrize("name", ["ses:", "ses:EU-WEST-1", "ses:europe", "ses:eu-west", "ses:eu-west-1:x", "smtp", "sns:eu-west-1"])
+    def test_rejects_anything_else_clearly(self, name: str) -> None:
+        with pytest.raises(ValidationError, match=r"EMAIL_SENDER_PROVIDERS: unknown provider .*known: ses, ses:<region>"):
+            EmailSenderSettings(providers=f"ses,{name}")
+
+    def test_rejects_the_same_region_twice(self) -> None:
+        with pytest.raises(ValidationError, match="names a provider twice"):
+            EmailSenderSettings(providers="ses,ses:us-east-1")
+
+    def test_sms_providers_take_no_region(self) -> None:
+        with pytest.raises(ValidationError, match="SMS_SENDER_PROVIDERS: unknown provider 'sns:eu-west-1'; known: sns, twilio") as caught:
+            SmsSenderSettings(providers="sns,sns:eu-west-1")
+        assert "<region>" not in str(caught.value)
