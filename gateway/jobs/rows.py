@@ -82,6 +82,9 @@ def addressed_recipients(file: JobFile) -> list[RecipientRecord | RowError]:
     recipient the row is sent to (named by its first address), or the row's first error."""
     positions = [(column, file.columns.index(column)) for column in ADDRESS_COLUMNS if column in file.columns]
     recipients: list[RecipientRecord | RowError] = []
+    # Lists repeat addresses (one person on several rows, a shared mailbox or phone): each value
+    # is validated once per file. Per column: value -> (normalised, None) or (None, the refusal).
+    verdicts: dict[str, dict[str, tuple[str | None, str | None]]] = {column: {} for column, _ in positions}
     for index, cells in enumerate(file.rows):
         contacts: dict[str, str | None] = dict.fromkeys(ADDRESS_COLUMNS)
         error = None
@@ -89,11 +92,18 @@ def addressed_recipients(file: JobFile) -> list[RecipientRecord | RowError]:
             value = cells[position].strip()
             if not value:
                 continue  # blank: not set, as a recipient's blank contact
-            try:
-                contacts[column] = CONTACT_VALIDATORS[column](value)
-            except ValueError as exc:
-                error = RowError(spreadsheet_row(index), column, str(exc))
+            verdict = verdicts[column].get(value)
+            if verdict is None:
+                try:
+                    verdict = (CONTACT_VALIDATORS[column](value), None)
+                except ValueError as exc:
+                    verdict = (None, str(exc))
+                verdicts[column][value] = verdict
+            normalised, refusal = verdict
+            if refusal is not None:
+                error = RowError(spreadsheet_row(index), column, refusal)
                 break
+            contacts[column] = normalised
         if error is None and not any(contacts.values()):
             error = RowError(spreadsheet_row(index), None, f"the row has no address: give {' or '.join(column for column, _ in positions)}")
         if error is not None:
