@@ -129,6 +129,9 @@ def plan_rows(
     result = PlannedRows()
     positions = {column: file.columns.index(column) for column in placeholder_columns.values()}
     names = recipient_names(file) if not file.by_address else None
+    # Every row's request differs from this one in its recipient and personalisation only; a
+    # copy costs half what model_construct does (defaults filled again), 50,000 times.
+    request_of_every_row = NotificationCreate.model_construct(template=template.name, template_version=template.version, send_at=send_at)
     for index, (cells, recipient) in enumerate(zip(file.rows, recipients, strict=True)):
         row = spreadsheet_row(index)
         row_errors: list[RowError] = []
@@ -144,12 +147,8 @@ def plan_rows(
             _add_errors(result, row_errors)
             continue
         assert isinstance(recipient, RecipientRecord)
-        request = NotificationCreate.model_construct(
-            recipient=recipient.name,
-            template=template.name,
-            template_version=template.version,
-            personalisation={column: cells[position] for column, position in positions.items()},
-            send_at=send_at,
+        request = request_of_every_row.model_copy(
+            update={"recipient": recipient.name, "personalisation": {column: cells[position] for column, position in positions.items()}}
         )
         try:
             plan = plan_notification(request, recipient=recipient, template=template, critical_categories=critical_categories, now=now)
