@@ -4,10 +4,10 @@
 version and each row's recipient (registered recipients by name in one statement, as every accept
 reads them; addresses given directly are validated as a recipient's and looked up on the
 suppression list in one statement), and plans every row as a notification (``rows.py``). The
-CPU-bound parsing and planning of up to 50,000 rows runs in a worker thread, so the gateway's
-event loop keeps answering other requests meanwhile. Everything is validated before anything is
-stored: any row error refuses the job (400 listing them) and a dry run answers what would be
-sent, storing nothing.
+CPU-bound work on up to 50,000 rows (parsing, validating, planning, making the notifications to
+store) runs in worker threads, so the gateway's event loop keeps answering other requests
+meanwhile. Everything is validated before anything is stored: any row error refuses the job (400
+listing them) and a dry run answers what would be sent, storing nothing.
 
 A job is stored in one transaction: its ``jobs`` row, then its rows as notifications by the
 accept statement every notification takes (``NotificationRepository.accept``), a chunk of
@@ -129,8 +129,9 @@ class JobService:
                     f"{planned.error_rows} rows have errors", details={"errors": [error.model_dump() for error in errors]}
                 )
             job_id = uuid7()
-            notifications = self._notifications_of(job_id, planned, template=compiled.name, version=compiled.version,
-                                                   send_at=send_at, client=client, now=now)
+            notifications, counts = await asyncio.to_thread(
+                self._notifications_of, job_id, planned, template=compiled.name, version=compiled.version, send_at=send_at, client=client, now=now
+            )
             async with connection.transaction():
                 job = await self._repository.insert(
                     connection,
@@ -144,11 +145,11 @@ class JobService:
                 )
                 for start in range(0, len(notifications), STORE_CHUNK_ROWS):
                     await self._notifications.accept(connection, notifications[start : start + STORE_CHUNK_ROWS], outbox_grace_seconds=0)
-        releases = [item.plan.release_at for item in notifications if item.plan.release_at is not None]
-        if releases:
-            self._on_scheduled(min(releases))
+        first_release = min((item.plan.release_at for item in notifications if item.plan.release_at is not None), default=None)
+        if first_release is not None:
+            self._on_scheduled(first_release)
         log.info("job_created", job_id=str(job_id), client=client.common_name, rows=len(notifications), template=compiled.name)
-        return _public(job, _planned_counts(notifications), JobPublic)
+        return _public(job, counts, JobPublic)
 
     async def _recipients(self, connection: asyncpg.Connection, file: JobFile) -> list[RecipientRecord | RowError | None]:
         """Each row's recipient: a registered one by name (None: unknown), or the addresses given
@@ -156,24 +157,10 @@ class JobService:
         if not file.by_address:
             inputs = await self._notifications.plan_inputs(connection, [(name, None) for name in recipient_names(file)])
             return [found.recipient for found in inputs]
-        recipients: list[RecipientRecord | RowError | None] = list(await asyncio.to_thread(addressed_recipients, file))
-        addresses = {
-            (spec.channel.value, address)
-            for recipient in recipients
-            if isinstance(recipient, RecipientRecord)
-            for spec in CHANNELS
-            if (address := getattr(recipient, spec.contact_field)) is not None
-        }
-        suppressed = await self._repository.suppressed(connection, sorted(addresses))
+        recipients, addresses = await asyncio.to_thread(_addressed_with_addresses, file)
+        suppressed = await self._repository.suppressed(connection, addresses)
         if suppressed:
-            for recipient in recipients:
-                if isinstance(recipient, RecipientRecord):
-                    reasons = {
-                        spec.channel.value: suppressed[key]
-                        for spec in CHANNELS
-                        if (key := (spec.channel.value, getattr(recipient, spec.contact_field))) in suppressed
-                    }
-                    recipient.suppressed = reasons or None
+            await asyncio.to_thread(_mark_suppressed, recipients, suppressed)
         return recipients
 
     def _notifications_of(
@@ -186,8 +173,9 @@ class JobService:
         send_at: datetime | None,
         client: ClientIdentity,
         now: datetime,
-    ) -> list[NewNotification]:
-        """The job's rows as notifications to store, each released at its staggered time (see the module docstring)."""
+    ) -> tuple[list[NewNotification], Counts]:
+        """The job's rows as notifications to store, each released at its staggered time (see the
+        module docstring), and the deliveries they make by channel and status."""
         start = send_at if send_at is not None and send_at > now else now
         chunk_seconds = self._release_chunk_rows / self._release_rows_per_second
         notifications = []
@@ -215,7 +203,7 @@ class JobService:
                     job_id=job_id,
                 )
             )
-        return notifications
+        return notifications, _planned_counts(notifications)
 
     async def get(self, connection: asyncpg.Connection, *, job_id: uuid.UUID, client: ClientIdentity) -> JobProgress:
         """The job with its deliveries' counts, when ``client`` created it; another client's is an unknown id's 404."""
@@ -273,6 +261,31 @@ class JobService:
         if job is None:
             raise NotFoundError(f"no job with id {job_id}")
         return job
+
+
+def _addressed_with_addresses(file: JobFile) -> tuple[list[RecipientRecord | RowError | None], list[tuple[str, str]]]:
+    """Each row's recipient (``addressed_recipients``) and every (channel, address) they have, to look up on the suppression list."""
+    recipients: list[RecipientRecord | RowError | None] = list(addressed_recipients(file))
+    addresses = {
+        (spec.channel.value, address)
+        for recipient in recipients
+        if isinstance(recipient, RecipientRecord)
+        for spec in CHANNELS
+        if (address := getattr(recipient, spec.contact_field)) is not None
+    }
+    return recipients, sorted(addresses)
+
+
+def _mark_suppressed(recipients: list[RecipientRecord | RowError | None], suppressed: dict[tuple[str, str], str]) -> None:
+    """Note on each recipient which of its addresses are suppressed, and why."""
+    for recipient in recipients:
+        if isinstance(recipient, RecipientRecord):
+            reasons = {
+                spec.channel.value: suppressed[key]
+                for spec in CHANNELS
+                if (key := (spec.channel.value, getattr(recipient, spec.contact_field))) in suppressed
+            }
+            recipient.suppressed = reasons or None
 
 
 def job_status(*, cancelled_at: datetime | None, send_at: datetime | None, counts: Counts, now: datetime) -> JobStatus:

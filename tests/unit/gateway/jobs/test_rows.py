@@ -10,8 +10,9 @@ import pytest
 from gateway.content.rendering import CompiledTemplate
 from gateway.errors import BadRequestError
 from gateway.jobs.csv_file import parse_job_file
-from gateway.jobs.rows import addressed_recipients, check_columns, plan_rows
+from gateway.jobs.rows import RowError, addressed_recipients, check_columns, plan_rows
 from gateway.notifications.plan import RecipientRecord
+from gateway.recipients.schemas import CONTACT_VALIDATORS
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 TEMPLATE = CompiledTemplate.compile(
@@ -57,6 +58,26 @@ class TestCheckColumns:
     def test_two_columns_for_one_placeholder(self) -> None:
         with pytest.raises(BadRequestError, match="both fill"):
             check_columns(parse_job_file(b"email,first name,First_Name\na@example.com,A,B\n"), TEMPLATE)
+
+
+class TestAddressedRecipients:
+    def test_a_repeated_value_is_validated_once_and_judged_alike(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        validated: list[str] = []
+        phone_number = CONTACT_VALIDATORS["phone_number"]
+
+        def counted(value: str) -> str:
+            validated.append(value)
+            return phone_number(value)
+
+        monkeypatch.setitem(CONTACT_VALIDATORS, "phone_number", counted)
+        file = parse_job_file(b"phone_number\n+14155552671\n+14155552671\n+1000\n +1000\n")
+        recipients = addressed_recipients(file)
+        assert validated == ["+14155552671", "+1000"]
+        assert recipients[0] == recipients[1] == RecipientRecord("+14155552671", "+14155552671", None, None)
+        assert isinstance(recipients[2], RowError) and isinstance(recipients[3], RowError)
+        assert (recipients[2].row, recipients[3].row) == (4, 5)
+        assert recipients[2].message == recipients[3].message
+        assert "not a valid number" in recipients[2].message or "E.164" in recipients[2].message
 
 
 class TestPlanRows:
