@@ -106,7 +106,7 @@ class AwsProvider(Provider):
     """A provider that is one AWS API (SNS for SMS, SES for email): its client is opened with the
     runtime's limits (``aws_provider_config``) and closed with the provider."""
 
-    service: ClassVar[str]  # the AWS service name, as aioboto3 knows it ("sns", "ses")
+    service: ClassVar[str]  # the AWS service name, as botocore knows it ("sns", "ses")
 
     def __init__(self, settings: SenderSettings) -> None:
         self._settings = settings
