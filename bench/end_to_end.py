@@ -34,8 +34,10 @@ call's duration per delivery is the ``provider_call_seconds`` of the sender's ``
 (the same interval ``sender_send_duration_seconds`` observes, from the call to its answer).
 
 - SMS and email: ``sent_at`` minus that call minus the 201. No provider-side time exists (moto
-  keeps none), so this counts, too, the bookkeeping between the provider's answer and the "sent"
-  UPDATE's start (its statement batch, a pool connection): an over-estimate by that much.
+  keeps none), so this is an estimate: it counts, too, the bookkeeping between the provider's
+  answer and the "sent" UPDATE's start (its statement batch, a pool connection), and leaves out
+  the sender's share of the call itself (a pooled connection, writing the request), which the
+  call's duration includes.
 - Slack: WireMock's ``loggedDate`` minus the 201: the provider saw the request then, at the
   call's start (nothing is subtracted: the call's time all comes after it). The table also gives
   Slack's ``sent_at`` minus call figure: the SMS and email estimate applied where the truth is
