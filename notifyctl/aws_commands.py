@@ -23,7 +23,7 @@ from shared.topology import Lane, create_topology, verify_topology
 if TYPE_CHECKING:
     from notifyctl.dead_letters import ChannelStats, DeadLetter, DeadLetterQueues, RedriveResult
 
-# aioboto3, botocore and SQLAlchemy are imported inside the functions that use them: they take
+# aiobotocore, botocore and SQLAlchemy are imported inside the functions that use them: they take
 # longer to import than the gateway commands take to run.
 
 T = TypeVar("T")

@@ -509,10 +509,11 @@ class Consumer(QueueConsumer):
             log.exception("provider raised an unexpected error")
             error = TransientSendError(f"unexpected error: {_short(exc)}", code="unexpected")
         finally:
-            self._send_duration.observe(time.monotonic() - started)
+            call_seconds = time.monotonic() - started
+            self._send_duration.observe(call_seconds)
 
         if result is not None:
-            await self._succeeded(message, notification, result)
+            await self._succeeded(message, notification, result, call_seconds=call_seconds)
         elif isinstance(error, PermanentSendError):
             await self._failed_permanently(message, notification, error)
         else:
@@ -538,7 +539,9 @@ class Consumer(QueueConsumer):
 
     # -- outcomes ------------------------------------------------------------------------
 
-    async def _succeeded(self, message: ReceivedMessage, notification: NotificationMessage, result: SendResult) -> None:
+    async def _succeeded(
+        self, message: ReceivedMessage, notification: NotificationMessage, result: SendResult, *, call_seconds: float
+    ) -> None:
         self._sent.inc()
         # Retried for about a minute (RECORD_SENT): long enough to outlast a Postgres restart (the
         # zero-loss test's took over 4 s, and 3.5 s of retries left rows "sending" for good).
@@ -563,7 +566,14 @@ class Consumer(QueueConsumer):
                     )
                     break
                 await asyncio.sleep(delay)
-        log.info("sent", provider=result.provider, provider_message_id=result.provider_message_id)
+        # The provider call's duration per delivery (the histogram has only its distribution):
+        # bench/end_to_end.py subtracts it to tell the latency the system adds from the provider's.
+        log.info(
+            "sent",
+            provider=result.provider,
+            provider_message_id=result.provider_message_id,
+            provider_call_seconds=round(call_seconds, 4),
+        )
         message.claimed_notification_id = None
         await self._delete(message)
 

@@ -107,7 +107,7 @@ class AwsProvider(Provider):
     runtime's limits (``aws_provider_config``) and closed with the provider. ``region`` is the
     AWS region it calls, AWS_REGION's unless given ("ses:eu-west-1" is SES in eu-west-1)."""
 
-    service: ClassVar[str]  # the AWS service name, as aioboto3 knows it ("sns", "ses")
+    service: ClassVar[str]  # the AWS service name, as botocore knows it ("sns", "ses")
 
     def __init__(self, settings: SenderSettings, *, region: str | None = None) -> None:
         self._settings = settings if region is None else settings.model_copy(update={"aws_region": region})

@@ -47,7 +47,7 @@ class ServiceSettings(BaseSettings):
         return value or None
 
     def aws_client_kwargs(self) -> dict[str, str]:
-        """Keyword arguments for every aioboto3 client of this service."""
+        """Keyword arguments for every AWS client of this service."""
         kwargs: dict[str, str] = {"region_name": self.aws_region}
         if self.aws_endpoint_url:
             kwargs["endpoint_url"] = self.aws_endpoint_url

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import structlog.testing
 from prometheus_client import REGISTRY
 
 from sender_sms.settings import SmsSenderSettings
@@ -316,6 +317,15 @@ class TestSuccess:
         assert harness.queue.visibility == []
         assert sent.value == 1 and received_count.value == 1
         assert metric("sender_messages_in_flight", channel="sms") == 0
+
+    async def test_the_sent_log_line_carries_the_provider_calls_duration(self) -> None:
+        harness = Harness(FakeProvider(delay=0.05))
+        message, received = harness.publish()
+        with structlog.testing.capture_logs() as logs:
+            await harness.run_until(lambda: received.message_id in harness.queue.deleted)
+        [sent] = [line for line in logs if line["event"] == "sent"]
+        assert 0.05 <= sent["provider_call_seconds"] < 1.0
+        assert sent["provider_message_id"] == f"sns-{message.notification_id}"
 
     async def test_sent_is_recorded_even_when_the_database_blips(self) -> None:
         harness = Harness()
