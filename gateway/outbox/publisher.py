@@ -14,6 +14,7 @@ from prometheus_client import Counter, Gauge
 
 from gateway.outbox.repository import OutboxRepository
 from gateway.outbox.sns_batch import SNS_BATCH_LIMIT, BatchEntry, SnsBatchClient
+from shared.batching import StatementBatcher
 from shared.database import Database
 from shared.logging import get_logger
 from shared.messages import MAX_SNS_MESSAGE_BYTES, NotificationMessage
@@ -76,8 +77,8 @@ class OutboxPublisher:
     """The immediate path: a few workers drain an in-memory queue into PublishBatch calls and
     delete the rows SNS confirmed."""
 
-    # An SNS call costs about as much CPU as serialising ten messages (botocore's hooks, signing
-    # and HTTP exchange are per call), so batches should be full. One worker at a time gathers a
+    # Much of an SNS call's CPU is per call (its HTTP exchange, signing, parsing the answer, the
+    # DELETE after it), so batches should be full. One worker at a time gathers a
     # batch, waiting up to this long for ten messages, while the others publish theirs: from about
     # 200 notifications a second every call carries ten (a tenth of the calls and outbox deletes),
     # and a lone notification reaches SNS this much later (the 201 does not wait for it; delivery
@@ -99,6 +100,7 @@ class OutboxPublisher:
         self._batch_full: asyncio.Future[None] | None = None  # set while a worker waits for a batch to fill
         self._workers: list[asyncio.Task[None]] = []
         self._worker_count = workers
+        self._deletes: StatementBatcher[list[int], None] = StatementBatcher(self._delete_published)
 
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(), name=f"outbox-publisher-{n}") for n in range(self._worker_count)]
@@ -166,8 +168,14 @@ class OutboxPublisher:
             PUBLISH_FAILURES.labels("immediate").inc(len(failed))
             log.warning("publish_deferred_to_outbox", count=len(failed), reason=next(iter(failed.values())))
         if published:
-            async with self._database.connection() as connection:
-                await self._outbox.delete_published(connection, ids=published)
+            await self._deletes.submit(published)
+
+    async def _delete_published(self, calls: list[list[int]]) -> list[None]:
+        """One DELETE for the rows of every worker's call SNS confirmed meanwhile: a statement's
+        round trip costs the gateway more CPU than its rows do (8.8 % of it, a DELETE per call)."""
+        async with self._database.connection() as connection:
+            await self._outbox.delete_published(connection, ids=[outbox_id for ids in calls for outbox_id in ids])
+        return [None] * len(calls)
 
 
 # The order the lanes are published in: one-offs first.

@@ -92,7 +92,7 @@ class SnsBatchClient:
             limit=CLIENT_CONFIG.max_pool_connections, ssl=ssl.create_default_context(cafile=get_cert_path(True))
         )
         timeout = aiohttp.ClientTimeout(sock_connect=CLIENT_CONFIG.connect_timeout, sock_read=CLIENT_CONFIG.read_timeout)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=True) as session:
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             yield cls(endpoint_url=sns.meta.endpoint_url, region=sns.meta.region_name, credentials=credentials, session=session)
 
     async def publish_batch(self, topic_arn: str, entries: Sequence[BatchEntry]) -> dict[int, str]:
