@@ -60,6 +60,7 @@ def reconcile(
 
 def _run(channels: list[Channel], *, older_than_seconds: float, dry_run: bool) -> Reconciliation:
     from gateway.outbox.publisher import SnsPublisher
+    from gateway.outbox.sns_batch import SnsBatchClient
     from gateway.settings import GatewaySettings
     from notifyctl.reconcile import Reconciler
     from shared.aws import aws_clients
@@ -72,8 +73,12 @@ def _run(channels: list[Channel], *, older_than_seconds: float, dry_run: bool) -
     configure_logging(level=settings.log_level, fmt="console", service="notifyctl")
 
     async def main() -> Reconciliation:
-        async with aws_clients(settings, "sns", "cloudwatch") as (sns, cloudwatch), Database.for_service(settings, size=2) as database:
-            publisher = SnsPublisher(sns, settings.topic_arn or await topic_arn(sns))
+        async with (
+            aws_clients(settings, "sns", "cloudwatch") as (sns, cloudwatch),
+            SnsBatchClient.for_client(sns) as publish_batch,
+            Database.for_service(settings, size=2) as database,
+        ):
+            publisher = SnsPublisher(publish_batch, settings.topic_arn or await topic_arn(sns))
             reconciler = Reconciler(database=database, sns=publisher, cloudwatch=cloudwatch, max_backoff=settings.outbox_max_backoff_seconds)
             return await reconciler.reconcile(channels, older_than_seconds=older_than_seconds, dry_run=dry_run)
 

@@ -1,6 +1,7 @@
 """Concurrent requests as one statement: the mechanism behind the senders' batched claims and
-group-committed ``sent`` (``shared/deliveries.py``) and the gateway's grouped accepts
-(``gateway/notifications/service.py``)."""
+group-committed ``sent`` (``shared/deliveries.py``), the gateway's grouped accepts
+(``gateway/notifications/service.py``) and its outbox deletes after publishing
+(``gateway/outbox/publisher.py``)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ published on the bulk lane, the batch's Idempotency-Key derived per item).
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -190,9 +191,14 @@ class NotificationService:
                     connection, [(items[index].client.common_name, items[index].request.idempotency_key or "") for index in taken]
                 )
                 holders = {index: found[position] for position, index in enumerate(taken, start=1) if position in found}
-        return [
+        outcomes = [
             self._outcome(item, entry, stored, holders.get(index)) for index, (item, entry) in enumerate(zip(items, planned, strict=True))
         ]
+        # Counted per statement and client: a labelled child's look-up is a lock and a dict per call.
+        accepted = collections.Counter(entry.client for entry in planned if isinstance(entry, NewNotification) and entry.id in stored)
+        for client_name, count in accepted.items():
+            ACCEPTED.labels(client_name).inc(count)
+        return outcomes
 
     async def _planned(
         self, connection: asyncpg.Connection, items: list[_Item], inputs: list[PlanInputs]
@@ -232,7 +238,6 @@ class NotificationService:
             notification = _stored(entry, row["created_at"])
             if row["outbox_id"] is not None and entry.plan.release_at is None:
                 self._publisher.submit(Publication(row["outbox_id"], notification.sns_message(entry.plan.published)))
-            ACCEPTED.labels(entry.client).inc()
             if entry.plan.release_at is not None:
                 # The relay publishes it when it is due; tell this replica's relay when that is.
                 self._on_scheduled(entry.plan.release_at)

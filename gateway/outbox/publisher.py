@@ -7,21 +7,20 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import Counter, Gauge
 
 from gateway.outbox.repository import OutboxRepository
+from gateway.outbox.sns_batch import SNS_BATCH_LIMIT, BatchEntry, SnsBatchClient
+from shared.batching import StatementBatcher
 from shared.database import Database
 from shared.logging import get_logger
-from shared.messages import NotificationMessage
+from shared.messages import MAX_SNS_MESSAGE_BYTES, NotificationMessage
 from shared.topology import Lane
 
 log = get_logger(__name__)
-
-SNS_BATCH_LIMIT = 10  # PublishBatch takes at most 10 entries
 
 PUBLISHED = Counter("gateway_notifications_published_total", "Notifications SNS confirmed.", ["path"])
 PUBLISH_FAILURES = Counter("gateway_publish_failures_total", "Notifications SNS did not take.", ["path"])
@@ -37,52 +36,49 @@ class Publication:
 
 
 class SnsPublisher:
-    """Publishes to the topic; returns the publications SNS did not take (outbox id -> reason)."""
+    """Publishes to the topic; returns the publications SNS did not take (outbox id -> reason).
 
-    def __init__(self, sns: Any, topic_arn: str) -> None:
+    Every call is a PublishBatch (``sns_batch.py``), a lone publication's too: of up to ten
+    messages and, as SNS requires, of at most 256 KiB together."""
+
+    def __init__(self, sns: SnsBatchClient, topic_arn: str) -> None:
         self._sns, self.topic_arn = sns, topic_arn
 
     async def publish(self, publications: Sequence[Publication]) -> dict[int, str]:
         failed: dict[int, str] = {}
-        for start in range(0, len(publications), SNS_BATCH_LIMIT):
-            chunk = publications[start : start + SNS_BATCH_LIMIT]
+        for call in _calls(publications):
             try:
-                failed.update(await self._publish_chunk(chunk))
+                refused = await self._sns.publish_batch(self.topic_arn, [entry for _, entry in call])
             except Exception as exc:  # noqa: BLE001 - any failure leaves the rows for the relay
                 reason = f"{type(exc).__name__}: {exc}"
-                failed.update({publication.outbox_id: reason for publication in chunk})
+                failed.update({publication.outbox_id: reason for publication, _ in call})
+                continue
+            failed.update({call[index][0].outbox_id: reason for index, reason in refused.items()})
         return failed
 
-    async def _publish_chunk(self, chunk: Sequence[Publication]) -> dict[int, str]:
-        if len(chunk) == 1:
-            message = chunk[0].message
-            await self._sns.publish(
-                TopicArn=self.topic_arn, Message=message.to_json(), MessageAttributes=message.sns_message_attributes()
-            )
-            return {}
-        response = await self._sns.publish_batch(
-            TopicArn=self.topic_arn,
-            PublishBatchRequestEntries=[
-                {
-                    "Id": str(index),
-                    "Message": publication.message.to_json(),
-                    "MessageAttributes": publication.message.sns_message_attributes(),
-                }
-                for index, publication in enumerate(chunk)
-            ],
-        )
-        return {
-            chunk[int(entry["Id"])].outbox_id: f"{entry.get('Code')}: {entry.get('Message', '')}"
-            for entry in response.get("Failed", [])
-        }
+
+def _calls(publications: Sequence[Publication]) -> Iterator[list[tuple[Publication, BatchEntry]]]:
+    """The publications grouped into PublishBatch calls, each with its entry."""
+    call: list[tuple[Publication, BatchEntry]] = []
+    size = 0
+    for publication in publications:
+        entry = BatchEntry(publication.message.to_json(), publication.message.sns_message_attributes())
+        entry_size = entry.size()
+        if call and (len(call) == SNS_BATCH_LIMIT or size + entry_size > MAX_SNS_MESSAGE_BYTES):
+            yield call
+            call, size = [], 0
+        call.append((publication, entry))
+        size += entry_size
+    if call:
+        yield call
 
 
 class OutboxPublisher:
     """The immediate path: a few workers drain an in-memory queue into PublishBatch calls and
     delete the rows SNS confirmed."""
 
-    # An SNS call costs about as much CPU as serialising ten messages (botocore's hooks, signing
-    # and HTTP exchange are per call), so batches should be full. One worker at a time gathers a
+    # Much of an SNS call's CPU is per call (its HTTP exchange, signing, parsing the answer, the
+    # DELETE after it), so batches should be full. One worker at a time gathers a
     # batch, waiting up to this long for ten messages, while the others publish theirs: from about
     # 200 notifications a second every call carries ten (a tenth of the calls and outbox deletes),
     # and a lone notification reaches SNS this much later (the 201 does not wait for it; delivery
@@ -104,6 +100,7 @@ class OutboxPublisher:
         self._batch_full: asyncio.Future[None] | None = None  # set while a worker waits for a batch to fill
         self._workers: list[asyncio.Task[None]] = []
         self._worker_count = workers
+        self._deletes: StatementBatcher[list[int], None] = StatementBatcher(self._delete_published)
 
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(), name=f"outbox-publisher-{n}") for n in range(self._worker_count)]
@@ -171,8 +168,14 @@ class OutboxPublisher:
             PUBLISH_FAILURES.labels("immediate").inc(len(failed))
             log.warning("publish_deferred_to_outbox", count=len(failed), reason=next(iter(failed.values())))
         if published:
-            async with self._database.connection() as connection:
-                await self._outbox.delete_published(connection, ids=published)
+            await self._deletes.submit(published)
+
+    async def _delete_published(self, calls: list[list[int]]) -> list[None]:
+        """One DELETE for the rows of every worker's call SNS confirmed meanwhile: a statement's
+        round trip costs the gateway more CPU than its rows do (8.8 % of it, a DELETE per call)."""
+        async with self._database.connection() as connection:
+            await self._outbox.delete_published(connection, ids=[outbox_id for ids in calls for outbox_id in ids])
+        return [None] * len(calls)
 
 
 # The order the lanes are published in: one-offs first.

@@ -20,6 +20,7 @@ from gateway.errors import BadRequestError, ConflictError
 from gateway.notifications.schemas import NotificationCreate
 from gateway.notifications.service import Acceptance, AcceptOutcome, AcceptRequest, NotificationService
 from gateway.outbox.publisher import OutboxPublisher, SnsPublisher
+from gateway.outbox.sns_batch import SnsBatchClient
 from gateway.templates.service import TemplateService
 from shared.aws import aws_clients
 from shared.database import Database
@@ -65,8 +66,8 @@ async def accepting(postgres_server: PostgresServer, moto: MotoServer, prepared:
             "INSERT INTO recipients (name, phone_number, email, slack_id) VALUES ($1, $2, $3, $4)",
             [(name, *contacts) for name, contacts in CONTACTS.items()],
         )
-    async with aws_clients(settings, "sns") as sns:
-        publisher = OutboxPublisher(sns=SnsPublisher(sns, await topic_arn(sns)), database=database, hand_over_after=60)
+    async with aws_clients(settings, "sns") as sns, SnsBatchClient.for_client(sns) as publish_batch:
+        publisher = OutboxPublisher(sns=SnsPublisher(publish_batch, await topic_arn(sns)), database=database, hand_over_after=60)
         publisher.start()
         service = NotificationService(database=database, publisher=publisher, outbox_grace_seconds=60, templates=TemplateService())
         yield Accepting(service, database, publisher)

@@ -1,5 +1,6 @@
 """gateway/outbox/publisher.py: the immediate path publishes one-offs before bulk, and a burst of
-bulk publications never takes a one-off's room."""
+bulk publications never takes a one-off's room; SnsPublisher's calls (ten entries, 256 KiB) and
+what it reports SNS did not take."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.outbox.publisher import OutboxPublisher, Publication
+from gateway.outbox.publisher import OutboxPublisher, Publication, SnsPublisher
+from gateway.outbox.sns_batch import BatchEntry
 from shared.messages import NotificationMessage, RecipientSnapshot
 from shared.topology import Lane
 
@@ -34,11 +36,11 @@ class FakeDatabase:
         yield FakeConnection()
 
 
-def publication(outbox_id: int, lane: Lane) -> Publication:
+def publication(outbox_id: int, lane: Lane = Lane.STANDARD, text: str = "hello") -> Publication:
     message = NotificationMessage(
         notification_id=uuid.uuid4(),
         recipient=RecipientSnapshot(name="ada", email="ada@example.com"),
-        message="hello",
+        message=text,
         channels=["email"],
         client="c",
         created_at=datetime.now(UTC),
@@ -69,3 +71,45 @@ class TestLanes:
         await publisher.close()
         published = [lane for call in sns.calls for lane in call]
         assert published.count(Lane.BULK) == 5 and published.count(Lane.STANDARD) == 1
+
+
+class ScriptedBatchClient:
+    """Records each PublishBatch call's messages; answers each call from a script (the indexes
+    refused, or an exception), then takes everything."""
+
+    def __init__(self, *answers: dict[int, str] | Exception) -> None:
+        self.calls: list[list[BatchEntry]] = []
+        self.answers = list(answers)
+
+    async def publish_batch(self, topic_arn: str, entries: Sequence[BatchEntry]) -> dict[int, str]:
+        assert topic_arn == "arn:topic"
+        self.calls.append(list(entries))
+        answer = self.answers.pop(0) if self.answers else {}
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class TestSnsPublisher:
+    async def test_ten_entries_a_call(self) -> None:
+        sns = ScriptedBatchClient()
+        assert await SnsPublisher(sns, "arn:topic").publish([publication(index) for index in range(25)]) == {}  # type: ignore[arg-type]
+        assert [len(call) for call in sns.calls] == [10, 10, 5]
+
+    async def test_at_most_256_kib_a_call(self) -> None:
+        sns = ScriptedBatchClient()
+        big = "x" * 100_000
+        await SnsPublisher(sns, "arn:topic").publish([publication(index, text=big) for index in range(5)])  # type: ignore[arg-type]
+        assert [len(call) for call in sns.calls] == [2, 2, 1]
+        assert all(sum(entry.size() for entry in call) <= 262_144 for call in sns.calls)
+
+    async def test_entries_are_the_messages_and_their_attributes(self) -> None:
+        sns = ScriptedBatchClient()
+        sent = publication(1)
+        await SnsPublisher(sns, "arn:topic").publish([sent])  # type: ignore[arg-type]
+        assert sns.calls == [[BatchEntry(sent.message.to_json(), sent.message.sns_message_attributes())]]
+
+    async def test_what_sns_refused_and_the_calls_that_failed_by_outbox_id(self) -> None:
+        sns = ScriptedBatchClient({3: "InternalError: try again"}, ConnectionResetError("reset by peer"), {})
+        failed = await SnsPublisher(sns, "arn:topic").publish([publication(100 + index) for index in range(25)])  # type: ignore[arg-type]
+        assert failed == {103: "InternalError: try again", **{100 + index: "ConnectionResetError: reset by peer" for index in range(10, 20)}}
