@@ -84,7 +84,9 @@ def _pruned_endpoints(endpoints: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# One per process: botocore's Loader caches what it loaded, and the data is never modified.
+# One per process: botocore's Loader caches what it loaded. Shared by every session as botocore
+# shares it between the clients of one session: its endpoint resolver fills in a region's resolved
+# values (hostname, protocols) in place, the same values whichever client resolves them.
 DATA_LOADER = Loader(file_loader=ProjectDataFileLoader())
 
 
